@@ -1,0 +1,139 @@
+//! The validated form of one app: what the daemon stores, sends over the socket and runs.
+//! Every value here has been checked by the loader; durations are milliseconds and sizes bytes,
+//! so the JSON form (stored in SQLite, sent over the socket) needs no units.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// PM2's default `min_uptime`: a run shorter than this is unstable.
+pub const DEFAULT_MIN_UPTIME_MS: u64 = 1000;
+/// PM2's default `max_restarts`: this many consecutive unstable exits end in `errored`.
+pub const DEFAULT_MAX_RESTARTS: u32 = 16;
+/// PM2's default `kill_timeout`.
+pub const DEFAULT_KILL_TIMEOUT_MS: u64 = 1600;
+/// PM2 sends SIGINT first.
+pub const DEFAULT_KILL_SIGNAL: &str = "SIGINT";
+
+/// One app of an ecosystem file, validated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppSpec {
+    /// Unique name; also the log file stem.
+    pub name: String,
+    /// The program to execute: an absolute path, or a bare name looked up in `PATH` at spawn.
+    /// When `interpreter` is set this is the script handed to it.
+    pub script: String,
+    /// The interpreter to run `script` with (`python3`, `bash`, `node`…), or `None` to exec
+    /// `script` itself (shebang honoured by the kernel).
+    #[serde(default)]
+    pub interpreter: Option<String>,
+    /// Arguments placed between the interpreter and the script.
+    #[serde(default)]
+    pub interpreter_args: Vec<String>,
+    /// Arguments after the script.
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Absolute working directory.
+    pub cwd: PathBuf,
+    /// Variables from the file (`env`, then `env_<name>` merged over it); values are strings.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// The caller's environment when the app was started (PM2 keeps it too); `env` wins over it.
+    #[serde(default)]
+    pub base_env: BTreeMap<String, String>,
+    /// Number of copies, at least 1.
+    pub instances: u32,
+    /// Variable that carries the instance number (PM2: `NODE_APP_INSTANCE`).
+    #[serde(default = "default_instance_var")]
+    pub instance_var: String,
+    /// Restart when the process exits by itself.
+    pub autorestart: bool,
+    /// Exit codes that mean "done, do not restart".
+    #[serde(default)]
+    pub stop_exit_codes: Vec<i32>,
+    /// Fixed delay before an automatic restart.
+    pub restart_delay_ms: u64,
+    /// Exponential backoff start value; when set it replaces `restart_delay_ms`.
+    #[serde(default)]
+    pub exp_backoff_restart_delay_ms: Option<u64>,
+    /// Runs shorter than this are unstable.
+    pub min_uptime_ms: u64,
+    /// Consecutive unstable exits before `errored`.
+    pub max_restarts: u32,
+    /// Grace period between `kill_signal` and SIGKILL.
+    pub kill_timeout_ms: u64,
+    /// Signal name sent first on stop, e.g. `SIGINT`, `SIGTERM`.
+    pub kill_signal: String,
+    /// Namespace, usable as a command target (PM2 default: `default`).
+    #[serde(default = "default_namespace")]
+    pub namespace: String,
+    /// Start the app when the file is started (PM2 `autostart`).
+    #[serde(default = "default_true")]
+    pub autostart: bool,
+    /// The ecosystem file this app came from, if any.
+    #[serde(default)]
+    pub source: Option<PathBuf>,
+}
+
+fn default_instance_var() -> String {
+    "NODE_APP_INSTANCE".to_string()
+}
+
+fn default_namespace() -> String {
+    "default".to_string()
+}
+
+fn default_true() -> bool {
+    true
+}
+
+impl AppSpec {
+    /// A spec with PM2's defaults for everything but the name, script and cwd.
+    pub fn with_defaults(name: &str, script: &str, cwd: PathBuf) -> AppSpec {
+        AppSpec {
+            name: name.to_string(),
+            script: script.to_string(),
+            interpreter: None,
+            interpreter_args: Vec::new(),
+            args: Vec::new(),
+            cwd,
+            env: BTreeMap::new(),
+            base_env: BTreeMap::new(),
+            instances: 1,
+            instance_var: default_instance_var(),
+            autorestart: true,
+            stop_exit_codes: Vec::new(),
+            restart_delay_ms: 0,
+            exp_backoff_restart_delay_ms: None,
+            min_uptime_ms: DEFAULT_MIN_UPTIME_MS,
+            max_restarts: DEFAULT_MAX_RESTARTS,
+            kill_timeout_ms: DEFAULT_KILL_TIMEOUT_MS,
+            kill_signal: DEFAULT_KILL_SIGNAL.to_string(),
+            namespace: default_namespace(),
+            autostart: true,
+            source: None,
+        }
+    }
+
+    /// The program and its arguments, as they will be executed.
+    pub fn argv(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        if let Some(i) = &self.interpreter {
+            v.push(i.clone());
+            v.extend(self.interpreter_args.iter().cloned());
+        }
+        v.push(self.script.clone());
+        v.extend(self.args.iter().cloned());
+        v
+    }
+
+    /// The full environment of instance `index`: caller's environment, then the file's `env`,
+    /// then the instance variable.
+    pub fn environment(&self, index: u32) -> BTreeMap<String, String> {
+        let mut env = self.base_env.clone();
+        env.extend(self.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+        env.insert(self.instance_var.clone(), index.to_string());
+        env
+    }
+}

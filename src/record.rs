@@ -1,0 +1,104 @@
+//! The vocabulary of the forensic record: why a run ended. Shared by the lifecycle (which
+//! decides the cause), the store (which writes it) and the CLI (which shows it).
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// Why a run ended. Every run ends in exactly one of these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Cause {
+    /// Exited by itself; the exit code is recorded (0 or not).
+    Exited,
+    /// Killed by a signal svctl did not send.
+    Signaled,
+    /// SIGKILL svctl did not send while the kernel's OOM-kill counter moved.
+    OomKilled,
+    /// svctl stopped it because its tree's RSS passed `max_memory_restart`.
+    MemoryLimit,
+    /// A user's `restart`.
+    Restarted,
+    /// A user's `stop` or `delete`, or the daemon shutting down.
+    Stopped,
+    /// `cron_restart` fired.
+    Cron,
+    /// A watched file changed.
+    Watch,
+    /// The program could not be executed; the OS error is recorded.
+    SpawnFailed,
+    /// The daemon died while the run was alive; closed by the next daemon.
+    DaemonLost,
+}
+
+impl Cause {
+    pub const ALL: [Cause; 10] = [
+        Cause::Exited,
+        Cause::Signaled,
+        Cause::OomKilled,
+        Cause::MemoryLimit,
+        Cause::Restarted,
+        Cause::Stopped,
+        Cause::Cron,
+        Cause::Watch,
+        Cause::SpawnFailed,
+        Cause::DaemonLost,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cause::Exited => "exited",
+            Cause::Signaled => "signaled",
+            Cause::OomKilled => "oom_killed",
+            Cause::MemoryLimit => "memory_limit",
+            Cause::Restarted => "restarted",
+            Cause::Stopped => "stopped",
+            Cause::Cron => "cron",
+            Cause::Watch => "watch",
+            Cause::SpawnFailed => "spawn_failed",
+            Cause::DaemonLost => "daemon_lost",
+        }
+    }
+
+    /// Causes that come from a decision of the user or of svctl, as opposed to a crash.
+    pub fn is_requested(self) -> bool {
+        matches!(
+            self,
+            Cause::MemoryLimit | Cause::Restarted | Cause::Stopped | Cause::Cron | Cause::Watch
+        )
+    }
+}
+
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("unknown cause `{0}`; known causes: exited, signaled, oom_killed, memory_limit, restarted, stopped, cron, watch, spawn_failed, daemon_lost")]
+pub struct UnknownCause(pub String);
+
+impl FromStr for Cause {
+    type Err = UnknownCause;
+    fn from_str(s: &str) -> Result<Cause, UnknownCause> {
+        Cause::ALL
+            .into_iter()
+            .find(|c| c.as_str() == s)
+            .ok_or_else(|| UnknownCause(s.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_match_serde() {
+        for c in Cause::ALL {
+            assert_eq!(c.as_str().parse::<Cause>().unwrap(), c);
+            assert_eq!(serde_json::to_string(&c).unwrap(), format!("\"{}\"", c.as_str()));
+        }
+        assert!("crashed".parse::<Cause>().is_err());
+    }
+}

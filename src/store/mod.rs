@@ -1,0 +1,1 @@
+//! Owns the SQLite database (placeholder while the store is written).
