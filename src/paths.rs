@@ -13,7 +13,11 @@ pub enum PathsError {
     #[error(
         "the socket path {path} is {len} bytes long; Unix sockets allow at most {max}. Use a shorter --home or SVCTL_HOME"
     )]
-    SocketPathTooLong { path: PathBuf, len: usize, max: usize },
+    SocketPathTooLong {
+        path: PathBuf,
+        len: usize,
+        max: usize,
+    },
 }
 
 /// Where everything lives. Build it once with [`Paths::resolve`] or [`Paths::new`].

@@ -76,7 +76,9 @@ impl fmt::Display for Cause {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("unknown cause `{0}`; known causes: exited, signaled, oom_killed, memory_limit, restarted, stopped, cron, watch, spawn_failed, daemon_lost")]
+#[error(
+    "unknown cause `{0}`; known causes: exited, signaled, oom_killed, memory_limit, restarted, stopped, cron, watch, spawn_failed, daemon_lost"
+)]
 pub struct UnknownCause(pub String);
 
 impl FromStr for Cause {
@@ -97,7 +99,10 @@ mod tests {
     fn names_round_trip_and_match_serde() {
         for c in Cause::ALL {
             assert_eq!(c.as_str().parse::<Cause>().unwrap(), c);
-            assert_eq!(serde_json::to_string(&c).unwrap(), format!("\"{}\"", c.as_str()));
+            assert_eq!(
+                serde_json::to_string(&c).unwrap(),
+                format!("\"{}\"", c.as_str())
+            );
         }
         assert!("crashed".parse::<Cause>().is_err());
     }

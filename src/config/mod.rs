@@ -4,3 +4,24 @@
 pub mod spec;
 
 pub use spec::AppSpec;
+// TEMP STUB
+use std::path::{Path, PathBuf};
+#[derive(Default)]
+pub struct LoadOptions {
+    pub env_name: Option<String>,
+}
+#[derive(Debug, serde::Serialize)]
+pub struct Loaded {
+    pub file: PathBuf,
+    pub apps: Vec<AppSpec>,
+    pub warnings: Vec<String>,
+}
+#[derive(Debug, thiserror::Error)]
+#[error("x")]
+pub struct ConfigError;
+pub fn load_file(_path: &Path, _opts: &LoadOptions) -> Result<Loaded, ConfigError> {
+    Err(ConfigError)
+}
+pub fn render_check(_l: &Loaded) -> String {
+    String::new()
+}

@@ -1,1 +1,194 @@
-//! placeholder
+//! Owns the daemon process: its home folder and lock, start-up (restoring the previous daemon's
+//! state from the store), the control socket server, signals, and an orderly shutdown.
+
+pub mod backoff;
+pub mod lifecycle;
+pub mod server;
+pub mod supervisor;
+
+use crate::paths::Paths;
+use crate::store::{self, Store, StoreError};
+use anyhow::Context;
+use nix::fcntl::{Flock, FlockArg};
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+use tokio::sync::mpsc;
+
+/// Creates the home folder (mode 0700) if needed, and refuses one that another user owns or
+/// that group or others can write: whoever can write there can replace the socket.
+pub fn prepare_home(home: &Path) -> io::Result<()> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(home)?;
+    let meta = std::fs::metadata(home)?;
+    let me = nix::unistd::geteuid().as_raw();
+    if meta.uid() != me {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "{} belongs to uid {}, not to this user (uid {me})",
+                home.display(),
+                meta.uid()
+            ),
+        ));
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "{} can be written by other users (mode {:o}); run `chmod 700 {}`",
+                home.display(),
+                meta.mode() & 0o777,
+                home.display()
+            ),
+        ));
+    }
+    // Logs and the database are private too: tighten a readable home we own.
+    if meta.mode() & 0o077 != 0 {
+        std::fs::set_permissions(home, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
+/// Takes the daemon lock of this home, or says which daemon holds it.
+fn take_lock(paths: &Paths) -> anyhow::Result<Flock<File>> {
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .mode(0o600)
+        .open(&paths.lock)
+        .with_context(|| format!("opening {}", paths.lock.display()))?;
+    match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+        Ok(mut lock) => {
+            lock.set_len(0)?;
+            writeln!(&mut *lock, "{}", std::process::id())?;
+            Ok(lock)
+        }
+        Err((_, nix::errno::Errno::EWOULDBLOCK)) => {
+            let holder = std::fs::read_to_string(&paths.lock).unwrap_or_default();
+            anyhow::bail!(
+                "a daemon is already running for {} (pid {})",
+                paths.home.display(),
+                holder.trim()
+            )
+        }
+        Err((_, e)) => Err(e).with_context(|| format!("locking {}", paths.lock.display())),
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SVCTL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(io::stderr)
+        .with_ansi(false)
+        .try_init();
+}
+
+/// Opens the store; a corrupt database is moved aside (never deleted) and a fresh one started,
+/// with a warning kept for `list`.
+fn open_store(
+    paths: &Paths,
+    warnings: &mut Vec<String>,
+) -> anyhow::Result<(Store, store::Snapshot)> {
+    match Store::open(&paths.db) {
+        Ok(v) => Ok(v),
+        Err(StoreError::Corrupt { .. }) => {
+            let aside = store::move_aside(&paths.db)?;
+            let msg = format!(
+                "the database {} was corrupt; it was moved to {} and a new one started: apps and history from before are not loaded",
+                paths.db.display(),
+                aside.display()
+            );
+            tracing::error!("{msg}");
+            warnings.push(msg);
+            Ok(Store::open(&paths.db)?)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Runs the daemon in the foreground until `svctl kill`, SIGTERM or SIGINT.
+pub fn run(paths: &Paths) -> anyhow::Result<()> {
+    init_tracing();
+    prepare_home(&paths.home)?;
+    let _lock = take_lock(paths)?;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&paths.logs_dir)
+        .with_context(|| format!("creating {}", paths.logs_dir.display()))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(serve(paths))
+}
+
+async fn serve(paths: &Paths) -> anyhow::Result<()> {
+    let mut warnings = Vec::new();
+    let (store, snapshot) = open_store(paths, &mut warnings)?;
+    // The lock is ours, so any socket file left is stale.
+    match std::fs::remove_file(&paths.socket) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).context(format!("removing {}", paths.socket.display())),
+    }
+    let listener = tokio::net::UnixListener::bind(&paths.socket)
+        .with_context(|| format!("binding {}", paths.socket.display()))?;
+    std::fs::set_permissions(&paths.socket, std::fs::Permissions::from_mode(0o600))?;
+
+    let (cmd_tx, cmd_rx) = mpsc::channel(1024);
+    let mut sup = supervisor::Supervisor::new(paths.clone(), store, warnings);
+    sup.restore(snapshot);
+    tracing::info!(
+        pid = std::process::id(),
+        home = %paths.home.display(),
+        version = crate::VERSION,
+        "daemon started"
+    );
+    let connections = tokio_util::task::TaskTracker::new();
+    let server = tokio::spawn(server::accept_loop(
+        listener,
+        cmd_tx.clone(),
+        connections.clone(),
+    ));
+    let signals = tokio::spawn(forward_signals(cmd_tx));
+    let store = sup.run(cmd_rx).await;
+    server.abort();
+    signals.abort();
+    // Let connections deliver their last answers (`kill` waits for its reply).
+    connections.close();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), connections.wait()).await;
+    let _ = std::fs::remove_file(&paths.socket);
+    if let Err(e) = store.close() {
+        tracing::error!("closing the database: {e}");
+    }
+    tracing::info!("daemon stopped");
+    Ok(())
+}
+
+/// SIGTERM and SIGINT mean "stop every app, then exit", like `svctl kill`.
+async fn forward_signals(tx: mpsc::Sender<supervisor::Command>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot install signal handlers; use `svctl kill` to stop the daemon");
+        return;
+    };
+    let name = tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    };
+    tracing::info!("{name} received: stopping every app");
+    let _ = tx.send(supervisor::Command::Shutdown).await;
+}

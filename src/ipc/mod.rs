@@ -1,1 +1,255 @@
-//! placeholder
+//! Owns the control-socket protocol between the CLI and the daemon. This doc is its spec.
+//!
+//! # Transport
+//!
+//! A Unix stream socket at `$SVCTL_HOME/svctl.sock` (mode 0600, in a 0700 home). Every
+//! connection's peer uid (`SO_PEERCRED`) must be the daemon's uid or root; others are refused and
+//! logged. Nothing listens on TCP.
+//!
+//! # Frames
+//!
+//! Each message is one frame: a 4-byte big-endian length, then that many bytes of UTF-8 JSON.
+//! A frame longer than [`MAX_FRAME`] bytes is refused: the daemon answers with an error of kind
+//! `bad_request` and closes the connection. A frame that is not valid JSON for [`Request`] gets
+//! the same treatment. The daemon never panics on input.
+//!
+//! # Exchange
+//!
+//! 1. The client sends `{"type":"hello","protocol":1,"client_version":"0.1.0"}`. The daemon answers
+//!    `{"type":"hello","protocol":1,"daemon_version":"0.1.0","pid":1234}`, or an error of kind
+//!    `version_mismatch` when the protocol numbers differ, then closes. Any other first frame is
+//!    a `bad_request`.
+//! 2. Then any number of requests, each answered by exactly one response, in order.
+//!
+//! Requests (field `type`): `ping`, `start` (`apps`: validated app specs from an ecosystem file),
+//! `start_target`, `stop`, `restart`, `delete` (`target`: `all`, `NAME`, `NAME:INSTANCE` or a
+//! namespace), `list`, `describe` (`target`), `kill`.
+//!
+//! Responses (field `type`): `hello`, `pong`, `done` (the affected processes, in the state they
+//! reached: `stop` answers once they are stopped, `restart` once the new run is up or has
+//! failed), `list`, `describe`, `killed`, and `error`:
+//! `{"type":"error","kind":"not_found","message":"…","known":["api","worker"]}`. Error kinds are
+//! [`ErrorKind`]; the CLI maps them to exit codes and hints without reading the message.
+//!
+//! # The `list` schema (stable; also what `svctl list --json` prints)
+//!
+//! An array of [`ProcessInfo`] objects: `name`, `namespace`, `instance` (0-based), `pid` (null
+//! when not running), `status` (`launching`, `online`, `stopping`, `stopped`,
+//! `waiting restart`, `errored`), `run` (spawn counter), `restarts` (every respawn, PM2's ↺),
+//! `unstable_restarts` (consecutive exits before `min_uptime`), `uptime_ms` (null when not
+//! running), `started_at_ms` (unix ms, null when not running), `cpu_percent` and `memory_bytes`
+//! (last sample, null before the first), `last_exit` (null, or `{cause, exit_code, signal,
+//! ended_at_ms}`). New fields may be added; existing ones keep their meaning.
+
+pub mod client;
+pub mod codec;
+
+use crate::config::AppSpec;
+use crate::daemon::lifecycle::Status;
+use crate::record::Cause;
+use serde::{Deserialize, Serialize};
+
+/// Bumped whenever a request or response changes incompatibly.
+pub const PROTOCOL_VERSION: u32 = 1;
+/// The largest frame either side accepts (a start request for 1,000 apps is far below it).
+pub const MAX_FRAME: usize = 16 * 1024 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Request {
+    Hello {
+        protocol: u32,
+        client_version: String,
+    },
+    Ping,
+    /// Start (or restart, when already running) these apps; never duplicates them.
+    Start {
+        apps: Vec<AppSpec>,
+    },
+    /// Start apps the daemon already knows.
+    StartTarget {
+        target: String,
+    },
+    Stop {
+        target: String,
+    },
+    Restart {
+        target: String,
+    },
+    Delete {
+        target: String,
+    },
+    List,
+    Describe {
+        target: String,
+    },
+    /// Stop every app, then the daemon.
+    Kill,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// Malformed frame, JSON or request.
+    BadRequest,
+    /// Client and daemon speak different protocol versions.
+    VersionMismatch,
+    /// The target names no app, instance or namespace.
+    NotFound,
+    /// The request is understood but cannot be done (e.g. the daemon is shutting down).
+    Refused,
+    /// A failure inside the daemon.
+    Internal,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LastExit {
+    pub cause: Cause,
+    pub exit_code: Option<i32>,
+    pub signal: Option<String>,
+    pub ended_at_ms: i64,
+    pub error: Option<String>,
+}
+
+/// One instance as `list` shows it. See the module doc for the stable schema.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProcessInfo {
+    pub name: String,
+    pub namespace: String,
+    pub instance: u32,
+    pub pid: Option<i32>,
+    pub status: Status,
+    pub run: u64,
+    pub restarts: u32,
+    pub unstable_restarts: u32,
+    pub uptime_ms: Option<u64>,
+    pub started_at_ms: Option<i64>,
+    pub cpu_percent: Option<f32>,
+    pub memory_bytes: Option<u64>,
+    pub last_exit: Option<LastExit>,
+}
+
+/// `describe`: an app's spec and its instances.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AppDetail {
+    pub spec: AppSpec,
+    pub should_run: bool,
+    pub instances: Vec<ProcessInfo>,
+    pub out_log: Vec<String>,
+    pub err_log: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Response {
+    Hello {
+        protocol: u32,
+        daemon_version: String,
+        pid: u32,
+    },
+    Pong {
+        version: String,
+        pid: u32,
+        uptime_ms: u64,
+        home: String,
+    },
+    Done {
+        message: String,
+        processes: Vec<ProcessInfo>,
+    },
+    List {
+        processes: Vec<ProcessInfo>,
+        warnings: Vec<String>,
+    },
+    Describe {
+        apps: Vec<AppDetail>,
+    },
+    Killed {
+        stopped: u32,
+    },
+    Error {
+        kind: ErrorKind,
+        message: String,
+        #[serde(default)]
+        known: Vec<String>,
+    },
+}
+
+impl Response {
+    pub fn error(kind: ErrorKind, message: impl Into<String>) -> Response {
+        Response::Error {
+            kind,
+            message: message.into(),
+            known: Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_have_the_documented_json_form() {
+        let hello = Request::Hello {
+            protocol: 1,
+            client_version: "0.1.0".into(),
+        };
+        assert_eq!(
+            serde_json::to_string(&hello).unwrap(),
+            r#"{"type":"hello","protocol":1,"client_version":"0.1.0"}"#
+        );
+        assert_eq!(
+            serde_json::to_string(&Request::Ping).unwrap(),
+            r#"{"type":"ping"}"#
+        );
+        let stop: Request = serde_json::from_str(r#"{"type":"stop","target":"api:1"}"#).unwrap();
+        assert_eq!(
+            stop,
+            Request::Stop {
+                target: "api:1".into()
+            }
+        );
+    }
+
+    #[test]
+    fn unknown_or_malformed_requests_are_errors_not_panics() {
+        for bad in [
+            r#"{"type":"explode"}"#,
+            r#"{"type":"stop"}"#,
+            r#"{"type":"stop","target":3}"#,
+            r#"[]"#,
+            r#"null"#,
+            "",
+        ] {
+            assert!(serde_json::from_str::<Request>(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn error_responses_carry_kind_and_known_names() {
+        let e = Response::Error {
+            kind: ErrorKind::NotFound,
+            message: "no app `x`".into(),
+            known: vec!["api".into()],
+        };
+        let s = serde_json::to_string(&e).unwrap();
+        assert_eq!(
+            s,
+            r#"{"type":"error","kind":"not_found","message":"no app `x`","known":["api"]}"#
+        );
+        assert_eq!(serde_json::from_str::<Response>(&s).unwrap(), e);
+    }
+
+    #[test]
+    fn status_words_are_pm2_words() {
+        assert_eq!(
+            serde_json::to_string(&Status::WaitingRestart).unwrap(),
+            r#""waiting restart""#
+        );
+        assert_eq!(
+            serde_json::to_string(&Status::Online).unwrap(),
+            r#""online""#
+        );
+    }
+}

@@ -1,1 +1,144 @@
-//! placeholder
+//! Owns the operating-system side of a process: building the command of an instance (own
+//! process group, environment, pipes), signalling its group, decoding how it ended, and reading
+//! `/proc` for start times and memory.
+
+pub mod oom;
+pub mod sample;
+
+use crate::config::AppSpec;
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use std::os::unix::process::ExitStatusExt;
+use std::process::Stdio;
+use std::str::FromStr;
+
+/// Parses `SIGTERM`, `TERM`, `term` or `15`.
+pub fn parse_signal(name: &str) -> Option<Signal> {
+    let t = name.trim();
+    if let Ok(n) = t.parse::<i32>() {
+        return Signal::try_from(n).ok();
+    }
+    let upper = t.to_ascii_uppercase();
+    let full = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    Signal::from_str(&full).ok()
+}
+
+/// The name of signal number `n` (`SIGSEGV`), or `SIG<n>` for one nix does not know.
+pub fn signal_name(n: i32) -> String {
+    Signal::try_from(n)
+        .map(|s| s.as_str().to_string())
+        .unwrap_or_else(|_| format!("SIG{n}"))
+}
+
+/// Sends `sig` to process group `pgid`. A group that no longer exists is not an error.
+pub fn signal_group(pgid: i32, sig: Signal) -> nix::Result<()> {
+    if pgid <= 1 {
+        // Never signal "every process" (-1) or our own group (0) by accident.
+        return Err(nix::errno::Errno::EINVAL);
+    }
+    match killpg(Pid::from_raw(pgid), sig) {
+        Ok(()) | Err(nix::errno::Errno::ESRCH) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Whether any process of group `pgid` is still alive (zombies of other parents count).
+pub fn group_alive(pgid: i32) -> bool {
+    pgid > 1 && killpg(Pid::from_raw(pgid), None).is_ok()
+}
+
+/// How a process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExitInfo {
+    pub code: Option<i32>,
+    pub signal: Option<i32>,
+    pub core_dumped: bool,
+}
+
+impl ExitInfo {
+    pub fn from_status(s: std::process::ExitStatus) -> ExitInfo {
+        ExitInfo {
+            code: s.code(),
+            signal: s.signal(),
+            core_dumped: s.core_dumped(),
+        }
+    }
+
+    pub fn signal_name(&self) -> Option<String> {
+        self.signal.map(signal_name)
+    }
+}
+
+/// The process's start time in clock ticks since boot (`/proc/PID/stat` field 22). With the pid
+/// it identifies a process for good: a reused pid has another start time.
+pub fn start_ticks(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_start_ticks(&stat)
+}
+
+fn parse_start_ticks(stat: &str) -> Option<u64> {
+    // The command name (field 2) may contain spaces and parentheses: fields resume after the
+    // last ')'. Field 3 is then the first, so field 22 is the 20th.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Builds the command of instance `index` of `spec`: its own process group, the app's
+/// environment only, stdin from /dev/null, stdout and stderr piped to the daemon.
+pub fn command(spec: &AppSpec, index: u32) -> tokio::process::Command {
+    let argv = spec.argv();
+    let mut cmd = tokio::process::Command::new(&argv[0]);
+    cmd.args(&argv[1..])
+        .current_dir(&spec.cwd)
+        .env_clear()
+        .envs(spec.environment(index))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(false);
+    cmd
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_signal_names_in_every_form() {
+        for s in ["SIGTERM", "TERM", "term", "15", " SIGterm "] {
+            assert_eq!(parse_signal(s), Some(Signal::SIGTERM), "{s}");
+        }
+        assert_eq!(parse_signal("SIGINT"), Some(Signal::SIGINT));
+        assert_eq!(parse_signal("SIGNOPE"), None);
+        assert_eq!(parse_signal("0"), None);
+        assert_eq!(parse_signal(""), None);
+    }
+
+    #[test]
+    fn names_signals() {
+        assert_eq!(signal_name(11), "SIGSEGV");
+        assert_eq!(signal_name(9), "SIGKILL");
+        assert_eq!(signal_name(77), "SIG77");
+    }
+
+    #[test]
+    fn start_ticks_survive_odd_command_names() {
+        let stat = "42 (a b) c)) S 1 42 42 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 10";
+        assert_eq!(parse_start_ticks(stat), Some(987654));
+        assert_eq!(parse_start_ticks("garbage"), None);
+        let me = std::process::id() as i32;
+        assert!(start_ticks(me).is_some());
+    }
+
+    #[test]
+    fn refuses_to_signal_every_process() {
+        assert!(signal_group(-1, Signal::SIGTERM).is_err());
+        assert!(signal_group(0, Signal::SIGTERM).is_err());
+        assert!(signal_group(1, Signal::SIGTERM).is_err());
+    }
+}

@@ -1,0 +1,110 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_svctl_global_optspecs
+    string join \n home= no-autostart h/help V/version
+end
+
+function __fish_svctl_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_svctl_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_svctl_using_subcommand
+    set -l cmd (__fish_svctl_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c svctl -n "__fish_svctl_needs_command" -l home -d 'Home folder for the socket, database and logs [default: $SVCTL_HOME, else ~/.svctl]' -r -F
+complete -c svctl -n "__fish_svctl_needs_command" -l no-autostart -d 'Do not start the daemon when it is not running; fail instead'
+complete -c svctl -n "__fish_svctl_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c svctl -n "__fish_svctl_needs_command" -s V -l version -d 'Print version'
+complete -c svctl -n "__fish_svctl_needs_command" -f -a "daemon" -d 'Run the daemon in the foreground (for systemd, containers and tests)'
+complete -c svctl -n "__fish_svctl_needs_command" -f -a "start" -d 'Start the apps of an ecosystem file, apps the daemon knows, or a program'
+complete -c svctl -n "__fish_svctl_needs_command" -f -a "stop" -d 'Stop apps gracefully (kill_signal to the process group, SIGKILL after kill_timeout)'
+complete -c svctl -n "__fish_svctl_needs_command" -f -a "restart" -d 'Restart apps (stop gracefully, then start); starts stopped ones'
+complete -c svctl -n "__fish_svctl_needs_command" -f -a "delete" -d 'Stop apps and forget them (their history stays in the database)'
+complete -c svctl -n "__fish_svctl_needs_command" -f -a "list" -d 'List every instance with its status, pid, uptime, restarts, CPU and memory'
+complete -c svctl -n "__fish_svctl_needs_command" -f -a "ls" -d 'List every instance with its status, pid, uptime, restarts, CPU and memory'
+complete -c svctl -n "__fish_svctl_needs_command" -f -a "status" -d 'List every instance with its status, pid, uptime, restarts, CPU and memory'
+complete -c svctl -n "__fish_svctl_needs_command" -f -a "describe" -d 'Show everything about an app: spec, instances, last exit, log files'
+complete -c svctl -n "__fish_svctl_needs_command" -f -a "show" -d 'Show everything about an app: spec, instances, last exit, log files'
+complete -c svctl -n "__fish_svctl_needs_command" -f -a "ping" -d 'Check that the daemon answers; print its version and pid'
+complete -c svctl -n "__fish_svctl_needs_command" -f -a "kill" -d 'Stop every app, then the daemon (apps that were running come back with the next daemon)'
+complete -c svctl -n "__fish_svctl_needs_command" -f -a "check" -d 'Validate an ecosystem file without starting anything'
+complete -c svctl -n "__fish_svctl_needs_command" -f -a "gen-docs" -d 'Write the man page and shell completions (for packagers and the repository)'
+complete -c svctl -n "__fish_svctl_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c svctl -n "__fish_svctl_using_subcommand daemon" -l home -d 'Home folder for the socket, database and logs [default: $SVCTL_HOME, else ~/.svctl]' -r -F
+complete -c svctl -n "__fish_svctl_using_subcommand daemon" -l no-autostart -d 'Do not start the daemon when it is not running; fail instead'
+complete -c svctl -n "__fish_svctl_using_subcommand daemon" -s h -l help -d 'Print help'
+complete -c svctl -n "__fish_svctl_using_subcommand start" -l only -d 'With a file: start only these apps (comma-separated names)' -r
+complete -c svctl -n "__fish_svctl_using_subcommand start" -l env -d 'With a file: use the `env_NAME` block of each app over its `env`' -r
+complete -c svctl -n "__fish_svctl_using_subcommand start" -l name -d 'With a program: the new app\'s name [default: the program\'s file name]' -r
+complete -c svctl -n "__fish_svctl_using_subcommand start" -s i -l instances -d 'With a program: number of instances' -r
+complete -c svctl -n "__fish_svctl_using_subcommand start" -l home -d 'Home folder for the socket, database and logs [default: $SVCTL_HOME, else ~/.svctl]' -r -F
+complete -c svctl -n "__fish_svctl_using_subcommand start" -l no-autostart -d 'Do not start the daemon when it is not running; fail instead'
+complete -c svctl -n "__fish_svctl_using_subcommand start" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c svctl -n "__fish_svctl_using_subcommand stop" -l home -d 'Home folder for the socket, database and logs [default: $SVCTL_HOME, else ~/.svctl]' -r -F
+complete -c svctl -n "__fish_svctl_using_subcommand stop" -l no-autostart -d 'Do not start the daemon when it is not running; fail instead'
+complete -c svctl -n "__fish_svctl_using_subcommand stop" -s h -l help -d 'Print help'
+complete -c svctl -n "__fish_svctl_using_subcommand restart" -l home -d 'Home folder for the socket, database and logs [default: $SVCTL_HOME, else ~/.svctl]' -r -F
+complete -c svctl -n "__fish_svctl_using_subcommand restart" -l no-autostart -d 'Do not start the daemon when it is not running; fail instead'
+complete -c svctl -n "__fish_svctl_using_subcommand restart" -s h -l help -d 'Print help'
+complete -c svctl -n "__fish_svctl_using_subcommand delete" -l home -d 'Home folder for the socket, database and logs [default: $SVCTL_HOME, else ~/.svctl]' -r -F
+complete -c svctl -n "__fish_svctl_using_subcommand delete" -l no-autostart -d 'Do not start the daemon when it is not running; fail instead'
+complete -c svctl -n "__fish_svctl_using_subcommand delete" -s h -l help -d 'Print help'
+complete -c svctl -n "__fish_svctl_using_subcommand list" -l home -d 'Home folder for the socket, database and logs [default: $SVCTL_HOME, else ~/.svctl]' -r -F
+complete -c svctl -n "__fish_svctl_using_subcommand list" -l json -d 'Print JSON (the stable schema documented in `svctl(1)`) instead of a table'
+complete -c svctl -n "__fish_svctl_using_subcommand list" -l no-autostart -d 'Do not start the daemon when it is not running; fail instead'
+complete -c svctl -n "__fish_svctl_using_subcommand list" -s h -l help -d 'Print help'
+complete -c svctl -n "__fish_svctl_using_subcommand ls" -l home -d 'Home folder for the socket, database and logs [default: $SVCTL_HOME, else ~/.svctl]' -r -F
+complete -c svctl -n "__fish_svctl_using_subcommand ls" -l json -d 'Print JSON (the stable schema documented in `svctl(1)`) instead of a table'
+complete -c svctl -n "__fish_svctl_using_subcommand ls" -l no-autostart -d 'Do not start the daemon when it is not running; fail instead'
+complete -c svctl -n "__fish_svctl_using_subcommand ls" -s h -l help -d 'Print help'
+complete -c svctl -n "__fish_svctl_using_subcommand status" -l home -d 'Home folder for the socket, database and logs [default: $SVCTL_HOME, else ~/.svctl]' -r -F
+complete -c svctl -n "__fish_svctl_using_subcommand status" -l json -d 'Print JSON (the stable schema documented in `svctl(1)`) instead of a table'
+complete -c svctl -n "__fish_svctl_using_subcommand status" -l no-autostart -d 'Do not start the daemon when it is not running; fail instead'
+complete -c svctl -n "__fish_svctl_using_subcommand status" -s h -l help -d 'Print help'
+complete -c svctl -n "__fish_svctl_using_subcommand describe" -l home -d 'Home folder for the socket, database and logs [default: $SVCTL_HOME, else ~/.svctl]' -r -F
+complete -c svctl -n "__fish_svctl_using_subcommand describe" -l json -d 'Print JSON instead of text'
+complete -c svctl -n "__fish_svctl_using_subcommand describe" -l no-autostart -d 'Do not start the daemon when it is not running; fail instead'
+complete -c svctl -n "__fish_svctl_using_subcommand describe" -s h -l help -d 'Print help'
+complete -c svctl -n "__fish_svctl_using_subcommand show" -l home -d 'Home folder for the socket, database and logs [default: $SVCTL_HOME, else ~/.svctl]' -r -F
+complete -c svctl -n "__fish_svctl_using_subcommand show" -l json -d 'Print JSON instead of text'
+complete -c svctl -n "__fish_svctl_using_subcommand show" -l no-autostart -d 'Do not start the daemon when it is not running; fail instead'
+complete -c svctl -n "__fish_svctl_using_subcommand show" -s h -l help -d 'Print help'
+complete -c svctl -n "__fish_svctl_using_subcommand ping" -l home -d 'Home folder for the socket, database and logs [default: $SVCTL_HOME, else ~/.svctl]' -r -F
+complete -c svctl -n "__fish_svctl_using_subcommand ping" -l no-autostart -d 'Do not start the daemon when it is not running; fail instead'
+complete -c svctl -n "__fish_svctl_using_subcommand ping" -s h -l help -d 'Print help'
+complete -c svctl -n "__fish_svctl_using_subcommand kill" -l home -d 'Home folder for the socket, database and logs [default: $SVCTL_HOME, else ~/.svctl]' -r -F
+complete -c svctl -n "__fish_svctl_using_subcommand kill" -l no-autostart -d 'Do not start the daemon when it is not running; fail instead'
+complete -c svctl -n "__fish_svctl_using_subcommand kill" -s h -l help -d 'Print help'
+complete -c svctl -n "__fish_svctl_using_subcommand check" -l env -d 'Resolve the `env_NAME` blocks' -r
+complete -c svctl -n "__fish_svctl_using_subcommand check" -l home -d 'Home folder for the socket, database and logs [default: $SVCTL_HOME, else ~/.svctl]' -r -F
+complete -c svctl -n "__fish_svctl_using_subcommand check" -l json -d 'Print the resolved apps as JSON'
+complete -c svctl -n "__fish_svctl_using_subcommand check" -l no-autostart -d 'Do not start the daemon when it is not running; fail instead'
+complete -c svctl -n "__fish_svctl_using_subcommand check" -s h -l help -d 'Print help'
+complete -c svctl -n "__fish_svctl_using_subcommand gen-docs" -l home -d 'Home folder for the socket, database and logs [default: $SVCTL_HOME, else ~/.svctl]' -r -F
+complete -c svctl -n "__fish_svctl_using_subcommand gen-docs" -l no-autostart -d 'Do not start the daemon when it is not running; fail instead'
+complete -c svctl -n "__fish_svctl_using_subcommand gen-docs" -s h -l help -d 'Print help'
+complete -c svctl -n "__fish_svctl_using_subcommand help; and not __fish_seen_subcommand_from daemon start stop restart delete list describe ping kill check gen-docs help" -f -a "daemon" -d 'Run the daemon in the foreground (for systemd, containers and tests)'
+complete -c svctl -n "__fish_svctl_using_subcommand help; and not __fish_seen_subcommand_from daemon start stop restart delete list describe ping kill check gen-docs help" -f -a "start" -d 'Start the apps of an ecosystem file, apps the daemon knows, or a program'
+complete -c svctl -n "__fish_svctl_using_subcommand help; and not __fish_seen_subcommand_from daemon start stop restart delete list describe ping kill check gen-docs help" -f -a "stop" -d 'Stop apps gracefully (kill_signal to the process group, SIGKILL after kill_timeout)'
+complete -c svctl -n "__fish_svctl_using_subcommand help; and not __fish_seen_subcommand_from daemon start stop restart delete list describe ping kill check gen-docs help" -f -a "restart" -d 'Restart apps (stop gracefully, then start); starts stopped ones'
+complete -c svctl -n "__fish_svctl_using_subcommand help; and not __fish_seen_subcommand_from daemon start stop restart delete list describe ping kill check gen-docs help" -f -a "delete" -d 'Stop apps and forget them (their history stays in the database)'
+complete -c svctl -n "__fish_svctl_using_subcommand help; and not __fish_seen_subcommand_from daemon start stop restart delete list describe ping kill check gen-docs help" -f -a "list" -d 'List every instance with its status, pid, uptime, restarts, CPU and memory'
+complete -c svctl -n "__fish_svctl_using_subcommand help; and not __fish_seen_subcommand_from daemon start stop restart delete list describe ping kill check gen-docs help" -f -a "describe" -d 'Show everything about an app: spec, instances, last exit, log files'
+complete -c svctl -n "__fish_svctl_using_subcommand help; and not __fish_seen_subcommand_from daemon start stop restart delete list describe ping kill check gen-docs help" -f -a "ping" -d 'Check that the daemon answers; print its version and pid'
+complete -c svctl -n "__fish_svctl_using_subcommand help; and not __fish_seen_subcommand_from daemon start stop restart delete list describe ping kill check gen-docs help" -f -a "kill" -d 'Stop every app, then the daemon (apps that were running come back with the next daemon)'
+complete -c svctl -n "__fish_svctl_using_subcommand help; and not __fish_seen_subcommand_from daemon start stop restart delete list describe ping kill check gen-docs help" -f -a "check" -d 'Validate an ecosystem file without starting anything'
+complete -c svctl -n "__fish_svctl_using_subcommand help; and not __fish_seen_subcommand_from daemon start stop restart delete list describe ping kill check gen-docs help" -f -a "gen-docs" -d 'Write the man page and shell completions (for packagers and the repository)'
+complete -c svctl -n "__fish_svctl_using_subcommand help; and not __fish_seen_subcommand_from daemon start stop restart delete list describe ping kill check gen-docs help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -1,0 +1,121 @@
+//! The command line: clap definitions, also the source of the man page and the completions.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "svctl",
+    version,
+    about = "A process supervisor in the spirit of PM2: restarts apps by policy and records why",
+    long_about = "svctl runs long-lived processes declared in a PM2-style ecosystem file, restarts them by policy, \
+captures their logs, and records every spawn and exit with its cause in SQLite.\n\n\
+Every command but `daemon` is a thin client of a background daemon, started on demand.",
+    after_help = "Exit status: 0 ok, 1 refused or failed, 2 usage or configuration error."
+)]
+pub struct Cli {
+    /// Home folder for the socket, database and logs [default: $SVCTL_HOME, else ~/.svctl]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub home: Option<PathBuf>,
+
+    /// Do not start the daemon when it is not running; fail instead
+    #[arg(long, global = true, alias = "no-daemon-autostart")]
+    pub no_autostart: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon in the foreground (for systemd, containers and tests)
+    Daemon,
+    /// Start the apps of an ecosystem file, apps the daemon knows, or a program
+    ///
+    /// With a YAML or JSON file, its apps are added and started; apps of the file that already
+    /// run are restarted with the file's settings, never duplicated. With `all`, an app name,
+    /// `NAME:INSTANCE` or a namespace, those known apps are started. With a program path or
+    /// command name, a new app runs it (`--name`, arguments after `--`).
+    Start(StartArgs),
+    /// Stop apps gracefully (kill_signal to the process group, SIGKILL after kill_timeout)
+    Stop(TargetArg),
+    /// Restart apps (stop gracefully, then start); starts stopped ones
+    Restart(TargetArg),
+    /// Stop apps and forget them (their history stays in the database)
+    #[command(alias = "del")]
+    Delete(TargetArg),
+    /// List every instance with its status, pid, uptime, restarts, CPU and memory
+    #[command(visible_aliases = ["ls", "status"])]
+    List(JsonArg),
+    /// Show everything about an app: spec, instances, last exit, log files
+    #[command(visible_alias = "show")]
+    Describe(DescribeArgs),
+    /// Check that the daemon answers; print its version and pid
+    Ping,
+    /// Stop every app, then the daemon (apps that were running come back with the next daemon)
+    Kill,
+    /// Validate an ecosystem file without starting anything
+    Check(CheckArgs),
+    /// Write the man page and shell completions (for packagers and the repository)
+    #[command(hide = true)]
+    GenDocs {
+        /// The repository root: writes man/svctl.1 and completions/*
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct TargetArg {
+    /// `all`, an app name, `NAME:INSTANCE`, or a namespace
+    pub target: String,
+}
+
+#[derive(Debug, Args)]
+pub struct JsonArg {
+    /// Print JSON (the stable schema documented in `svctl(1)`) instead of a table
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DescribeArgs {
+    /// An app name, `NAME:INSTANCE`, a namespace or `all`
+    pub target: String,
+    /// Print JSON instead of text
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    /// An ecosystem file (.yaml, .yml, .json), a known app/namespace/`all`, or a program
+    pub target: String,
+    /// With a file: start only these apps (comma-separated names)
+    #[arg(long, value_delimiter = ',', value_name = "NAMES")]
+    pub only: Vec<String>,
+    /// With a file: use the `env_NAME` block of each app over its `env`
+    #[arg(long, value_name = "NAME")]
+    pub env: Option<String>,
+    /// With a program: the new app's name [default: the program's file name]
+    #[arg(long)]
+    pub name: Option<String>,
+    /// With a program: number of instances
+    #[arg(short = 'i', long)]
+    pub instances: Option<u32>,
+    /// With a program: arguments for it
+    #[arg(last = true)]
+    pub args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The ecosystem file
+    pub file: PathBuf,
+    /// Resolve the `env_NAME` blocks
+    #[arg(long, value_name = "NAME")]
+    pub env: Option<String>,
+    /// Print the resolved apps as JSON
+    #[arg(long)]
+    pub json: bool,
+}

@@ -1,0 +1,230 @@
+//! Owns how the client shows things: the process table, `describe`, human units.
+
+use crate::daemon::lifecycle::Status;
+use crate::ipc::{AppDetail, LastExit, ProcessInfo};
+use comfy_table::{Cell, Color, ContentArrangement, Table, presets};
+
+/// `5s`, `3m`, `2h`, `4d`, as PM2 shows uptime.
+pub fn duration_short(ms: u64) -> String {
+    let s = ms / 1000;
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m", s / 60),
+        3600..=86_399 => format!("{}h", s / 3600),
+        _ => format!("{}d", s / 86_400),
+    }
+}
+
+/// Binary units with one decimal: `0 B`, `512 B`, `12.3 MiB`.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut v = n as f64 / 1024.0;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    format!("{v:.1} {}", UNITS[u])
+}
+
+fn status_cell(s: Status) -> Cell {
+    let color = match s {
+        Status::Online => Color::Green,
+        Status::Errored => Color::Red,
+        Status::Stopped => Color::Grey,
+        Status::Launching | Status::Stopping | Status::WaitingRestart => Color::Yellow,
+    };
+    Cell::new(s.as_str()).fg(color)
+}
+
+fn dash<T: ToString>(v: Option<T>) -> String {
+    v.map_or_else(|| "-".to_string(), |v| v.to_string())
+}
+
+pub fn process_table(procs: &[ProcessInfo], color: bool) -> String {
+    let mut t = Table::new();
+    t.load_style(presets::UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Disabled);
+    if !color {
+        t.force_no_tty();
+    } else {
+        t.enforce_styling();
+    }
+    let show_ns = procs.iter().any(|p| p.namespace != "default");
+    let mut header = vec!["name"];
+    if show_ns {
+        header.push("namespace");
+    }
+    header.extend(["inst", "pid", "status", "uptime", "↺", "cpu", "mem"]);
+    t.set_header(header);
+    for p in procs {
+        let mut row = vec![Cell::new(&p.name)];
+        if show_ns {
+            row.push(Cell::new(&p.namespace));
+        }
+        row.extend([
+            Cell::new(p.instance),
+            Cell::new(dash(p.pid)),
+            status_cell(p.status),
+            Cell::new(dash(p.uptime_ms.map(duration_short))),
+            Cell::new(p.restarts),
+            Cell::new(dash(p.cpu_percent.map(|c| format!("{c:.0}%")))),
+            Cell::new(dash(p.memory_bytes.map(bytes))),
+        ]);
+        t.add_row(row);
+    }
+    t.to_string()
+}
+
+pub fn last_exit(e: &LastExit) -> String {
+    let mut s = e.cause.to_string();
+    if let Some(c) = e.exit_code {
+        s.push_str(&format!(", exit code {c}"));
+    }
+    if let Some(sig) = &e.signal {
+        s.push_str(&format!(", {sig}"));
+    }
+    let ago = (crate::daemon::supervisor::wall_ms() - e.ended_at_ms).max(0) as u64;
+    s.push_str(&format!(", {} ago", duration_short(ago)));
+    if let Some(err) = &e.error {
+        s.push_str(&format!(" ({err})"));
+    }
+    s
+}
+
+fn ms(v: u64) -> String {
+    format!("{v} ms")
+}
+
+pub fn describe(d: &AppDetail, color: bool) -> String {
+    let s = &d.spec;
+    let mut t = Table::new();
+    t.load_style(presets::UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Disabled);
+    let mut kv = |k: &str, v: String| {
+        t.add_row(vec![Cell::new(k), Cell::new(v)]);
+    };
+    kv("name", s.name.clone());
+    kv("namespace", s.namespace.clone());
+    kv("command", shell_join(&s.argv()));
+    kv("cwd", s.cwd.display().to_string());
+    if let Some(src) = &s.source {
+        kv("ecosystem file", src.display().to_string());
+    }
+    kv("instances", s.instances.to_string());
+    kv(
+        "desired",
+        if d.should_run { "running" } else { "stopped" }.into(),
+    );
+    kv("autorestart", s.autorestart.to_string());
+    if !s.stop_exit_codes.is_empty() {
+        let codes: Vec<String> = s.stop_exit_codes.iter().map(|c| c.to_string()).collect();
+        kv("stop exit codes", codes.join(", "));
+    }
+    match s.exp_backoff_restart_delay_ms {
+        Some(b) if b > 0 => kv(
+            "restart delay",
+            format!("exponential from {b} ms, ×1.5, ≤ 15 s"),
+        ),
+        _ => kv("restart delay", ms(s.restart_delay_ms)),
+    }
+    kv("min uptime", ms(s.min_uptime_ms));
+    kv(
+        "max restarts",
+        format!("{} consecutive unstable", s.max_restarts),
+    );
+    kv(
+        "kill",
+        format!("{}, SIGKILL after {} ms", s.kill_signal, s.kill_timeout_ms),
+    );
+    let keys: Vec<&str> = s.env.keys().map(String::as_str).collect();
+    kv(
+        "env (file)",
+        if keys.is_empty() {
+            "-".into()
+        } else {
+            keys.join(", ")
+        },
+    );
+    for (i, out) in d.out_log.iter().enumerate() {
+        kv(&format!("out log {i}"), out.clone());
+    }
+    for (i, err) in d.err_log.iter().enumerate() {
+        kv(&format!("error log {i}"), err.clone());
+    }
+    for p in &d.instances {
+        kv(
+            &format!("instance {}", p.instance),
+            format!(
+                "{} · pid {} · uptime {} · ↺ {} · unstable {} · run {}",
+                p.status.as_str(),
+                dash(p.pid),
+                dash(p.uptime_ms.map(duration_short)),
+                p.restarts,
+                p.unstable_restarts,
+                p.run
+            ),
+        );
+        if let Some(e) = &p.last_exit {
+            kv(&format!("  last exit {}", p.instance), last_exit(e));
+        }
+    }
+    if !color {
+        t.force_no_tty();
+    }
+    t.to_string()
+}
+
+/// Joins argv for display, quoting what a shell would split.
+pub fn shell_join(argv: &[String]) -> String {
+    argv.iter()
+        .map(|a| {
+            if !a.is_empty()
+                && a.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c))
+            {
+                a.clone()
+            } else {
+                format!("'{}'", a.replace('\'', r"'\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_durations() {
+        assert_eq!(duration_short(0), "0s");
+        assert_eq!(duration_short(59_999), "59s");
+        assert_eq!(duration_short(60_000), "1m");
+        assert_eq!(duration_short(3_600_000), "1h");
+        assert_eq!(duration_short(86_400_000 * 3), "3d");
+    }
+
+    #[test]
+    fn binary_sizes() {
+        assert_eq!(bytes(0), "0 B");
+        assert_eq!(bytes(1023), "1023 B");
+        assert_eq!(bytes(1024), "1.0 KiB");
+        assert_eq!(bytes(300 * 1024 * 1024), "300.0 MiB");
+        assert_eq!(bytes(u64::MAX), "16384.0 PiB");
+    }
+
+    #[test]
+    fn quoting_for_display() {
+        let argv = vec![
+            "bash".to_string(),
+            "-c".into(),
+            "echo it's".into(),
+            "".into(),
+        ];
+        assert_eq!(shell_join(&argv), r"bash -c 'echo it'\''s' ''");
+    }
+}

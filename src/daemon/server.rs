@@ -1,0 +1,126 @@
+//! Owns the daemon's side of the control socket: accepting connections, checking the peer's
+//! uid, the handshake, and relaying each request to the supervisor and its answer back.
+
+use super::supervisor::Command;
+use crate::ipc::codec::{self, CodecError, Conn};
+use crate::ipc::{ErrorKind, PROTOCOL_VERSION, Request, Response};
+use std::time::Duration;
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::task::TaskTracker;
+
+/// A client must say hello within this time, so a stalled connection cannot sit on a slot.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub async fn accept_loop(listener: UnixListener, tx: mpsc::Sender<Command>, tracker: TaskTracker) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                tracker.spawn(handle(stream, tx.clone()));
+            }
+            Err(e) => {
+                // EMFILE and friends: log, breathe, and keep serving.
+                tracing::warn!("accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+fn peer_allowed(stream: &UnixStream) -> Result<(), String> {
+    let me = nix::unistd::geteuid().as_raw();
+    match stream.peer_cred() {
+        Ok(cred) if cred.uid() == me || cred.uid() == 0 => Ok(()),
+        Ok(cred) => Err(format!(
+            "refused a connection from uid {} (pid {:?}): only uid {me} and root may talk to this daemon",
+            cred.uid(),
+            cred.pid()
+        )),
+        Err(e) => Err(format!("refused a connection whose peer is unknown: {e}")),
+    }
+}
+
+async fn handle(stream: UnixStream, tx: mpsc::Sender<Command>) {
+    if let Err(why) = peer_allowed(&stream) {
+        tracing::warn!("{why}");
+        let mut conn = codec::framed(stream);
+        let _ = codec::send(&mut conn, &Response::error(ErrorKind::Refused, why)).await;
+        return;
+    }
+    let mut conn = codec::framed(stream);
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake(&mut conn)).await {
+        Ok(Ok(true)) => {}
+        Ok(Ok(false)) | Ok(Err(_)) | Err(_) => return,
+    }
+    loop {
+        let req = match codec::recv::<Request>(&mut conn).await {
+            Ok(Some(req)) => req,
+            Ok(None) => return,
+            Err(e) => {
+                let _ = refuse(&mut conn, &e).await;
+                return;
+            }
+        };
+        if matches!(req, Request::Hello { .. }) {
+            let err = Response::error(ErrorKind::BadRequest, "hello is only valid once");
+            let _ = codec::send(&mut conn, &err).await;
+            return;
+        }
+        let (reply_tx, reply_rx) = oneshot::channel();
+        if tx.send(Command::Request(req, reply_tx)).await.is_err() {
+            let err = Response::error(ErrorKind::Refused, "the daemon is shutting down");
+            let _ = codec::send(&mut conn, &err).await;
+            return;
+        }
+        let resp = reply_rx
+            .await
+            .unwrap_or_else(|_| Response::error(ErrorKind::Refused, "the daemon is shutting down"));
+        let last = matches!(resp, Response::Killed { .. });
+        if codec::send(&mut conn, &resp).await.is_err() || last {
+            return;
+        }
+    }
+}
+
+/// Reads the hello and answers it. `Ok(false)` when the connection must close.
+async fn handshake(conn: &mut Conn) -> Result<bool, CodecError> {
+    match codec::recv::<Request>(conn).await {
+        Ok(Some(Request::Hello { protocol, .. })) => {
+            let hello = Response::Hello {
+                protocol: PROTOCOL_VERSION,
+                daemon_version: crate::VERSION.to_string(),
+                pid: std::process::id(),
+            };
+            codec::send(conn, &hello).await?;
+            if protocol != PROTOCOL_VERSION {
+                let err = Response::error(
+                    ErrorKind::VersionMismatch,
+                    format!(
+                        "this daemon speaks protocol {PROTOCOL_VERSION}, the client {protocol}"
+                    ),
+                );
+                codec::send(conn, &err).await?;
+                return Ok(false);
+            }
+            Ok(true)
+        }
+        Ok(Some(_)) => {
+            let err = Response::error(ErrorKind::BadRequest, "the first message must be hello");
+            codec::send(conn, &err).await?;
+            Ok(false)
+        }
+        Ok(None) => Ok(false),
+        Err(e) => {
+            refuse(conn, &e).await?;
+            Ok(false)
+        }
+    }
+}
+
+async fn refuse(conn: &mut Conn, e: &CodecError) -> Result<(), CodecError> {
+    let msg = match e {
+        CodecError::Io(_) => return Ok(()),
+        other => other.to_string(),
+    };
+    codec::send(conn, &Response::error(ErrorKind::BadRequest, msg)).await
+}

@@ -1,0 +1,1009 @@
+//! Owns all app state: the one actor of the daemon. It receives requests from the socket
+//! server, exits from child watchers, samples from the sampler, and its own timers (deadlines
+//! kept in one ordered map, never a polling loop). Each event goes through
+//! [`lifecycle::step`]; the effects it returns are performed here, and their outcomes fed back.
+
+use super::lifecycle::{self, Effect, Event, Instance, Policy, Signal, Status, TimerKind, Trigger};
+use crate::config::AppSpec;
+use crate::ipc::{AppDetail, ErrorKind, LastExit, ProcessInfo, Request, Response};
+use crate::logs::{self, Counters, Stream, Tail};
+use crate::paths::Paths;
+use crate::proc::oom::{self, OomCounters};
+use crate::proc::{self, ExitInfo, sample::Sampler};
+use crate::record::Cause;
+use crate::store::model::{ExitRecord, SpawnRecord, SpawnTrigger};
+use crate::store::{Snapshot, Store, Write};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+/// How long an exit waits for the end of its stderr before it is handled.
+const STDERR_GRACE: Duration = Duration::from_millis(50);
+
+/// How often CPU and memory are sampled for `list`.
+const SAMPLE_EVERY: Duration = Duration::from_secs(1);
+
+/// What the rest of the daemon sends to the supervisor.
+pub enum Command {
+    Request(Request, oneshot::Sender<Response>),
+    /// SIGTERM or SIGINT: stop every app, then end.
+    Shutdown,
+}
+
+/// What the supervisor's own helpers send back to it.
+enum Internal {
+    Exited {
+        app: String,
+        index: u32,
+        run: u64,
+        exit: ExitInfo,
+    },
+    Samples(Vec<proc::sample::Sample>),
+}
+
+/// The runtime side of an instance: what the pure state machine does not own.
+struct Inst {
+    life: Instance,
+    pid: Option<i32>,
+    pid_ticks: Option<u64>,
+    started_wall_ms: Option<i64>,
+    /// Details of the run that just ended, read when its exit is recorded.
+    exit: Option<ExitInfo>,
+    spawn_error: Option<String>,
+    /// `confirmed` or `likely` when the run that just ended was an OOM kill.
+    oom_confidence: Option<String>,
+    last_exit: Option<LastExit>,
+    cpu: Option<f32>,
+    rss: Option<u64>,
+    rss_peak: Option<u64>,
+    /// The kernel's OOM-kill counters when the run started.
+    oom_base: OomCounters,
+    /// The last lines of the run's stderr.
+    tail: Arc<Mutex<Tail>>,
+    out: Arc<Counters>,
+    err: Arc<Counters>,
+}
+
+impl Inst {
+    fn new(life: Instance) -> Inst {
+        Inst {
+            life,
+            pid: None,
+            pid_ticks: None,
+            started_wall_ms: None,
+            exit: None,
+            spawn_error: None,
+            oom_confidence: None,
+            last_exit: None,
+            cpu: None,
+            rss: None,
+            rss_peak: None,
+            oom_base: OomCounters::default(),
+            tail: Arc::default(),
+            out: Arc::default(),
+            err: Arc::default(),
+        }
+    }
+}
+
+struct App {
+    spec: AppSpec,
+    policy: Policy,
+    should_run: bool,
+    insts: BTreeMap<u32, Inst>,
+    /// Removed from the store and forgotten once its last instance is gone.
+    deleting: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum WaitFor {
+    /// No process left (stopped, errored, or gone).
+    Down,
+    /// Not in a transition (launching or stopping).
+    Settled,
+    /// The instance no longer exists.
+    Gone,
+}
+
+/// A reply held until the instances it names reach a state.
+struct Waiter {
+    keys: Vec<(String, u32)>,
+    want: WaitFor,
+    message: String,
+    reply: oneshot::Sender<Response>,
+}
+
+pub struct Supervisor {
+    paths: Paths,
+    store: Store,
+    apps: Vec<App>,
+    timers: BTreeMap<(u64, u64), (String, u32, u64, TimerKind)>,
+    timer_seq: u64,
+    origin: Instant,
+    started_wall_ms: i64,
+    waiters: Vec<Waiter>,
+    shutting_down: bool,
+    kill_replies: Vec<oneshot::Sender<Response>>,
+    warnings: Vec<String>,
+    internal_tx: mpsc::UnboundedSender<Internal>,
+    internal_rx: Option<mpsc::UnboundedReceiver<Internal>>,
+    sampler: Arc<Mutex<Sampler>>,
+    sampling: bool,
+}
+
+pub fn wall_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+impl Supervisor {
+    pub fn new(paths: Paths, store: Store, warnings: Vec<String>) -> Supervisor {
+        let (internal_tx, internal_rx) = mpsc::unbounded_channel();
+        Supervisor {
+            paths,
+            store,
+            apps: Vec::new(),
+            timers: BTreeMap::new(),
+            timer_seq: 0,
+            origin: Instant::now(),
+            started_wall_ms: wall_ms(),
+            waiters: Vec::new(),
+            shutting_down: false,
+            kill_replies: Vec::new(),
+            warnings,
+            internal_tx,
+            internal_rx: Some(internal_rx),
+            sampler: Arc::new(Mutex::new(Sampler::new())),
+            sampling: false,
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.origin.elapsed().as_millis() as u64
+    }
+
+    /// Loads what the previous daemon left: closes its open runs as `daemon_lost` (killing
+    /// their process groups when they are verifiably still ours), then starts again the apps
+    /// that should run.
+    pub fn restore(&mut self, snapshot: Snapshot) {
+        let now = wall_ms();
+        let mut lost: HashMap<(String, u32), LastExit> = HashMap::new();
+        for open in snapshot.open_runs {
+            let alive = open.pid > 1
+                && open.pid_start_ticks.is_some()
+                && proc::start_ticks(open.pid) == open.pid_start_ticks;
+            if alive {
+                tracing::warn!(
+                    app = %open.app,
+                    instance = open.instance,
+                    pid = open.pid,
+                    "a process of the previous daemon is still running: killing its group"
+                );
+                let _ = proc::signal_group(open.pid, nix::sys::signal::Signal::SIGKILL);
+            }
+            let record = ExitRecord {
+                app: open.app,
+                instance: open.instance,
+                run: open.run,
+                pid: Some(open.pid),
+                started_at_ms: open.started_at_ms,
+                ended_at_ms: now,
+                cause: Cause::DaemonLost,
+                exit_code: None,
+                signal: None,
+                core_dumped: false,
+                unstable: false,
+                sigkill_needed: alive,
+                next_delay_ms: None,
+                error: Some("the daemon ended while this run was alive".to_string()),
+                rss_last_bytes: None,
+                rss_peak_bytes: None,
+                memory_limit_bytes: None,
+                oom_confidence: None,
+                leftovers_killed: u32::from(alive),
+                stderr_tail: None,
+            };
+            lost.insert(
+                (record.app.clone(), record.instance),
+                last_exit_of(&record),
+            );
+            self.store.send(Write::Exit(record));
+        }
+        for stored in snapshot.apps {
+            let mut insts = BTreeMap::new();
+            for i in 0..stored.spec.instances {
+                let c = stored.instances.iter().find(|c| c.index == i);
+                let life = c.map_or_else(Instance::new, |c| {
+                    Instance::restored(c.last_run, c.restarts, c.unstable_restarts)
+                });
+                let mut inst = Inst::new(life);
+                inst.last_exit = lost
+                    .remove(&(stored.spec.name.clone(), i))
+                    .or_else(|| c.and_then(|c| c.last_exit.as_ref()).map(last_exit_of));
+                insts.insert(i, inst);
+            }
+            let should_run = stored.should_run;
+            let name = stored.spec.name.clone();
+            self.apps.push(App {
+                policy: Policy::from_spec(&stored.spec),
+                spec: stored.spec,
+                should_run,
+                insts,
+                deleting: false,
+            });
+            if should_run {
+                let indexes: Vec<u32> = self
+                    .app(&name)
+                    .map_or_else(Vec::new, |a| a.insts.keys().copied().collect());
+                for i in indexes {
+                    self.dispatch(&name, i, Event::Start);
+                }
+            }
+        }
+    }
+
+    /// Runs until shutdown completes; returns the store so the caller can close it.
+    pub async fn run(mut self, mut commands: mpsc::Receiver<Command>) -> Store {
+        let Some(mut internal) = self.internal_rx.take() else {
+            return self.store;
+        };
+        let mut sample_tick = tokio::time::interval(SAMPLE_EVERY);
+        sample_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            if self.shutting_down && self.all_down() {
+                break;
+            }
+            let next_timer = self.timers.keys().next().map(|(at, _)| *at);
+            let deadline = self.origin + Duration::from_millis(next_timer.unwrap_or(0));
+            tokio::select! {
+                cmd = commands.recv() => match cmd {
+                    Some(Command::Request(req, reply)) => self.request(req, reply),
+                    Some(Command::Shutdown) => self.begin_shutdown(None),
+                    // Every sender is gone: nobody can reach us any more.
+                    None => self.begin_shutdown(None),
+                },
+                Some(ev) = internal.recv() => self.internal(ev),
+                _ = tokio::time::sleep_until(deadline), if next_timer.is_some() => self.fire_timers(),
+                _ = sample_tick.tick() => self.start_sample(),
+            }
+            self.settle_waiters();
+        }
+        for reply in self.kill_replies.drain(..) {
+            let stopped = self.apps.iter().map(|a| a.insts.len() as u32).sum();
+            let _ = reply.send(Response::Killed { stopped });
+        }
+        for w in self.waiters.drain(..) {
+            let _ = w
+                .reply
+                .send(Response::error(ErrorKind::Refused, "the daemon stopped"));
+        }
+        self.store
+    }
+
+    fn all_down(&self) -> bool {
+        self.apps
+            .iter()
+            .flat_map(|a| a.insts.values())
+            .all(|i| !i.life.status.has_process())
+    }
+
+    fn app(&self, name: &str) -> Option<&App> {
+        self.apps.iter().find(|a| a.spec.name == name)
+    }
+
+    fn app_mut(&mut self, name: &str) -> Option<&mut App> {
+        self.apps.iter_mut().find(|a| a.spec.name == name)
+    }
+
+    // ---- events and effects ----
+
+    /// Feeds one event to an instance's state machine and performs the effects, feeding their
+    /// outcomes back until nothing is left.
+    fn dispatch(&mut self, app: &str, index: u32, event: Event) {
+        let mut queue = vec![event];
+        while let Some(ev) = queue.pop() {
+            let now = self.now_ms();
+            let Some(a) = self.apps.iter_mut().find(|a| a.spec.name == app) else {
+                return;
+            };
+            let Some(inst) = a.insts.get_mut(&index) else {
+                return;
+            };
+            let effects = lifecycle::step(&mut inst.life, &a.policy, ev, now);
+            for effect in effects {
+                if let Some(back) = self.perform(app, index, effect) {
+                    queue.push(back);
+                }
+            }
+        }
+    }
+
+    fn perform(&mut self, app: &str, index: u32, effect: Effect) -> Option<Event> {
+        match effect {
+            Effect::Spawn { run, trigger } => Some(self.spawn(app, index, run, trigger)),
+            Effect::Signal { run, signal } => {
+                self.signal(app, index, run, signal);
+                None
+            }
+            Effect::Timer { run, kind, at_ms } => {
+                self.timer_seq += 1;
+                self.timers
+                    .insert((at_ms, self.timer_seq), (app.to_string(), index, run, kind));
+                None
+            }
+            Effect::RecordExit {
+                run,
+                cause,
+                unstable,
+                sigkill_needed,
+                next_delay_ms,
+            } => {
+                self.record_exit(
+                    app,
+                    index,
+                    run,
+                    cause,
+                    unstable,
+                    sigkill_needed,
+                    next_delay_ms,
+                );
+                None
+            }
+            Effect::Forget => {
+                self.forget(app, index);
+                None
+            }
+        }
+    }
+
+    fn spawn(&mut self, app: &str, index: u32, run: u64, trigger: Trigger) -> Event {
+        let now = self.now_ms();
+        let paths = self.paths.clone();
+        let Some(a) = self.app_mut(app) else {
+            return Event::SpawnFailed { run };
+        };
+        let spec = a.spec.clone();
+        let Some(inst) = a.insts.get_mut(&index) else {
+            return Event::SpawnFailed { run };
+        };
+        lifecycle::mark_started(&mut inst.life, now);
+        inst.started_wall_ms = Some(wall_ms());
+        inst.exit = None;
+        inst.spawn_error = None;
+        inst.cpu = None;
+        inst.rss = None;
+        inst.rss_peak = None;
+        inst.oom_base = OomCounters::read();
+        inst.tail = Arc::default();
+        let mut cmd = proc::command(&spec, index);
+        let mut child = match cmd.spawn() {
+            Ok(c) => c,
+            Err(e) => {
+                let argv0 = spec.argv().first().cloned().unwrap_or_default();
+                let msg = format!("cannot execute `{argv0}` in {}: {e}", spec.cwd.display());
+                tracing::warn!(app, index, "{msg}");
+                inst.spawn_error = Some(msg);
+                inst.pid = None;
+                return Event::SpawnFailed { run };
+            }
+        };
+        let pid = child.id().map(|p| p as i32);
+        inst.pid = pid;
+        inst.pid_ticks = pid.and_then(proc::start_ticks);
+        if let Some(out) = child.stdout.take() {
+            let path = logs::log_path(&paths, &spec, index, Stream::Out);
+            tokio::spawn(logs::capture(out, path, inst.out.clone(), None));
+        }
+        let stderr_done = child.stderr.take().map(|err| {
+            let path = logs::log_path(&paths, &spec, index, Stream::Err);
+            tokio::spawn(logs::capture(
+                err,
+                path,
+                inst.err.clone(),
+                Some(inst.tail.clone()),
+            ))
+        });
+        let record = SpawnRecord {
+            app: app.to_string(),
+            instance: index,
+            run,
+            pid: pid.unwrap_or(0),
+            pid_start_ticks: inst.pid_ticks,
+            started_at_ms: inst.started_wall_ms.unwrap_or(0),
+            restarts: inst.life.restarts,
+            trigger: match trigger {
+                Trigger::Start => SpawnTrigger::Start,
+                Trigger::AutoRestart => SpawnTrigger::AutoRestart,
+                Trigger::ManualRestart => SpawnTrigger::ManualRestart,
+            },
+        };
+        self.store.send(Write::Spawn(record));
+        let tx = self.internal_tx.clone();
+        let name = app.to_string();
+        tokio::spawn(async move {
+            let exit = match child.wait().await {
+                Ok(status) => ExitInfo::from_status(status),
+                Err(e) => {
+                    tracing::error!(app = %name, index, "waiting for the process failed: {e}");
+                    ExitInfo {
+                        code: None,
+                        signal: None,
+                        core_dumped: false,
+                    }
+                }
+            };
+            // What the process wrote just before it died is usually still in the pipe: give the
+            // reader a moment to reach end of file so the stderr tail is complete. Processes
+            // that keep the pipe open (left-over children) cost at most this pause.
+            if let Some(done) = stderr_done {
+                let _ = tokio::time::timeout(STDERR_GRACE, done).await;
+            }
+            let _ = tx.send(Internal::Exited {
+                app: name,
+                index,
+                run,
+                exit,
+            });
+        });
+        Event::Spawned { run }
+    }
+
+    fn signal(&mut self, app: &str, index: u32, run: u64, signal: Signal) {
+        let Some(a) = self.app(app) else { return };
+        let Some(inst) = a.insts.get(&index) else {
+            return;
+        };
+        if inst.life.run != run {
+            return;
+        }
+        let Some(pid) = inst.pid else { return };
+        let sig = match signal {
+            Signal::Kill => nix::sys::signal::Signal::SIGKILL,
+            Signal::Graceful => {
+                proc::parse_signal(&a.spec.kill_signal).unwrap_or(nix::sys::signal::Signal::SIGINT)
+            }
+        };
+        if let Err(e) = proc::signal_group(pid, sig) {
+            tracing::warn!(app, index, pid, "sending {sig} failed: {e}");
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn record_exit(
+        &mut self,
+        app: &str,
+        index: u32,
+        run: u64,
+        cause: Cause,
+        unstable: bool,
+        sigkill_needed: bool,
+        next_delay_ms: Option<u64>,
+    ) {
+        let Some(a) = self.app_mut(app) else { return };
+        let Some(inst) = a.insts.get_mut(&index) else {
+            return;
+        };
+        let exit = inst.exit.take();
+        let ended = wall_ms();
+        let record = ExitRecord {
+            app: app.to_string(),
+            instance: index,
+            run,
+            pid: inst.pid,
+            started_at_ms: inst.started_wall_ms.unwrap_or(ended),
+            ended_at_ms: ended,
+            cause,
+            exit_code: exit.and_then(|e| e.code),
+            signal: exit.and_then(|e| e.signal_name()),
+            core_dumped: exit.is_some_and(|e| e.core_dumped),
+            unstable,
+            sigkill_needed,
+            next_delay_ms,
+            error: inst.spawn_error.clone(),
+            rss_last_bytes: inst.rss,
+            rss_peak_bytes: inst.rss_peak,
+            memory_limit_bytes: None,
+            oom_confidence: inst.oom_confidence.take(),
+            leftovers_killed: 0,
+            stderr_tail: inst.tail.lock().ok().and_then(|t| t.text()),
+        };
+        inst.last_exit = Some(last_exit_of(&record));
+        inst.pid = None;
+        inst.pid_ticks = None;
+        inst.started_wall_ms = None;
+        inst.cpu = None;
+        inst.rss = None;
+        tracing::info!(
+            app,
+            index,
+            run,
+            cause = %cause,
+            code = ?record.exit_code,
+            signal = ?record.signal,
+            "run ended"
+        );
+        self.store.send(Write::Exit(record));
+    }
+
+    fn forget(&mut self, app: &str, index: u32) {
+        let Some(pos) = self.apps.iter().position(|a| a.spec.name == app) else {
+            return;
+        };
+        let a = &mut self.apps[pos];
+        a.insts.remove(&index);
+        if a.insts.is_empty() && a.deleting {
+            self.apps.remove(pos);
+            self.store.send(Write::DeleteApp {
+                name: app.to_string(),
+            });
+        }
+    }
+
+    fn internal(&mut self, ev: Internal) {
+        match ev {
+            Internal::Exited {
+                app,
+                index,
+                run,
+                exit,
+            } => {
+                let Some(a) = self.app_mut(&app) else { return };
+                let Some(inst) = a.insts.get_mut(&index) else {
+                    return;
+                };
+                if inst.life.run != run {
+                    return;
+                }
+                // Whatever the main process left in its group goes with it, so a crashed
+                // master cannot leave workers holding its ports.
+                if let Some(pid) = inst.pid
+                    && proc::group_alive(pid)
+                {
+                    let _ = proc::signal_group(pid, nix::sys::signal::Signal::SIGKILL);
+                }
+                inst.exit = Some(exit);
+                let natural = match exit.signal {
+                    None => Cause::Exited,
+                    // A SIGKILL svctl did not send, while the kernel counted an OOM kill.
+                    Some(libc::SIGKILL)
+                        if !inst.life.kill_sent
+                            && OomCounters::read().rose_since(&inst.oom_base) =>
+                    {
+                        let confirmed = inst.pid.and_then(oom::kmsg_confirms) == Some(true);
+                        inst.oom_confidence =
+                            Some(if confirmed { "confirmed" } else { "likely" }.to_string());
+                        Cause::OomKilled
+                    }
+                    Some(_) => Cause::Signaled,
+                };
+                self.dispatch(
+                    &app,
+                    index,
+                    Event::Exited {
+                        run,
+                        natural,
+                        code: exit.code,
+                    },
+                );
+            }
+            Internal::Samples(samples) => {
+                self.sampling = false;
+                let by_pid: HashMap<i32, proc::sample::Sample> =
+                    samples.into_iter().map(|s| (s.pid, s)).collect();
+                for inst in self.apps.iter_mut().flat_map(|a| a.insts.values_mut()) {
+                    if let Some(s) = inst.pid.and_then(|p| by_pid.get(&p)) {
+                        inst.cpu = Some(s.cpu_percent);
+                        inst.rss = Some(s.rss_bytes);
+                        inst.rss_peak = inst.rss_peak.max(Some(s.rss_bytes));
+                    }
+                }
+            }
+        }
+    }
+
+    fn fire_timers(&mut self) {
+        let now = self.now_ms();
+        while let Some(entry) = self.timers.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            let (app, index, run, kind) = entry.remove();
+            let ev = match kind {
+                TimerKind::RestartDue => Event::RestartDue { run },
+                TimerKind::KillDeadline => Event::KillDeadline { run },
+            };
+            self.dispatch(&app, index, ev);
+        }
+    }
+
+    fn start_sample(&mut self) {
+        if self.sampling {
+            return;
+        }
+        let pids: Vec<i32> = self
+            .apps
+            .iter()
+            .flat_map(|a| a.insts.values())
+            .filter_map(|i| i.pid)
+            .collect();
+        if pids.is_empty() {
+            return;
+        }
+        self.sampling = true;
+        let sampler = self.sampler.clone();
+        let tx = self.internal_tx.clone();
+        tokio::task::spawn_blocking(move || {
+            let samples = match sampler.lock() {
+                Ok(mut s) => s.sample(&pids),
+                Err(_) => Vec::new(),
+            };
+            let _ = tx.send(Internal::Samples(samples));
+        });
+    }
+
+    // ---- requests ----
+
+    fn request(&mut self, req: Request, reply: oneshot::Sender<Response>) {
+        let refuse_when_stopping = matches!(
+            req,
+            Request::Start { .. } | Request::StartTarget { .. } | Request::Restart { .. }
+        );
+        if self.shutting_down && refuse_when_stopping {
+            let _ = reply.send(Response::error(
+                ErrorKind::Refused,
+                "the daemon is shutting down",
+            ));
+            return;
+        }
+        match req {
+            Request::Hello { .. } => {
+                let _ = reply.send(Response::error(
+                    ErrorKind::BadRequest,
+                    "hello is only valid once",
+                ));
+            }
+            Request::Ping => {
+                let _ = reply.send(Response::Pong {
+                    version: crate::VERSION.to_string(),
+                    pid: std::process::id(),
+                    uptime_ms: (wall_ms() - self.started_wall_ms).max(0) as u64,
+                    home: self.paths.home.display().to_string(),
+                });
+            }
+            Request::List => {
+                let _ = reply.send(Response::List {
+                    processes: self.list(None),
+                    warnings: self.warnings.clone(),
+                });
+            }
+            Request::Describe { target } => match self.resolve(&target) {
+                Ok(keys) => {
+                    let mut names: Vec<&str> = keys.iter().map(|(n, _)| n.as_str()).collect();
+                    names.dedup();
+                    let apps = names.iter().filter_map(|n| self.describe(n)).collect();
+                    let _ = reply.send(Response::Describe { apps });
+                }
+                Err(e) => {
+                    let _ = reply.send(e);
+                }
+            },
+            Request::Start { apps } => self.start_specs(apps, reply),
+            Request::StartTarget { target } => {
+                self.on_targets(&target, reply, WaitFor::Settled, "started", |s, n, i| {
+                    s.set_should_run(n, true);
+                    s.dispatch(n, i, Event::Start);
+                })
+            }
+            Request::Stop { target } => {
+                self.on_targets(&target, reply, WaitFor::Down, "stopped", |s, n, i| {
+                    s.set_should_run(n, false);
+                    s.dispatch(n, i, Event::Stop(Cause::Stopped));
+                })
+            }
+            Request::Restart { target } => {
+                self.on_targets(&target, reply, WaitFor::Settled, "restarted", |s, n, i| {
+                    s.set_should_run(n, true);
+                    s.dispatch(n, i, Event::Restart(Cause::Restarted));
+                })
+            }
+            Request::Delete { target } => {
+                if target.contains(':') {
+                    let _ = reply.send(Response::error(
+                        ErrorKind::BadRequest,
+                        "delete removes whole apps: name an app, a namespace or `all`, not an instance",
+                    ));
+                    return;
+                }
+                self.on_targets(&target, reply, WaitFor::Gone, "deleted", |s, n, i| {
+                    if let Some(a) = s.app_mut(n) {
+                        a.deleting = true;
+                        a.should_run = false;
+                    }
+                    s.dispatch(n, i, Event::Delete);
+                })
+            }
+            Request::Kill => self.begin_shutdown(Some(reply)),
+        }
+    }
+
+    fn set_should_run(&mut self, name: &str, should_run: bool) {
+        if let Some(a) = self.app_mut(name)
+            && a.should_run != should_run
+        {
+            a.should_run = should_run;
+            self.store.send(Write::SetShouldRun {
+                name: name.to_string(),
+                should_run,
+            });
+        }
+    }
+
+    /// Applies `act` to every instance the target names, then answers once they reach `want`.
+    fn on_targets(
+        &mut self,
+        target: &str,
+        reply: oneshot::Sender<Response>,
+        want: WaitFor,
+        verb: &str,
+        act: impl Fn(&mut Supervisor, &str, u32),
+    ) {
+        let keys = match self.resolve(target) {
+            Ok(k) => k,
+            Err(e) => {
+                let _ = reply.send(e);
+                return;
+            }
+        };
+        for (name, index) in &keys {
+            act(self, name, *index);
+        }
+        self.waiters.push(Waiter {
+            keys,
+            want,
+            message: format!("{verb} {target}"),
+            reply,
+        });
+    }
+
+    /// `start FILE`: new apps are added and started (unless `autostart: false`); apps that
+    /// exist take the new spec and are restarted (or started); never duplicated.
+    fn start_specs(&mut self, specs: Vec<AppSpec>, reply: oneshot::Sender<Response>) {
+        let mut keys = Vec::new();
+        for spec in specs {
+            let name = spec.name.clone();
+            let wanted = spec.autostart;
+            let count = spec.instances;
+            let existed = self.app(&name).is_some();
+            if existed {
+                let Some(a) = self.app_mut(&name) else {
+                    continue;
+                };
+                a.policy = Policy::from_spec(&spec);
+                a.spec = spec.clone();
+                a.deleting = false;
+                let old: Vec<u32> = a.insts.keys().copied().collect();
+                for i in 0..count {
+                    a.insts
+                        .entry(i)
+                        .or_insert_with(|| Inst::new(Instance::new()));
+                }
+                for i in old.iter().copied().filter(|i| *i >= count) {
+                    self.dispatch(&name, i, Event::Delete);
+                }
+            } else {
+                let insts = (0..count)
+                    .map(|i| (i, Inst::new(Instance::new())))
+                    .collect();
+                self.apps.push(App {
+                    policy: Policy::from_spec(&spec),
+                    spec: spec.clone(),
+                    should_run: wanted,
+                    insts,
+                    deleting: false,
+                });
+            }
+            let should_run = wanted || existed;
+            if let Some(a) = self.app_mut(&name) {
+                a.should_run = should_run;
+            }
+            self.store.send(Write::UpsertApp { spec, should_run });
+            if !should_run {
+                continue;
+            }
+            for i in 0..count {
+                let running = self
+                    .app(&name)
+                    .and_then(|a| a.insts.get(&i))
+                    .is_some_and(|inst| inst.life.status.has_process());
+                let ev = if running {
+                    Event::Restart(Cause::Restarted)
+                } else {
+                    Event::Start
+                };
+                self.dispatch(&name, i, ev);
+                keys.push((name.clone(), i));
+            }
+        }
+        self.waiters.push(Waiter {
+            keys,
+            want: WaitFor::Settled,
+            message: "started".to_string(),
+            reply,
+        });
+    }
+
+    fn begin_shutdown(&mut self, reply: Option<oneshot::Sender<Response>>) {
+        if let Some(r) = reply {
+            self.kill_replies.push(r);
+        }
+        if self.shutting_down {
+            return;
+        }
+        self.shutting_down = true;
+        // The desired state is left as it is: the next daemon brings back what was running.
+        let keys: Vec<(String, u32)> = self
+            .apps
+            .iter()
+            .flat_map(|a| a.insts.keys().map(|i| (a.spec.name.clone(), *i)))
+            .collect();
+        for (name, i) in keys {
+            self.dispatch(&name, i, Event::Stop(Cause::Stopped));
+        }
+    }
+
+    fn settle_waiters(&mut self) {
+        if self.waiters.is_empty() {
+            return;
+        }
+        let waiters = std::mem::take(&mut self.waiters);
+        for w in waiters {
+            if self.reached(&w) {
+                let processes = self.processes_of(&w.keys);
+                let _ = w.reply.send(Response::Done {
+                    message: w.message,
+                    processes,
+                });
+            } else {
+                self.waiters.push(w);
+            }
+        }
+    }
+
+    fn reached(&self, w: &Waiter) -> bool {
+        w.keys.iter().all(|(name, i)| {
+            let inst = self.app(name).and_then(|a| a.insts.get(i));
+            match (w.want, inst) {
+                (_, None) => true,
+                (WaitFor::Gone, Some(_)) => false,
+                (WaitFor::Down, Some(inst)) => {
+                    !inst.life.status.has_process() && inst.life.status != Status::WaitingRestart
+                }
+                (WaitFor::Settled, Some(inst)) => {
+                    !matches!(inst.life.status, Status::Launching | Status::Stopping)
+                }
+            }
+        })
+    }
+
+    /// `all`, an app name, `NAME:INSTANCE`, or a namespace → the instances it names.
+    fn resolve(&self, target: &str) -> Result<Vec<(String, u32)>, Response> {
+        let keys_of = |a: &App| -> Vec<(String, u32)> {
+            a.insts.keys().map(|i| (a.spec.name.clone(), *i)).collect()
+        };
+        let live = || self.apps.iter().filter(|a| !a.deleting);
+        if target == "all" {
+            return Ok(live().flat_map(keys_of).collect());
+        }
+        if let Some(a) = live().find(|a| a.spec.name == target) {
+            return Ok(keys_of(a));
+        }
+        if let Some((name, idx)) = target.rsplit_once(':')
+            && let Some(a) = live().find(|a| a.spec.name == name)
+        {
+            return match idx.parse::<u32>() {
+                Ok(i) if a.insts.contains_key(&i) => Ok(vec![(name.to_string(), i)]),
+                _ => Err(Response::Error {
+                    kind: ErrorKind::NotFound,
+                    message: format!(
+                        "app `{name}` has no instance `{idx}` (it has {})",
+                        a.insts.len()
+                    ),
+                    known: a.insts.keys().map(|i| format!("{name}:{i}")).collect(),
+                }),
+            };
+        }
+        let in_ns: Vec<(String, u32)> = live()
+            .filter(|a| a.spec.namespace == target)
+            .flat_map(keys_of)
+            .collect();
+        if !in_ns.is_empty() {
+            return Ok(in_ns);
+        }
+        let known: Vec<String> = live().map(|a| a.spec.name.clone()).collect();
+        Err(Response::Error {
+            kind: ErrorKind::NotFound,
+            message: if known.is_empty() {
+                format!("no app, instance or namespace is called `{target}`: no app is known yet")
+            } else {
+                format!("no app, instance or namespace is called `{target}`")
+            },
+            known,
+        })
+    }
+
+    fn info(&self, a: &App, index: u32, inst: &Inst) -> ProcessInfo {
+        let running = inst.life.status.has_process() && inst.pid.is_some();
+        let now = self.now_ms();
+        ProcessInfo {
+            name: a.spec.name.clone(),
+            namespace: a.spec.namespace.clone(),
+            instance: index,
+            pid: if running { inst.pid } else { None },
+            status: inst.life.status,
+            run: inst.life.run,
+            restarts: inst.life.restarts,
+            unstable_restarts: inst.life.unstable,
+            uptime_ms: if running {
+                inst.life.started_at_ms.map(|s| now.saturating_sub(s))
+            } else {
+                None
+            },
+            started_at_ms: if running { inst.started_wall_ms } else { None },
+            cpu_percent: inst.cpu,
+            memory_bytes: inst.rss,
+            last_exit: inst.last_exit.clone(),
+        }
+    }
+
+    fn list(&self, only: Option<&str>) -> Vec<ProcessInfo> {
+        self.apps
+            .iter()
+            .filter(|a| only.is_none_or(|n| a.spec.name == n))
+            .flat_map(|a| a.insts.iter().map(move |(i, inst)| self.info(a, *i, inst)))
+            .collect()
+    }
+
+    fn processes_of(&self, keys: &[(String, u32)]) -> Vec<ProcessInfo> {
+        keys.iter()
+            .filter_map(|(name, i)| {
+                let a = self.app(name)?;
+                let inst = a.insts.get(i)?;
+                Some(self.info(a, *i, inst))
+            })
+            .collect()
+    }
+
+    fn describe(&self, name: &str) -> Option<AppDetail> {
+        let a = self.app(name)?;
+        let logs_of = |stream| {
+            a.insts
+                .keys()
+                .map(|i| {
+                    logs::log_path(&self.paths, &a.spec, *i, stream)
+                        .display()
+                        .to_string()
+                })
+                .collect()
+        };
+        Some(AppDetail {
+            spec: a.spec.clone(),
+            should_run: a.should_run,
+            instances: self.list(Some(name)),
+            out_log: logs_of(Stream::Out),
+            err_log: logs_of(Stream::Err),
+        })
+    }
+}
+
+fn last_exit_of(r: &ExitRecord) -> LastExit {
+    LastExit {
+        cause: r.cause,
+        exit_code: r.exit_code,
+        signal: r.signal.clone(),
+        ended_at_ms: r.ended_at_ms,
+        error: r.error.clone(),
+    }
+}

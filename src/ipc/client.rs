@@ -1,0 +1,172 @@
+//! Owns the client side of the socket: connecting, the handshake, and starting the daemon in the
+//! background when it is not running.
+
+use super::codec::{self, CodecError, Conn};
+use super::{PROTOCOL_VERSION, Request, Response};
+use crate::paths::Paths;
+use std::io;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::time::Duration;
+use tokio::net::UnixStream;
+use tokio::time::Instant;
+
+/// How long a client waits for a daemon it started to answer.
+const AUTOSTART_BUDGET: Duration = Duration::from_secs(15);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("the svctl daemon is not running (socket {0})")]
+    NotRunning(String),
+    #[error(
+        "the daemon speaks protocol {daemon} (version {daemon_version}) but this client speaks {client}: run `svctl kill` to restart it with this version"
+    )]
+    VersionMismatch {
+        daemon: u32,
+        daemon_version: String,
+        client: u32,
+    },
+    #[error("could not start the daemon: {0}")]
+    StartFailed(String),
+    #[error("the daemon closed the connection")]
+    Closed,
+    #[error("unexpected answer from the daemon: {0}")]
+    Unexpected(String),
+    #[error("{0}")]
+    Codec(#[from] CodecError),
+}
+
+pub struct Client {
+    conn: Conn,
+    pub daemon_pid: u32,
+    pub daemon_version: String,
+}
+
+impl Client {
+    /// Connects and performs the handshake.
+    pub async fn connect(paths: &Paths) -> Result<Client, ClientError> {
+        let stream = match UnixStream::connect(&paths.socket).await {
+            Ok(s) => s,
+            Err(e) if is_not_running(&e) => {
+                return Err(ClientError::NotRunning(paths.socket.display().to_string()));
+            }
+            Err(e) => return Err(ClientError::Codec(CodecError::Io(e))),
+        };
+        let mut conn = codec::framed(stream);
+        let hello = Request::Hello {
+            protocol: PROTOCOL_VERSION,
+            client_version: crate::VERSION.to_string(),
+        };
+        codec::send(&mut conn, &hello).await?;
+        match codec::recv::<Response>(&mut conn).await? {
+            Some(Response::Hello {
+                protocol,
+                daemon_version,
+                pid,
+            }) if protocol == PROTOCOL_VERSION => Ok(Client {
+                conn,
+                daemon_pid: pid,
+                daemon_version,
+            }),
+            Some(Response::Hello {
+                protocol,
+                daemon_version,
+                ..
+            }) => Err(ClientError::VersionMismatch {
+                daemon: protocol,
+                daemon_version,
+                client: PROTOCOL_VERSION,
+            }),
+            Some(Response::Error { message, .. }) => Err(ClientError::Unexpected(message)),
+            Some(other) => Err(ClientError::Unexpected(format!("{other:?}"))),
+            None => Err(ClientError::Closed),
+        }
+    }
+
+    /// Connects, starting the daemon in the background first when it does not answer and
+    /// `autostart` is set.
+    pub async fn connect_or_start(paths: &Paths, autostart: bool) -> Result<Client, ClientError> {
+        match Client::connect(paths).await {
+            Err(ClientError::NotRunning(_)) if autostart => {}
+            other => return other,
+        }
+        spawn_daemon(paths).map_err(|e| ClientError::StartFailed(e.to_string()))?;
+        let deadline = Instant::now() + AUTOSTART_BUDGET;
+        let mut pause = Duration::from_millis(2);
+        loop {
+            match Client::connect(paths).await {
+                Err(ClientError::NotRunning(_)) if Instant::now() < deadline => {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_millis(100));
+                }
+                Err(ClientError::NotRunning(_)) => {
+                    return Err(ClientError::StartFailed(format!(
+                        "it did not answer within {}s; its log ({}) ends with:\n{}",
+                        AUTOSTART_BUDGET.as_secs(),
+                        paths.daemon_log.display(),
+                        log_tail(&paths.daemon_log, 10)
+                    )));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    pub async fn request(&mut self, req: &Request) -> Result<Response, ClientError> {
+        codec::send(&mut self.conn, req).await?;
+        codec::recv::<Response>(&mut self.conn)
+            .await?
+            .ok_or(ClientError::Closed)
+    }
+}
+
+fn is_not_running(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused
+    )
+}
+
+/// Starts `svctl daemon` detached: its own session, stdin from /dev/null, output appended to
+/// the daemon log. The lock in the home makes a racing second daemon exit at once.
+fn spawn_daemon(paths: &Paths) -> io::Result<()> {
+    crate::daemon::prepare_home(&paths.home)?;
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&paths.daemon_log)?;
+    let exe = std::env::current_exe()?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.arg("--home")
+        .arg(&paths.home)
+        .arg("daemon")
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log);
+    // SAFETY: setsid is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        cmd.pre_exec(|| {
+            nix::unistd::setsid().map_err(io::Error::from)?;
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn()?;
+    // Reap it in the background if it exits early (e.g. lost the lock race); a daemon that
+    // keeps running is re-parented to init when this client exits.
+    std::thread::spawn(move || {
+        let _ = child.wait();
+    });
+    Ok(())
+}
+
+/// The last `n` lines of a file, for error messages.
+pub fn log_tail(path: &Path, n: usize) -> String {
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            let text = String::from_utf8_lossy(&bytes);
+            let lines: Vec<&str> = text.lines().collect();
+            lines[lines.len().saturating_sub(n)..].join("\n")
+        }
+        Err(e) => format!("(cannot read it: {e})"),
+    }
+}

@@ -1,0 +1,149 @@
+//! Restart policy and process control against real processes.
+
+use crate::harness::*;
+
+#[test]
+fn a_crash_loop_reaches_errored_after_max_restarts() {
+    let h = Home::new();
+    let file = h.ecosystem(
+        "eco.yaml",
+        &format!(
+            "apps:\n  - name: loop\n    script: {}\n    args: \"3\"\n    max_restarts: 4\n",
+            fixture("crash.sh")
+        ),
+    );
+    h.ok(&["start", &file]);
+    let p = h.wait_status("loop", 0, "errored");
+    assert_eq!(p["unstable_restarts"], 4, "{p}");
+    assert_eq!(
+        p["restarts"], 3,
+        "4 runs: the first start and 3 respawns: {p}"
+    );
+    assert_eq!(p["last_exit"]["cause"], "exited");
+    assert_eq!(p["last_exit"]["exit_code"], 3);
+    let err = std::fs::read_to_string(h.file("logs/loop-error.log")).unwrap();
+    assert_eq!(err.matches("crashing with 3").count(), 4, "{err}");
+}
+
+#[test]
+fn autorestart_false_and_stop_exit_codes_leave_it_stopped() {
+    let h = Home::new();
+    let file = h.ecosystem(
+        "eco.yaml",
+        &format!(
+            "apps:\n  - name: once\n    script: {c}\n    args: \"5\"\n    autorestart: false\n  - name: done\n    script: {c}\n    args: \"7\"\n    stop_exit_codes: [7]\n",
+            c = fixture("crash.sh")
+        ),
+    );
+    h.ok(&["start", &file]);
+    for name in ["once", "done"] {
+        let p = h.wait_status(name, 0, "stopped");
+        assert_eq!(p["restarts"], 0, "{p}");
+        assert_eq!(p["last_exit"]["cause"], "exited");
+    }
+}
+
+#[test]
+fn restart_delay_shows_waiting_restart() {
+    let h = Home::new();
+    let file = h.ecosystem(
+        "eco.yaml",
+        &format!(
+            "apps:\n  - name: slow\n    script: {}\n    restart_delay: 60000\n",
+            fixture("crash.sh")
+        ),
+    );
+    h.ok(&["start", &file]);
+    let p = h.wait_status("slow", 0, "waiting restart");
+    assert_eq!(p["pid"], serde_json::Value::Null);
+    // Stopping a waiting app cancels the restart.
+    h.ok(&["stop", "slow"]);
+    assert_eq!(h.status("slow", 0).as_deref(), Some("stopped"));
+}
+
+#[test]
+fn an_app_that_ignores_sigint_is_killed_after_kill_timeout() {
+    let h = Home::new();
+    let pidfile = h.file("stubborn.pid");
+    let file = h.ecosystem(
+        "eco.yaml",
+        &format!(
+            "apps:\n  - name: stubborn\n    script: {}\n    args: [\"{}\"]\n    kill_timeout: 300\n",
+            fixture("ignore_int.sh"),
+            pidfile.display()
+        ),
+    );
+    h.ok(&["start", &file]);
+    let pid = read_pids(&h, &pidfile)[0];
+    h.ok(&["stop", "stubborn"]);
+    let p = h.proc("stubborn", 0).unwrap();
+    assert_eq!(p["status"], "stopped");
+    assert_eq!(p["last_exit"]["cause"], "stopped");
+    assert_eq!(p["last_exit"]["signal"], "SIGKILL", "{p}");
+    assert!(!pid_alive(pid));
+}
+
+#[test]
+fn grandchildren_are_gone_after_stop() {
+    let h = Home::new();
+    let pidfile = h.file("tree.pids");
+    h.ok(&[
+        "start",
+        &fixture("forker.sh"),
+        "--name",
+        "tree",
+        "--",
+        &pidfile.display().to_string(),
+    ]);
+    let pids = read_pids(&h, &pidfile);
+    assert_eq!(pids.len(), 3);
+    h.ok(&["stop", "tree"]);
+    h.wait_until("every process of the tree is gone", || {
+        pids.iter().all(|p| !pid_alive(*p))
+    });
+}
+
+#[test]
+fn leftovers_of_a_crashed_main_process_are_killed() {
+    let h = Home::new();
+    let pidfile = h.file("tree.pids");
+    h.ok(&[
+        "start",
+        &fixture("forker.sh"),
+        "--name",
+        "tree",
+        "--",
+        &pidfile.display().to_string(),
+    ]);
+    let pids = read_pids(&h, &pidfile);
+    std::fs::remove_file(&pidfile).unwrap();
+    // The main process dies; its workers must not survive it.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pids[0]),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    h.wait_until("the old workers are gone", || {
+        pids.iter().all(|p| !pid_alive(*p))
+    });
+    let p = h.wait_status("tree", 0, "online");
+    assert_eq!(p["last_exit"]["cause"], "signaled");
+    assert_eq!(p["last_exit"]["signal"], "SIGKILL");
+}
+
+#[test]
+fn a_program_that_cannot_run_is_errored_with_the_os_error() {
+    let h = Home::new();
+    let file = h.ecosystem(
+        "eco.yaml",
+        "apps:\n  - name: ghost\n    script: ./no-such-program\n  - name: fine\n    script: sleep\n    args: \"1000\"\n",
+    );
+    h.ok(&["start", &file]);
+    let p = h.wait_status("ghost", 0, "errored");
+    assert_eq!(p["last_exit"]["cause"], "spawn_failed");
+    let err = p["last_exit"]["error"].as_str().unwrap_or_default();
+    assert!(err.contains("No such file"), "{err}");
+    // The daemon and the other apps are unaffected.
+    h.wait_status("fine", 0, "online");
+    h.ok(&["ping"]);
+}

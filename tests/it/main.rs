@@ -1,0 +1,7 @@
+//! Integration tests: each test gets its own home under /tmp and a real `svctl daemon`, and
+//! drives the real CLI against real child processes.
+
+mod basics;
+mod harness;
+mod lifecycle;
+mod socket;
