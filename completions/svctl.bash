@@ -55,11 +55,17 @@ _svctl() {
             svctl,start)
                 cmd="svctl__subcmd__start"
                 ;;
+            svctl,startup)
+                cmd="svctl__subcmd__startup"
+                ;;
             svctl,status)
                 cmd="svctl__subcmd__list"
                 ;;
             svctl,stop)
                 cmd="svctl__subcmd__stop"
+                ;;
+            svctl,unstartup)
+                cmd="svctl__subcmd__unstartup"
                 ;;
             svctl__subcmd__help,check)
                 cmd="svctl__subcmd__help__subcmd__check"
@@ -94,8 +100,14 @@ _svctl() {
             svctl__subcmd__help,start)
                 cmd="svctl__subcmd__help__subcmd__start"
                 ;;
+            svctl__subcmd__help,startup)
+                cmd="svctl__subcmd__help__subcmd__startup"
+                ;;
             svctl__subcmd__help,stop)
                 cmd="svctl__subcmd__help__subcmd__stop"
+                ;;
+            svctl__subcmd__help,unstartup)
+                cmd="svctl__subcmd__help__subcmd__unstartup"
                 ;;
             *)
                 ;;
@@ -104,7 +116,7 @@ _svctl() {
 
     case "${cmd}" in
         svctl)
-            opts="-h -V --home --no-autostart --help --version daemon start stop restart delete list ls status describe show ping kill check gen-docs help"
+            opts="-h -V --home --no-autostart --help --version daemon start stop restart delete list ls status describe show ping kill check startup unstartup gen-docs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -216,7 +228,7 @@ _svctl() {
             return 0
             ;;
         svctl__subcmd__help)
-            opts="daemon start stop restart delete list describe ping kill check gen-docs help"
+            opts="daemon start stop restart delete list describe ping kill check startup unstartup gen-docs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -383,7 +395,35 @@ _svctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        svctl__subcmd__help__subcmd__startup)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         svctl__subcmd__help__subcmd__stop)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        svctl__subcmd__help__subcmd__unstartup)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -507,6 +547,28 @@ _svctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        svctl__subcmd__startup)
+            opts="-h --user --install --unit-dir --home --no-autostart --help systemd"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --unit-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --home)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         svctl__subcmd__stop)
             opts="-h --home --no-autostart --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -514,6 +576,28 @@ _svctl() {
                 return 0
             fi
             case "${prev}" in
+                --home)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        svctl__subcmd__unstartup)
+            opts="-h --user --unit-dir --home --no-autostart --help systemd"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --unit-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --home)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

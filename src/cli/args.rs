@@ -56,6 +56,10 @@ pub enum Command {
     Kill,
     /// Validate an ecosystem file without starting anything
     Check(CheckArgs),
+    /// Print (or install) a systemd unit that runs the daemon at boot and after a failure
+    Startup(StartupArgs),
+    /// Remove the systemd unit written by `startup --install`
+    Unstartup(UnstartupArgs),
     /// Write the man page and shell completions (for packagers and the repository)
     #[command(hide = true)]
     GenDocs {
@@ -118,4 +122,38 @@ pub struct CheckArgs {
     /// Print the resolved apps as JSON
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum InitSystem {
+    Systemd,
+}
+
+#[derive(Debug, Args)]
+pub struct StartupArgs {
+    /// The init system (only systemd is supported)
+    #[arg(value_enum, default_value = "systemd")]
+    pub init: InitSystem,
+    /// A `systemctl --user` unit instead of a system unit
+    #[arg(long)]
+    pub user: bool,
+    /// Write the unit file instead of printing it
+    #[arg(long)]
+    pub install: bool,
+    /// Folder for the unit file [default: /etc/systemd/system, or ~/.config/systemd/user with --user]
+    #[arg(long, value_name = "DIR")]
+    pub unit_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct UnstartupArgs {
+    /// The init system (only systemd is supported)
+    #[arg(value_enum, default_value = "systemd")]
+    pub init: InitSystem,
+    /// Remove the `systemctl --user` unit
+    #[arg(long)]
+    pub user: bool,
+    /// Folder of the unit file [default: as for `startup`]
+    #[arg(long, value_name = "DIR")]
+    pub unit_dir: Option<PathBuf>,
 }

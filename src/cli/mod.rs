@@ -4,6 +4,7 @@
 pub mod args;
 pub mod docs;
 pub mod render;
+pub mod startup;
 
 use crate::config::{self, AppSpec, LoadOptions};
 use crate::ipc::client::{Client, ClientError};
@@ -49,6 +50,8 @@ pub fn run(cli: Cli) -> i32 {
             docs::write_all(dir).map_err(|e| Failure::failed(e.to_string()))
         }
         Command::Check(a) => check(&a.file, a.env.as_deref(), a.json),
+        Command::Startup(a) => startup_cmd(&cli, a.user, a.install, a.unit_dir.as_deref()),
+        Command::Unstartup(a) => unstartup_cmd(&cli, a.user, a.unit_dir.as_deref()),
         _ => tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -164,7 +167,11 @@ async fn client_command(cli: &Cli) -> Result<(), Failure> {
             .await
         }
         Command::Start(a) => start(&paths, autostart, a).await,
-        Command::Daemon | Command::Check(_) | Command::GenDocs { .. } => Ok(()),
+        Command::Daemon
+        | Command::Check(_)
+        | Command::GenDocs { .. }
+        | Command::Startup(_)
+        | Command::Unstartup(_) => Ok(()),
     }
 }
 
@@ -384,5 +391,59 @@ fn check(file: &Path, env: Option<&str>, json: bool) -> Result<(), Failure> {
     } else {
         print!("{}", config::render_check(&loaded));
         Ok(())
+    }
+}
+
+fn unit_plan(cli: &Cli, user: bool, unit_dir: Option<&Path>) -> Result<startup::UnitPlan, Failure> {
+    let paths = Paths::resolve(cli.home.as_deref()).map_err(|e| Failure::usage(e.to_string()))?;
+    let exe = std::env::current_exe()
+        .and_then(|p| p.canonicalize())
+        .map_err(|e| Failure::failed(format!("cannot find this program's path: {e}")))?;
+    startup::plan(&exe, &paths, user, unit_dir).map_err(Failure::failed)
+}
+
+fn startup_cmd(
+    cli: &Cli,
+    user: bool,
+    install: bool,
+    unit_dir: Option<&Path>,
+) -> Result<(), Failure> {
+    let plan = unit_plan(cli, user, unit_dir)?;
+    if !install {
+        print!("{}", plan.contents);
+        eprintln!(
+            "svctl: this is the unit; `svctl startup --install{}` writes it to {}",
+            if user { " --user" } else { "" },
+            plan.path.display()
+        );
+        return Ok(());
+    }
+    if let Some(dir) = plan.path.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Failure::failed(format!("creating {}: {e}", dir.display())))?;
+    }
+    std::fs::write(&plan.path, &plan.contents)
+        .map_err(|e| Failure::failed(format!("writing {}: {e}", plan.path.display())))?;
+    println!("wrote {}", plan.path.display());
+    println!("enable it with: {}", startup::enable_hint(&plan));
+    Ok(())
+}
+
+fn unstartup_cmd(cli: &Cli, user: bool, unit_dir: Option<&Path>) -> Result<(), Failure> {
+    let plan = unit_plan(cli, user, unit_dir)?;
+    match std::fs::remove_file(&plan.path) {
+        Ok(()) => {
+            println!("removed {}", plan.path.display());
+            println!("if it was enabled: {}", startup::disable_hint(&plan));
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            println!("no unit at {}: nothing to remove", plan.path.display());
+            Ok(())
+        }
+        Err(e) => Err(Failure::failed(format!(
+            "removing {}: {e}",
+            plan.path.display()
+        ))),
     }
 }

@@ -4,19 +4,45 @@
 use super::supervisor::Command;
 use crate::ipc::codec::{self, CodecError, Conn};
 use crate::ipc::{ErrorKind, PROTOCOL_VERSION, Request, Response};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::Semaphore;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::task::TaskTracker;
 
 /// A client must say hello within this time, so a stalled connection cannot sit on a slot.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// An idle or stalled client (no complete request for this long) is disconnected.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+/// A client that does not read its answer for this long is disconnected.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Connections served at once; more are told so and closed, so a flood cannot exhaust fds.
+pub const MAX_CONNECTIONS: usize = 256;
 
 pub async fn accept_loop(listener: UnixListener, tx: mpsc::Sender<Command>, tracker: TaskTracker) {
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
-                tracker.spawn(handle(stream, tx.clone()));
+                let Ok(permit) = slots.clone().try_acquire_owned() else {
+                    tracker.spawn(async move {
+                        tracing::warn!("refused a connection: {MAX_CONNECTIONS} already open");
+                        let mut conn = codec::framed(stream);
+                        let err = Response::error(
+                            ErrorKind::Refused,
+                            format!("too many connections ({MAX_CONNECTIONS}); try again"),
+                        );
+                        let _ =
+                            tokio::time::timeout(WRITE_TIMEOUT, codec::send(&mut conn, &err)).await;
+                    });
+                    continue;
+                };
+                let tx = tx.clone();
+                tracker.spawn(async move {
+                    handle(stream, tx).await;
+                    drop(permit);
+                });
             }
             Err(e) => {
                 // EMFILE and friends: log, breathe, and keep serving.
@@ -53,10 +79,11 @@ async fn handle(stream: UnixStream, tx: mpsc::Sender<Command>) {
         Ok(Ok(false)) | Ok(Err(_)) | Err(_) => return,
     }
     loop {
-        let req = match codec::recv::<Request>(&mut conn).await {
-            Ok(Some(req)) => req,
-            Ok(None) => return,
-            Err(e) => {
+        let req = match tokio::time::timeout(IDLE_TIMEOUT, codec::recv::<Request>(&mut conn)).await
+        {
+            Ok(Ok(Some(req))) => req,
+            Ok(Ok(None)) | Err(_) => return,
+            Ok(Err(e)) => {
                 let _ = refuse(&mut conn, &e).await;
                 return;
             }
@@ -76,7 +103,8 @@ async fn handle(stream: UnixStream, tx: mpsc::Sender<Command>) {
             .await
             .unwrap_or_else(|_| Response::error(ErrorKind::Refused, "the daemon is shutting down"));
         let last = matches!(resp, Response::Killed { .. });
-        if codec::send(&mut conn, &resp).await.is_err() || last {
+        let sent = tokio::time::timeout(WRITE_TIMEOUT, codec::send(&mut conn, &resp)).await;
+        if !matches!(sent, Ok(Ok(()))) || last {
             return;
         }
     }

@@ -9,7 +9,8 @@ use crate::ipc::{AppDetail, ErrorKind, LastExit, ProcessInfo, Request, Response}
 use crate::logs::{self, Counters, Stream, Tail};
 use crate::paths::Paths;
 use crate::proc::oom::{self, OomCounters};
-use crate::proc::{self, ExitInfo, sample::Sampler};
+use crate::proc::tree::{self, CpuMeter};
+use crate::proc::{self, ExitInfo};
 use crate::record::Cause;
 use crate::store::model::{ExitRecord, SpawnRecord, SpawnTrigger};
 use crate::store::{Snapshot, Store, Write};
@@ -40,7 +41,8 @@ enum Internal {
         run: u64,
         exit: ExitInfo,
     },
-    Samples(Vec<proc::sample::Sample>),
+    /// Per main pid: tree RSS, and CPU % since the previous sample.
+    Samples(Vec<(tree::TreeSample, Option<f32>)>),
 }
 
 /// The runtime side of an instance: what the pure state machine does not own.
@@ -129,7 +131,7 @@ pub struct Supervisor {
     warnings: Vec<String>,
     internal_tx: mpsc::UnboundedSender<Internal>,
     internal_rx: Option<mpsc::UnboundedReceiver<Internal>>,
-    sampler: Arc<Mutex<Sampler>>,
+    cpu_meter: Arc<Mutex<CpuMeter>>,
     sampling: bool,
 }
 
@@ -156,7 +158,7 @@ impl Supervisor {
             warnings,
             internal_tx,
             internal_rx: Some(internal_rx),
-            sampler: Arc::new(Mutex::new(Sampler::new())),
+            cpu_meter: Arc::default(),
             sampling: false,
         }
     }
@@ -206,10 +208,7 @@ impl Supervisor {
                 leftovers_killed: u32::from(alive),
                 stderr_tail: None,
             };
-            lost.insert(
-                (record.app.clone(), record.instance),
-                last_exit_of(&record),
-            );
+            lost.insert((record.app.clone(), record.instance), last_exit_of(&record));
             self.store.send(Write::Exit(record));
         }
         for stored in snapshot.apps {
@@ -591,11 +590,11 @@ impl Supervisor {
             }
             Internal::Samples(samples) => {
                 self.sampling = false;
-                let by_pid: HashMap<i32, proc::sample::Sample> =
-                    samples.into_iter().map(|s| (s.pid, s)).collect();
+                let by_pid: HashMap<i32, (tree::TreeSample, Option<f32>)> =
+                    samples.into_iter().map(|s| (s.0.root, s)).collect();
                 for inst in self.apps.iter_mut().flat_map(|a| a.insts.values_mut()) {
-                    if let Some(s) = inst.pid.and_then(|p| by_pid.get(&p)) {
-                        inst.cpu = Some(s.cpu_percent);
+                    if let Some((s, cpu)) = inst.pid.and_then(|p| by_pid.get(&p)) {
+                        inst.cpu = cpu.or(inst.cpu);
                         inst.rss = Some(s.rss_bytes);
                         inst.rss_peak = inst.rss_peak.max(Some(s.rss_bytes));
                     }
@@ -633,12 +632,23 @@ impl Supervisor {
             return;
         }
         self.sampling = true;
-        let sampler = self.sampler.clone();
+        let meter = self.cpu_meter.clone();
         let tx = self.internal_tx.clone();
         tokio::task::spawn_blocking(move || {
-            let samples = match sampler.lock() {
-                Ok(mut s) => s.sample(&pids),
-                Err(_) => Vec::new(),
+            let trees = tree::sample(&pids);
+            let now = std::time::Instant::now();
+            let samples = match meter.lock() {
+                Ok(mut m) => {
+                    m.retain(&pids);
+                    trees
+                        .into_iter()
+                        .map(|t| {
+                            let cpu = m.percent(t.root, t.cpu_ticks, now);
+                            (t, cpu)
+                        })
+                        .collect()
+                }
+                Err(_) => trees.into_iter().map(|t| (t, None)).collect(),
             };
             let _ = tx.send(Internal::Samples(samples));
         });

@@ -3,7 +3,7 @@
 //! `/proc` for start times and memory.
 
 pub mod oom;
-pub mod sample;
+pub mod tree;
 
 use crate::config::AppSpec;
 use nix::sys::signal::{Signal, killpg};

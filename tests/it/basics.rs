@@ -264,7 +264,9 @@ fn a_broken_file_names_file_line_and_field_and_starts_nothing() {
 fn a_daemon_killed_with_sigkill_is_recovered_by_the_next_one() {
     let mut h = Home::new();
     h.ok(&["start", "sleep", "--name", "orphan", "--", "1000"]);
-    let old = h.wait_status("orphan", 0, "online")["pid"].as_i64().unwrap() as i32;
+    let old = h.wait_status("orphan", 0, "online")["pid"]
+        .as_i64()
+        .unwrap() as i32;
     let mut daemon = h.forget_daemon().expect("daemon child");
     daemon.kill().unwrap();
     daemon.wait().unwrap();
@@ -273,6 +275,27 @@ fn a_daemon_killed_with_sigkill_is_recovered_by_the_next_one() {
     h.start_daemon();
     let p = h.wait_status("orphan", 0, "online");
     assert_ne!(p["pid"].as_i64().unwrap() as i32, old);
-    h.wait_until("the previous daemon's process is killed", || !pid_alive(old));
+    h.wait_until("the previous daemon's process is killed", || {
+        !pid_alive(old)
+    });
     assert_eq!(p["last_exit"]["cause"], "daemon_lost", "{p}");
+}
+
+#[test]
+fn startup_installs_and_unstartup_removes_a_systemd_unit() {
+    let h = Home::empty();
+    let dir = h.file("units");
+    let d = dir.display().to_string();
+    let printed = h.ok(&["startup"]);
+    assert!(printed.contains("Restart=on-failure"), "{printed}");
+    assert!(printed.contains(" daemon\n"), "{printed}");
+    assert!(!dir.exists(), "printing writes nothing");
+
+    let out = h.ok(&["startup", "systemd", "--user", "--install", "--unit-dir", &d]);
+    assert!(out.contains("systemctl --user daemon-reload"), "{out}");
+    let unit = std::fs::read_to_string(dir.join("svctl.service")).unwrap();
+    assert!(unit.contains(&format!("--home {} daemon", h.path().display())), "{unit}");
+
+    h.ok(&["unstartup", "--user", "--unit-dir", &d]);
+    assert!(!dir.join("svctl.service").exists());
 }
