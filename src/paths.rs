@@ -70,16 +70,41 @@ impl Paths {
     }
 }
 
-/// Makes a path absolute against the current directory without touching the file system, so a
-/// daemon started from another directory still finds the same home.
+/// Makes a path absolute against the current directory and removes `.` and `..` components,
+/// without touching the file system, so a daemon started from another directory still finds the
+/// same files.
 pub fn absolute(p: &Path) -> PathBuf {
-    if p.is_absolute() {
+    let full = if p.is_absolute() {
         p.to_path_buf()
     } else {
         std::env::current_dir()
             .map(|d| d.join(p))
             .unwrap_or_else(|_| p.to_path_buf())
+    };
+    normalize(&full)
+}
+
+/// Removes `.` and resolves `..` lexically.
+pub fn normalize(p: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                // `..` of the root is the root; of a relative start, it stays.
+                let at_root = out.parent().is_none() && out.has_root();
+                if !at_root && !out.pop() {
+                    out.push("..");
+                }
+            }
+            other => out.push(other.as_os_str()),
+        }
     }
+    if out.as_os_str().is_empty() {
+        out.push(".");
+    }
+    out
 }
 
 #[cfg(test)]
@@ -94,6 +119,15 @@ mod tests {
         assert_eq!(p.db, PathBuf::from("/tmp/h/svctl.db"));
         assert_eq!(p.daemon_log, PathBuf::from("/tmp/h/daemon.log"));
         assert_eq!(p.logs_dir, PathBuf::from("/tmp/h/logs"));
+    }
+
+    #[test]
+    fn normalizes_dots() {
+        assert_eq!(normalize(Path::new("/a/./b/../c/.")), PathBuf::from("/a/c"));
+        assert_eq!(normalize(Path::new("/..")), PathBuf::from("/"));
+        assert_eq!(normalize(Path::new("a/../..")), PathBuf::from(".."));
+        assert_eq!(normalize(Path::new(".")), PathBuf::from("."));
+        assert!(absolute(Path::new("x/./y")).ends_with("x/y"));
     }
 
     #[test]

@@ -1,27 +1,300 @@
 //! Owns reading ecosystem files: YAML or JSON text → validated [`AppSpec`] list, or every problem
-//! in the file at once, each with its file, line, column and field.
+//! in the file at once, each with its file, line, column and field, in the style of a compiler.
+//! Every shape PM2 accepts works: `apps:` as a list or a single mapping, a bare list of apps, a
+//! single app object; anchors and `<<:` merge keys; JSON files through the same parser.
 
+pub mod load;
+pub mod node;
 pub mod spec;
+pub mod units;
 
-pub use spec::AppSpec;
-// TEMP STUB
+pub use spec::{AppSpec, LogTarget};
+
+use serde::Serialize;
+use std::fmt;
 use std::path::{Path, PathBuf};
-#[derive(Default)]
+
+/// Files larger than this are refused before parsing.
+pub const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
+
+#[derive(Debug, Clone, Default)]
 pub struct LoadOptions {
+    /// `--env NAME`: merge each app's `env_NAME` over its `env`.
     pub env_name: Option<String>,
 }
-#[derive(Debug, serde::Serialize)]
+
+/// A loaded file: its apps and the warnings to show.
+#[derive(Debug, Clone, Serialize)]
 pub struct Loaded {
     pub file: PathBuf,
     pub apps: Vec<AppSpec>,
     pub warnings: Vec<String>,
 }
+
+/// One problem, at a place in the file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    pub line: u64,
+    pub column: u64,
+    /// The field's path, e.g. `apps[1].max_restarts`.
+    pub field: Option<String>,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
 #[derive(Debug, thiserror::Error)]
-#[error("x")]
-pub struct ConfigError;
-pub fn load_file(_path: &Path, _opts: &LoadOptions) -> Result<Loaded, ConfigError> {
-    Err(ConfigError)
+pub enum ConfigError {
+    #[error("{}: cannot read it: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}: the file is {size} bytes; ecosystem files are limited to {MAX_FILE_BYTES}", path.display())]
+    TooLarge { path: PathBuf, size: u64 },
+    #[error("{}: {why}", path.display())]
+    Unsupported { path: PathBuf, why: String },
+    #[error("{}", render_problems(file, problems))]
+    Invalid {
+        file: PathBuf,
+        problems: Vec<Problem>,
+    },
 }
-pub fn render_check(_l: &Loaded) -> String {
-    String::new()
+
+fn render_problems(file: &Path, problems: &[Problem]) -> String {
+    let mut out = String::new();
+    for (i, p) in problems.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        out.push_str(&p.render(file));
+    }
+    let n = problems.len();
+    out.push_str(&format!(
+        "\n{n} problem{} in {}; nothing was started",
+        if n == 1 { "" } else { "s" },
+        file.display()
+    ));
+    out
 }
+
+impl Problem {
+    pub fn render(&self, file: &Path) -> String {
+        let mut s = format!("{}:{}:{}: ", file.display(), self.line, self.column);
+        if let Some(f) = &self.field {
+            s.push_str(f);
+            s.push_str(": ");
+        }
+        s.push_str(&self.message);
+        if let Some(h) = &self.hint {
+            s.push_str("\n  hint: ");
+            s.push_str(h);
+        }
+        s
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}", self.line, self.column, self.message)
+    }
+}
+
+/// Whether the path looks like an ecosystem file (by its name).
+pub fn is_ecosystem_path(p: &Path) -> bool {
+    let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let ext = p.extension().and_then(|e| e.to_str()).unwrap_or("");
+    matches!(ext, "yaml" | "yml" | "json")
+        || name.ends_with(".config.js")
+        || name.ends_with(".config.cjs")
+}
+
+pub fn load_file(path: &Path, opts: &LoadOptions) -> Result<Loaded, ConfigError> {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    if name.ends_with(".js") || name.ends_with(".cjs") || name.ends_with(".mjs") {
+        return Err(ConfigError::Unsupported {
+            path: path.to_path_buf(),
+            why: "JavaScript ecosystem files need Node.js to evaluate, and svctl runs without it. \
+                  Convert it once to YAML: `node -e \"console.log(JSON.stringify(require('./ecosystem.config.js'), null, 2))\" > ecosystem.json` \
+                  (JSON is YAML), then `svctl start ecosystem.json`"
+                .to_string(),
+        });
+    }
+    let io = |source| ConfigError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let meta = std::fs::metadata(path).map_err(io)?;
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(ConfigError::TooLarge {
+            path: path.to_path_buf(),
+            size: meta.len(),
+        });
+    }
+    let bytes = std::fs::read(path).map_err(io)?;
+    let text = match String::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            let at = e.utf8_error().valid_up_to();
+            let before = &e.as_bytes()[..at];
+            let line = before.iter().filter(|b| **b == b'\n').count() as u64 + 1;
+            let column = (at
+                - before
+                    .iter()
+                    .rposition(|b| *b == b'\n')
+                    .map_or(0, |p| p + 1)) as u64
+                + 1;
+            return Err(ConfigError::Invalid {
+                file: path.to_path_buf(),
+                problems: vec![Problem {
+                    line,
+                    column,
+                    field: None,
+                    message: "the file is not valid UTF-8 text".into(),
+                    hint: None,
+                }],
+            });
+        }
+    };
+    load_str(&text, path, opts)
+}
+
+pub fn load_str(text: &str, file: &Path, opts: &LoadOptions) -> Result<Loaded, ConfigError> {
+    let invalid = |problems| ConfigError::Invalid {
+        file: file.to_path_buf(),
+        problems,
+    };
+    let root = node::parse(text).map_err(|e| {
+        invalid(vec![Problem {
+            line: e.line,
+            column: e.column,
+            field: None,
+            message: e.message,
+            hint: None,
+        }])
+    })?;
+    let mut ctx = load::Ctx::new(file, opts.env_name.as_deref());
+    let nodes = load::app_nodes(&root, &mut ctx);
+    let mut apps = Vec::new();
+    for (path, at) in &nodes {
+        if let Some(spec) = load::app(path, at, &mut ctx) {
+            apps.push((path.clone(), *at, spec));
+        }
+    }
+    load::check_unique(&apps, &mut ctx);
+    if nodes.is_empty() && ctx.problems.is_empty() {
+        ctx.problems.push(Problem {
+            line: root.line,
+            column: root.column,
+            field: Some("apps".into()),
+            message: "the file declares no app".into(),
+            hint: None,
+        });
+    }
+    if !ctx.problems.is_empty() {
+        let mut problems = std::mem::take(&mut ctx.problems);
+        problems.sort_by_key(|p| (p.line, p.column));
+        return Err(invalid(problems));
+    }
+    ctx.finish_warnings();
+    Ok(Loaded {
+        file: crate::paths::absolute(file),
+        apps: apps.into_iter().map(|(_, _, s)| s).collect(),
+        warnings: ctx.warnings,
+    })
+}
+
+/// The human report of `svctl check`.
+pub fn render_check(loaded: &Loaded) -> String {
+    use crate::cli::render::{bytes, shell_join};
+    let mut out = format!(
+        "{}: {} app(s), valid\n",
+        loaded.file.display(),
+        loaded.apps.len()
+    );
+    for s in &loaded.apps {
+        out.push_str(&format!("\n{} (namespace {})\n", s.name, s.namespace));
+        out.push_str(&format!("  command      {}\n", shell_join(&s.argv())));
+        out.push_str(&format!("  cwd          {}\n", s.cwd.display()));
+        out.push_str(&format!(
+            "  instances    {} (variable {}{})\n",
+            s.instances,
+            s.instance_var,
+            s.increment_var
+                .as_ref()
+                .map(|v| format!(", increment {v}"))
+                .unwrap_or_default()
+        ));
+        let delay = match s.exp_backoff_restart_delay_ms {
+            Some(b) => format!("exponential backoff from {b} ms"),
+            None => format!("restart delay {} ms", s.restart_delay_ms),
+        };
+        out.push_str(&format!(
+            "  restart      autorestart {}, {delay}, min_uptime {} ms, max_restarts {}{}\n",
+            s.autorestart,
+            s.min_uptime_ms,
+            s.max_restarts,
+            if s.stop_exit_codes.is_empty() {
+                String::new()
+            } else {
+                format!(", stop exit codes {:?}", s.stop_exit_codes)
+            }
+        ));
+        out.push_str(&format!(
+            "  stop         {}, SIGKILL after {} ms\n",
+            s.kill_signal, s.kill_timeout_ms
+        ));
+        if let Some(m) = s.max_memory_restart {
+            out.push_str(&format!(
+                "  memory       restart over {} (process tree)\n",
+                bytes(m)
+            ));
+        }
+        if let Some(c) = &s.cron_restart {
+            out.push_str(&format!("  cron         {c}\n"));
+        }
+        if !s.watch.is_empty() {
+            let w: Vec<String> = s.watch.iter().map(|p| p.display().to_string()).collect();
+            out.push_str(&format!("  watch        {}\n", w.join(", ")));
+        }
+        let target = |t: &LogTarget, default: &str| match t {
+            LogTarget::Default => default.to_string(),
+            LogTarget::Disabled => "(disabled)".to_string(),
+            LogTarget::File(p) => p.display().to_string(),
+        };
+        out.push_str(&format!(
+            "  logs         out {}, error {}\n",
+            target(&s.out_file, "default"),
+            target(&s.error_file, "default")
+        ));
+        if s.log_file != LogTarget::Default {
+            out.push_str(&format!("  combined log {}\n", target(&s.log_file, "-")));
+        }
+        let keys: Vec<&str> = s.env.keys().map(String::as_str).collect();
+        out.push_str(&format!(
+            "  env          {}{}\n",
+            if keys.is_empty() {
+                "-".to_string()
+            } else {
+                keys.join(", ")
+            },
+            s.env_name
+                .as_ref()
+                .map(|e| format!(" (with env_{e})"))
+                .unwrap_or_default()
+        ));
+        if !s.autostart {
+            out.push_str("  autostart    false (added stopped)\n");
+        }
+    }
+    for w in &loaded.warnings {
+        out.push_str(&format!("\nwarning: {w}"));
+    }
+    if !loaded.warnings.is_empty() {
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

@@ -74,6 +74,77 @@ pub struct AppSpec {
     /// The ecosystem file this app came from, if any.
     #[serde(default)]
     pub source: Option<PathBuf>,
+    /// The `env_<name>` block applied over `env` (`--env NAME`), if any.
+    #[serde(default)]
+    pub env_name: Option<String>,
+    /// A variable that counts up from its start value across instances (PM2 `increment_var`).
+    #[serde(default)]
+    pub increment_var: Option<String>,
+    /// Restart when the tree's RSS passes this many bytes.
+    #[serde(default)]
+    pub max_memory_restart: Option<u64>,
+    /// How often memory is checked, when not the daemon-wide default.
+    #[serde(default)]
+    pub memory_check_interval_ms: Option<u64>,
+    /// Consecutive samples over the limit before a memory restart.
+    #[serde(default = "one")]
+    pub max_memory_samples: u32,
+    /// A 5- or 6-field cron pattern; the app is restarted at each match.
+    #[serde(default)]
+    pub cron_restart: Option<String>,
+    /// Paths whose changes restart the app (empty: no watching).
+    #[serde(default)]
+    pub watch: Vec<PathBuf>,
+    /// Glob patterns of paths that do not trigger a restart.
+    #[serde(default)]
+    pub ignore_watch: Vec<String>,
+    /// Quiet period after a change before the restart.
+    #[serde(default)]
+    pub watch_delay_ms: u64,
+    #[serde(default)]
+    pub out_file: LogTarget,
+    #[serde(default)]
+    pub error_file: LogTarget,
+    /// Both streams together (PM2 `log_file`); `Default` means none.
+    #[serde(default)]
+    pub log_file: LogTarget,
+    /// One log file for all instances instead of one per instance.
+    #[serde(default)]
+    pub merge_logs: bool,
+    /// Prefix each line with a timestamp in this dayjs-style format.
+    #[serde(default)]
+    pub log_date_format: Option<String>,
+    /// One JSON object per line (PM2 `log_type: json`).
+    #[serde(default)]
+    pub log_json: bool,
+    /// Rotate a log file when it would grow past this size.
+    #[serde(default)]
+    pub log_max_size: Option<u64>,
+    /// Rotated files kept.
+    #[serde(default)]
+    pub log_retain: Option<u32>,
+    /// Run as this user (only when the daemon runs as root).
+    #[serde(default)]
+    pub uid: Option<u32>,
+    #[serde(default)]
+    pub gid: Option<u32>,
+}
+
+/// Where one log stream goes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogTarget {
+    /// svctl's default file in its home (for `log_file`: none).
+    #[default]
+    Default,
+    /// `/dev/null` or `NULL`: not written at all.
+    Disabled,
+    /// This file (absolute).
+    File(PathBuf),
+}
+
+fn one() -> u32 {
+    1
 }
 
 fn default_instance_var() -> String {
@@ -113,6 +184,25 @@ impl AppSpec {
             namespace: default_namespace(),
             autostart: true,
             source: None,
+            env_name: None,
+            increment_var: None,
+            max_memory_restart: None,
+            memory_check_interval_ms: None,
+            max_memory_samples: 1,
+            cron_restart: None,
+            watch: Vec::new(),
+            ignore_watch: Vec::new(),
+            watch_delay_ms: 0,
+            out_file: LogTarget::Default,
+            error_file: LogTarget::Default,
+            log_file: LogTarget::Default,
+            merge_logs: false,
+            log_date_format: None,
+            log_json: false,
+            log_max_size: None,
+            log_retain: None,
+            uid: None,
+            gid: None,
         }
     }
 
@@ -134,6 +224,15 @@ impl AppSpec {
         let mut env = self.base_env.clone();
         env.extend(self.env.iter().map(|(k, v)| (k.clone(), v.clone())));
         env.insert(self.instance_var.clone(), index.to_string());
+        if let Some(var) = &self.increment_var {
+            // PM2: the variable's value in env is the start, each instance adds its number.
+            let start = self
+                .env
+                .get(var)
+                .and_then(|v| v.trim().parse::<i64>().ok())
+                .unwrap_or(0);
+            env.insert(var.clone(), (start + i64::from(index)).to_string());
+        }
         env
     }
 }

@@ -819,7 +819,10 @@ impl Supervisor {
             if let Some(a) = self.app_mut(&name) {
                 a.should_run = should_run;
             }
-            self.store.send(Write::UpsertApp { spec, should_run });
+            self.store.send(Write::UpsertApp {
+                spec: Box::new(spec),
+                should_run,
+            });
             if !should_run {
                 continue;
             }

@@ -1,20 +1,45 @@
+//! The records the store writes and reads back.
+
+use crate::config::AppSpec;
 use crate::record::Cause;
-pub struct SpawnRecord {
-    pub app: String,
-    pub instance: u32,
-    pub run: u64,
-    pub pid: i32,
-    pub pid_start_ticks: Option<u64>,
-    pub started_at_ms: i64,
-    pub restarts: u32,
-    pub trigger: SpawnTrigger,
-}
+use serde::{Deserialize, Serialize};
+
+/// What made a spawn happen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum SpawnTrigger {
     Start,
     AutoRestart,
     ManualRestart,
 }
-#[derive(Clone)]
+
+impl SpawnTrigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SpawnTrigger::Start => "start",
+            SpawnTrigger::AutoRestart => "auto_restart",
+            SpawnTrigger::ManualRestart => "manual_restart",
+        }
+    }
+}
+
+/// One spawn: a run has begun.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpawnRecord {
+    pub app: String,
+    pub instance: u32,
+    pub run: u64,
+    pub pid: i32,
+    /// The process's start time in clock ticks since boot: with the pid, its identity.
+    pub pid_start_ticks: Option<u64>,
+    pub started_at_ms: i64,
+    /// The instance's restart counter after this spawn.
+    pub restarts: u32,
+    pub trigger: SpawnTrigger,
+}
+
+/// One exit: a run has ended, with its cause.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExitRecord {
     pub app: String,
     pub instance: u32,
@@ -26,14 +51,58 @@ pub struct ExitRecord {
     pub exit_code: Option<i32>,
     pub signal: Option<String>,
     pub core_dumped: bool,
+    /// Shorter than `min_uptime`.
     pub unstable: bool,
+    /// SIGKILL was needed after `kill_timeout`.
     pub sigkill_needed: bool,
+    /// The delay chosen before the next start, when one follows.
     pub next_delay_ms: Option<u64>,
+    /// The OS error of a failed spawn, or another detail.
     pub error: Option<String>,
     pub rss_last_bytes: Option<u64>,
     pub rss_peak_bytes: Option<u64>,
     pub memory_limit_bytes: Option<u64>,
+    /// `confirmed` or `likely` for `oom_killed`.
     pub oom_confidence: Option<String>,
+    /// Processes of the app's group or tree killed after the main process ended.
     pub leftovers_killed: u32,
+    /// The last lines of stderr (at most 20 lines / 4 KiB).
     pub stderr_tail: Option<String>,
+}
+
+/// An app as the previous daemon left it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredApp {
+    pub spec: AppSpec,
+    pub should_run: bool,
+    pub instances: Vec<InstanceCounters>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct InstanceCounters {
+    pub index: u32,
+    pub last_run: u64,
+    pub restarts: u32,
+    pub unstable_restarts: u32,
+    pub auto_restarts: u32,
+    pub manual_restarts: u32,
+    pub last_exit: Option<ExitRecord>,
+}
+
+/// A run with a spawn and no exit: the daemon died while it was alive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenRun {
+    pub app: String,
+    pub instance: u32,
+    pub run: u64,
+    pub pid: i32,
+    pub pid_start_ticks: Option<u64>,
+    pub started_at_ms: i64,
+}
+
+/// What the previous daemon left: read once at start.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Snapshot {
+    pub apps: Vec<StoredApp>,
+    pub open_runs: Vec<OpenRun>,
 }

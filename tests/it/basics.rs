@@ -291,10 +291,20 @@ fn startup_installs_and_unstartup_removes_a_systemd_unit() {
     assert!(printed.contains(" daemon\n"), "{printed}");
     assert!(!dir.exists(), "printing writes nothing");
 
-    let out = h.ok(&["startup", "systemd", "--user", "--install", "--unit-dir", &d]);
+    let out = h.ok(&[
+        "startup",
+        "systemd",
+        "--user",
+        "--install",
+        "--unit-dir",
+        &d,
+    ]);
     assert!(out.contains("systemctl --user daemon-reload"), "{out}");
     let unit = std::fs::read_to_string(dir.join("svctl.service")).unwrap();
-    assert!(unit.contains(&format!("--home {} daemon", h.path().display())), "{unit}");
+    assert!(
+        unit.contains(&format!("--home {} daemon", h.path().display())),
+        "{unit}"
+    );
 
     h.ok(&["unstartup", "--user", "--unit-dir", &d]);
     assert!(!dir.join("svctl.service").exists());

@@ -1,0 +1,404 @@
+use super::*;
+
+fn load(yaml: &str) -> Result<Loaded, ConfigError> {
+    load_str(
+        yaml,
+        Path::new("/tmp/eco/ecosystem.yaml"),
+        &LoadOptions::default(),
+    )
+}
+
+fn ok(yaml: &str) -> Loaded {
+    match load(yaml) {
+        Ok(l) => l,
+        Err(e) => panic!("expected a valid file, got:\n{e}"),
+    }
+}
+
+fn err(yaml: &str) -> String {
+    match load(yaml) {
+        Ok(l) => panic!("expected problems, got {:?}", l.apps),
+        Err(e) => e.to_string(),
+    }
+}
+
+fn names(l: &Loaded) -> Vec<&str> {
+    l.apps.iter().map(|a| a.name.as_str()).collect()
+}
+
+#[test]
+fn every_shape_pm2_accepts() {
+    let list = ok("apps:\n  - name: a\n    script: sleep\n  - name: b\n    script: sleep\n");
+    assert_eq!(names(&list), ["a", "b"]);
+    let single = ok("apps:\n  name: a\n  script: sleep\n");
+    assert_eq!(names(&single), ["a"]);
+    let bare = ok("- name: a\n  script: sleep\n- script: /bin/true\n");
+    assert_eq!(names(&bare), ["a", "true"]);
+    let one = ok("name: solo\nscript: sleep\n");
+    assert_eq!(names(&one), ["solo"]);
+    let json = ok(
+        "{\n\t\"apps\": [\n\t\t{\"name\": \"j\", \"script\": \"sleep\", \"env\": {\"A\": 1, \"B\": [1, 2]}}\n\t]\n}\n",
+    );
+    assert_eq!(json.apps[0].env["A"], "1");
+    assert_eq!(json.apps[0].env["B"], "[1,2]");
+}
+
+#[test]
+fn anchors_and_merge_keys() {
+    let l = ok(
+        "defaults: &d\n  max_restarts: 3\n  env:\n    A: x\napps:\n  - <<: *d\n    name: a\n    script: sleep\n  - <<: *d\n    name: b\n    script: sleep\n    max_restarts: 9\n",
+    );
+    assert_eq!(l.apps[0].max_restarts, 3);
+    assert_eq!(
+        l.apps[1].max_restarts, 9,
+        "an explicit key wins over the merge"
+    );
+    assert_eq!(l.apps[1].env["A"], "x");
+}
+
+#[test]
+fn defaults_are_pm2_defaults() {
+    let a = &ok("apps:\n  - script: sleep\n").apps[0];
+    assert_eq!(a.name, "sleep");
+    assert_eq!(a.instances, 1);
+    assert!(a.autorestart && a.autostart);
+    assert_eq!(
+        (a.min_uptime_ms, a.max_restarts, a.kill_timeout_ms),
+        (1000, 16, 1600)
+    );
+    assert_eq!(a.kill_signal, "SIGINT");
+    assert_eq!(a.restart_delay_ms, 0);
+    assert_eq!(a.exp_backoff_restart_delay_ms, None);
+    assert_eq!(a.cwd, PathBuf::from("/tmp/eco"));
+    assert_eq!(a.namespace, "default");
+    assert_eq!(a.instance_var, "NODE_APP_INSTANCE");
+}
+
+#[test]
+fn aliases_and_units() {
+    let a = &ok("apps:\n  - name: x\n    exec: sleep\n    exec_interpreter: none\n    node_args: \"--a --b\"\n    min_uptime: 5s\n    restart_delay: \"250\"\n    exp_backoff_restart_delay: 100\n    kill_timeout: 3s\n    kill_signal: term\n    max_memory_restart: 300M\n    cron: \"0 * * * *\"\n    combine_logs: true\n    output: out.log\n    err: /dev/null\n").apps[0];
+    assert_eq!(a.script, "sleep");
+    assert_eq!(a.interpreter, None);
+    assert_eq!(a.interpreter_args, ["--a", "--b"]);
+    assert_eq!(a.min_uptime_ms, 5000);
+    assert_eq!(a.restart_delay_ms, 250);
+    assert_eq!(a.exp_backoff_restart_delay_ms, Some(100));
+    assert_eq!(a.kill_timeout_ms, 3000);
+    assert_eq!(a.kill_signal, "SIGTERM");
+    assert_eq!(a.max_memory_restart, Some(300 << 20));
+    assert_eq!(a.cron_restart.as_deref(), Some("0 * * * *"));
+    assert!(a.merge_logs);
+    assert_eq!(
+        a.out_file,
+        LogTarget::File(PathBuf::from("/tmp/eco/out.log"))
+    );
+    assert_eq!(a.error_file, LogTarget::Disabled);
+}
+
+#[test]
+fn args_as_string_or_list() {
+    let l = ok(
+        "apps:\n  - name: a\n    script: x\n    args: \"-c 'echo hi there' --n=1\"\n  - name: b\n    script: x\n    args: [\"-c\", 1, true]\n",
+    );
+    assert_eq!(l.apps[0].args, ["-c", "echo hi there", "--n=1"]);
+    assert_eq!(l.apps[1].args, ["-c", "1", "true"]);
+}
+
+#[test]
+fn env_values_become_strings_and_env_blocks_switch() {
+    let yaml = "apps:\n  - name: a\n    script: x\n    env:\n      N: 1\n      B: true\n      F: 1.5\n      E:\n      M: {k: v}\n    env_production:\n      N: 2\n      P: yes\n";
+    let l = ok(yaml);
+    let env = &l.apps[0].env;
+    assert_eq!(
+        (env["N"].as_str(), env["B"].as_str(), env["F"].as_str()),
+        ("1", "true", "1.5")
+    );
+    assert_eq!(env["E"], "");
+    assert_eq!(env["M"], r#"{"k":"v"}"#);
+    assert!(!env.contains_key("P"));
+    let prod = load_str(
+        yaml,
+        Path::new("/tmp/eco/e.yaml"),
+        &LoadOptions {
+            env_name: Some("production".into()),
+        },
+    )
+    .unwrap();
+    assert_eq!(prod.apps[0].env["N"], "2");
+    assert_eq!(prod.apps[0].env_name.as_deref(), Some("production"));
+    let none = load_str(
+        yaml,
+        Path::new("/tmp/eco/e.yaml"),
+        &LoadOptions {
+            env_name: Some("staging".into()),
+        },
+    )
+    .unwrap();
+    assert!(
+        none.warnings.iter().any(|w| w.contains("env_staging")),
+        "{:?}",
+        none.warnings
+    );
+}
+
+#[test]
+fn instances_forms() {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
+    for (v, want) in [("4", 4), ("max", cpus), ("0", cpus), ("-1", cpus)] {
+        let l = ok(&format!("apps:\n  - script: x\n    instances: {v}\n"));
+        assert_eq!(l.apps[0].instances, want, "{v}");
+    }
+    let e = err("apps:\n  - script: x\n    instances: \"4,\"\n");
+    assert!(
+        e.contains("ecosystem.yaml:3:16: apps[0].instances: expected a whole number, found \"4,\""),
+        "{e}"
+    );
+}
+
+#[test]
+fn increment_var_counts_per_instance() {
+    let a = &ok("apps:\n  - script: x\n    instances: 3\n    increment_var: PORT\n    env:\n      PORT: 8000\n").apps[0];
+    assert_eq!(a.environment(0)["PORT"], "8000");
+    assert_eq!(a.environment(2)["PORT"], "8002");
+    assert_eq!(a.environment(2)["NODE_APP_INSTANCE"], "2");
+}
+
+#[test]
+fn unknown_keys_get_a_suggestion_at_their_location() {
+    let e = err(
+        "apps:\n  - name: a\n    scripts: x\n    max_restart: 3\n    instance: 2\n    colour: red\n",
+    );
+    let want = "/tmp/eco/ecosystem.yaml:2:5: apps[0]: missing required field `script` (the program to run)
+/tmp/eco/ecosystem.yaml:3:5: apps[0].scripts: unknown field
+  hint: did you mean `script`?
+/tmp/eco/ecosystem.yaml:4:5: apps[0].max_restart: unknown field
+  hint: did you mean `max_restarts`?
+/tmp/eco/ecosystem.yaml:5:5: apps[0].instance: unknown field
+  hint: did you mean `instances`?
+/tmp/eco/ecosystem.yaml:6:5: apps[0].colour: unknown field (see ecosystem.example.yaml for every supported key)
+5 problems in /tmp/eco/ecosystem.yaml; nothing was started";
+    assert_eq!(e, want);
+}
+
+#[test]
+fn wrong_types_and_values_are_reported_all_at_once() {
+    let e = err(
+        "apps:\n  - name: a\n    script: x\n    max_memory_restart: 300MB\n    max_restarts: -1\n    autorestart: maybe\n    kill_signal: SIGNOPE\n    cron_restart: \"61 * * * *\"\n    min_uptime: 5 minutes\n    stop_exit_codes: [1, 300]\n",
+    );
+    for want in [
+        "4:25: apps[0].max_memory_restart: `300MB`: write `300M`",
+        "5:19: apps[0].max_restarts: -1 is out of range",
+        "6:18: apps[0].autorestart: expected true or false, found \"maybe\"",
+        "7:18: apps[0].kill_signal: `SIGNOPE` is not a signal",
+        "8:19: apps[0].cron_restart: `61 * * * *` is not a valid cron pattern",
+        "9:17: apps[0].min_uptime: `5 minutes` has an unknown unit",
+        "10:26: apps[0].stop_exit_codes[1]: 300 is out of range (0 to 255)",
+        "7 problems",
+    ] {
+        assert!(e.contains(want), "missing {want:?} in\n{e}");
+    }
+}
+
+#[test]
+fn cron_patterns_with_5_or_6_fields_and_0_disables() {
+    assert!(load::check_cron("*/5 * * * *").is_ok());
+    assert!(load::check_cron("*/10 * * * * *").is_ok());
+    assert!(
+        load::check_cron("* * * *")
+            .unwrap_err()
+            .contains("4 fields")
+    );
+    let a = &ok("apps:\n  - script: x\n    cron_restart: 0\n").apps[0];
+    assert_eq!(a.cron_restart, None);
+}
+
+#[test]
+fn names_must_be_valid_and_unique() {
+    let e = err(
+        "apps:\n  - name: a\n    script: x\n  - name: a\n    script: y\n  - name: all\n    script: z\n  - name: \"b:1\"\n    script: z\n",
+    );
+    assert!(
+        e.contains("4:5: [1]: a second app named `a`")
+            || e.contains("apps[1]: a second app named `a`"),
+        "{e}"
+    );
+    assert!(e.contains("apps[2].name: `all` is a target word"), "{e}");
+    assert!(e.contains("apps[3].name: a name cannot contain"), "{e}");
+}
+
+#[test]
+fn syntax_errors_and_bad_shapes() {
+    let e = err("apps:\n  - name: a\n    script: [x\n");
+    assert!(e.starts_with("/tmp/eco/ecosystem.yaml:3:"), "{e}");
+    assert!(err("").contains("the file is empty"));
+    assert!(err("apps: 3\n").contains("expected a list of apps, found a number"));
+    let e = err("app:\n  - script: x\n");
+    assert!(
+        e.contains("app: unknown top-level key\n  hint: did you mean `apps`?"),
+        "{e}"
+    );
+    assert!(err("42\n").contains("expected an `apps:` list"));
+}
+
+#[test]
+fn node_only_options_are_one_warning() {
+    let l = ok(
+        "apps:\n  - script: x\n    exec_mode: cluster\n    instances: 2\n    vizion: false\n    pmx: true\n    wait_ready: true\n",
+    );
+    assert_eq!(l.apps[0].instances, 2);
+    let w: Vec<&String> = l
+        .warnings
+        .iter()
+        .filter(|w| w.contains("ignored PM2 options"))
+        .collect();
+    assert_eq!(w.len(), 1, "{:?}", l.warnings);
+    for k in ["vizion", "pmx", "wait_ready", "exec_mode: cluster"] {
+        assert!(w[0].contains(k), "{k} in {}", w[0]);
+    }
+}
+
+#[test]
+fn tiny_memory_limit_warns() {
+    let l = ok("apps:\n  - script: x\n    max_memory_restart: 300\n");
+    assert!(
+        l.warnings
+            .iter()
+            .any(|w| w.contains("under 1 MiB") && w.contains("300M")),
+        "{:?}",
+        l.warnings
+    );
+}
+
+#[test]
+fn scripts_resolve_against_cwd_and_pick_an_interpreter() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir(d.join("app")).unwrap();
+    std::fs::write(d.join("app/server.py"), "print('hi')\n").unwrap();
+    std::fs::write(d.join("app/run.sh"), "echo hi\n").unwrap();
+    std::fs::write(d.join("app/tool"), "#!/usr/bin/env python3 -u\nprint(1)\n").unwrap();
+    std::fs::write(
+        d.join(".env"),
+        "# comment\nexport A=1\nB=\"two words\"\nC=x # note\n",
+    )
+    .unwrap();
+    let file = d.join("eco.yaml");
+    std::fs::write(
+        &file,
+        "apps:\n  - script: server.py\n    cwd: app\n  - script: app/run.sh\n  - script: app/tool\n  - script: ./missing.js\n  - script: sleep\n    env_file: .env\n    env:\n      A: from-env\n",
+    )
+    .unwrap();
+    let l = load_file(&file, &LoadOptions::default()).unwrap();
+    let a = &l.apps;
+    assert_eq!(a[0].cwd, d.join("app"));
+    assert_eq!(
+        a[0].argv(),
+        [
+            "python3".to_string(),
+            d.join("app/server.py").display().to_string()
+        ]
+    );
+    assert_eq!(a[1].interpreter.as_deref(), Some("bash"));
+    // Not executable, with a shebang: its interpreter is used.
+    assert_eq!(a[2].interpreter.as_deref(), Some("/usr/bin/env"));
+    assert_eq!(a[2].interpreter_args, ["python3", "-u"]);
+    // A missing file is not a config error: the spawn fails and is recorded.
+    assert_eq!(a[3].script, d.join("missing.js").display().to_string());
+    assert_eq!(a[3].interpreter.as_deref(), Some("node"));
+    assert_eq!(a[4].script, "sleep");
+    assert_eq!(a[4].interpreter, None);
+    assert_eq!(a[4].env["A"], "from-env", "env wins over env_file");
+    assert_eq!(a[4].env["B"], "two words");
+    assert_eq!(a[4].env["C"], "x");
+}
+
+#[test]
+fn hostile_files_are_refused_quickly() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.yaml");
+    std::fs::write(&big, vec![b'#'; 10 * 1024 * 1024]).unwrap();
+    assert!(matches!(
+        load_file(&big, &LoadOptions::default()),
+        Err(ConfigError::TooLarge { .. })
+    ));
+    let bin = dir.path().join("bin.yaml");
+    std::fs::write(&bin, b"apps:\n  - script: \xff\xfe\n").unwrap();
+    let e = load_file(&bin, &LoadOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("bin.yaml:2:13: the file is not valid UTF-8"),
+        "{e}"
+    );
+    let js = dir.path().join("ecosystem.config.js");
+    std::fs::write(&js, "module.exports = {}").unwrap();
+    let e = load_file(&js, &LoadOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("need Node.js"), "{e}");
+    let missing = load_file(&dir.path().join("nope.yaml"), &LoadOptions::default()).unwrap_err();
+    assert!(matches!(missing, ConfigError::Io { .. }));
+    let huge = err("apps:\n  - script: x\n    max_restarts: 99999999999999999999999999\n");
+    assert!(
+        huge.contains("apps[0].max_restarts: expected a whole number"),
+        "{huge}"
+    );
+}
+
+#[test]
+fn env_file_parser() {
+    let m = load::parse_env_file("A=1\n\n# c\nexport B='q'\nC=\n").unwrap();
+    assert_eq!(m["A"], "1");
+    assert_eq!(m["B"], "q");
+    assert_eq!(m["C"], "");
+    assert!(load::parse_env_file("just words\n").is_err());
+    assert!(load::parse_env_file("BAD KEY=1\n").is_err());
+}
+
+#[test]
+fn shell_like_splitting() {
+    assert_eq!(
+        load::split_args("a 'b c' \"d \\\" e\" f\\ g").unwrap(),
+        ["a", "b c", "d \" e", "f g"]
+    );
+    assert_eq!(load::split_args("  ").unwrap(), Vec::<String>::new());
+    assert_eq!(load::split_args("''").unwrap(), [""]);
+    assert!(load::split_args("'open").is_err());
+}
+
+#[test]
+fn suggestions_only_for_close_names() {
+    assert_eq!(
+        load::suggest("max_restart", ["max_restarts", "script"]),
+        Some("max_restarts")
+    );
+    assert_eq!(load::suggest("xyzzy", ["max_restarts", "script"]), None);
+    assert_eq!(load::suggest("SCRIPT", ["script"]), Some("script"));
+}
+
+#[test]
+fn the_example_file_is_valid_and_uses_every_field() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("ecosystem.example.yaml");
+    let l = load_file(&path, &LoadOptions::default()).unwrap();
+    assert_eq!(names(&l), ["ticker", "pool", "once"]);
+    let text = std::fs::read_to_string(&path).unwrap();
+    for field in load::known_fields() {
+        assert!(
+            text.contains(&format!("{field}:")) || field == "exec_mode" || field == "disable_logs",
+            "ecosystem.example.yaml does not show `{field}`"
+        );
+    }
+}
+
+#[test]
+fn check_report_lists_what_will_run() {
+    let l = ok(
+        "apps:\n  - name: a\n    script: sleep\n    args: \"10\"\n    env:\n      SECRET: hunter2\n",
+    );
+    let r = render_check(&l);
+    assert!(r.contains("sleep 10"), "{r}");
+    assert!(
+        r.contains("SECRET") && !r.contains("hunter2"),
+        "values are hidden: {r}"
+    );
+}

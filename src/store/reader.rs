@@ -1,0 +1,200 @@
+//! Owns reading history back: a read-only connection (WAL lets it read while the daemon writes),
+//! used by `history` and `why` without going through the daemon.
+
+use super::StoreError;
+use super::model::ExitRecord;
+use crate::record::Cause;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params_from_iter};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The columns [`exit_from_row`] reads, in its order.
+pub const EXIT_COLUMNS: &str = "app, instance, run, pid, started_at_ms, ended_at_ms, cause, \
+     exit_code, signal, core_dumped, unstable, sigkill_needed, next_delay_ms, error, \
+     rss_last_bytes, rss_peak_bytes, memory_limit_bytes, oom_confidence, leftovers_killed, \
+     stderr_tail, id";
+
+fn u64_of(v: Option<i64>) -> Option<u64> {
+    v.map(|v| v.max(0) as u64)
+}
+
+pub fn exit_from_row(r: &Row<'_>) -> rusqlite::Result<ExitRecord> {
+    let cause: String = r.get(6)?;
+    let cause = cause.parse::<Cause>().map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(6, rusqlite::types::Type::Text, Box::new(e))
+    })?;
+    Ok(ExitRecord {
+        app: r.get(0)?,
+        instance: r.get(1)?,
+        run: r.get::<_, i64>(2)?.max(0) as u64,
+        pid: r.get(3)?,
+        started_at_ms: r.get(4)?,
+        ended_at_ms: r.get(5)?,
+        cause,
+        exit_code: r.get(7)?,
+        signal: r.get(8)?,
+        core_dumped: r.get::<_, Option<bool>>(9)?.unwrap_or(false),
+        unstable: r.get::<_, Option<bool>>(10)?.unwrap_or(false),
+        sigkill_needed: r.get::<_, Option<bool>>(11)?.unwrap_or(false),
+        next_delay_ms: u64_of(r.get(12)?),
+        error: r.get(13)?,
+        rss_last_bytes: u64_of(r.get(14)?),
+        rss_peak_bytes: u64_of(r.get(15)?),
+        memory_limit_bytes: u64_of(r.get(16)?),
+        oom_confidence: r.get(17)?,
+        leftovers_killed: r.get::<_, Option<u32>>(18)?.unwrap_or(0),
+        stderr_tail: r.get(19)?,
+    })
+}
+
+/// The newest exit of an instance, if any.
+pub fn last_exit(
+    conn: &Connection,
+    app: &str,
+    instance: u32,
+) -> rusqlite::Result<Option<ExitRecord>> {
+    conn.query_row(
+        &format!(
+            "SELECT {EXIT_COLUMNS} FROM runs WHERE app = ?1 AND instance = ?2
+             AND ended_at_ms IS NOT NULL ORDER BY id DESC LIMIT 1"
+        ),
+        rusqlite::params![app, instance],
+        exit_from_row,
+    )
+    .optional()
+}
+
+/// Which exits `history` returns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HistoryFilter {
+    /// Only these apps (empty: all).
+    pub apps: Vec<String>,
+    pub instance: Option<u32>,
+    pub since_ms: Option<i64>,
+    pub cause: Option<Cause>,
+    pub limit: Option<u32>,
+}
+
+/// One exit row with its id (ids grow with time).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HistoryRow {
+    pub id: i64,
+    #[serde(flatten)]
+    pub exit: ExitRecord,
+}
+
+/// One minute of memory of one instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct MemoryMinute {
+    pub instance: u32,
+    pub minute_ms: i64,
+    pub min_bytes: u64,
+    pub avg_bytes: u64,
+    pub max_bytes: u64,
+}
+
+pub struct Reader {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Reader {
+    pub fn open(path: &Path) -> Result<Reader, StoreError> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| StoreError::sqlite(path, e))?;
+        conn.busy_timeout(Duration::from_secs(5))
+            .map_err(|e| StoreError::sqlite(path, e))?;
+        Ok(Reader {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Exits matching `f`, newest first.
+    pub fn history(&self, f: &HistoryFilter) -> Result<Vec<HistoryRow>, StoreError> {
+        let mut sql = format!("SELECT {EXIT_COLUMNS} FROM runs WHERE ended_at_ms IS NOT NULL");
+        let mut args: Vec<rusqlite::types::Value> = Vec::new();
+        if !f.apps.is_empty() {
+            let marks = vec!["?"; f.apps.len()].join(", ");
+            sql.push_str(&format!(" AND app IN ({marks})"));
+            args.extend(f.apps.iter().map(|a| a.clone().into()));
+        }
+        if let Some(i) = f.instance {
+            sql.push_str(" AND instance = ?");
+            args.push(i64::from(i).into());
+        }
+        if let Some(since) = f.since_ms {
+            sql.push_str(" AND ended_at_ms >= ?");
+            args.push(since.into());
+        }
+        if let Some(c) = f.cause {
+            sql.push_str(" AND cause = ?");
+            args.push(c.as_str().to_string().into());
+        }
+        sql.push_str(" ORDER BY id DESC");
+        if let Some(l) = f.limit {
+            sql.push_str(" LIMIT ?");
+            args.push(i64::from(l).into());
+        }
+        let run = || -> rusqlite::Result<Vec<HistoryRow>> {
+            let mut st = self.conn.prepare(&sql)?;
+            st.query_map(params_from_iter(args.iter()), |r| {
+                Ok(HistoryRow {
+                    id: r.get(20)?,
+                    exit: exit_from_row(r)?,
+                })
+            })?
+            .collect()
+        };
+        run().map_err(|e| StoreError::sqlite(&self.path, e))
+    }
+
+    /// Memory minutes of an app since `since_ms`, oldest first.
+    pub fn memory(&self, app: &str, since_ms: i64) -> Result<Vec<MemoryMinute>, StoreError> {
+        let run = || -> rusqlite::Result<Vec<MemoryMinute>> {
+            let mut st = self.conn.prepare(
+                "SELECT instance, minute_ms, min_bytes, avg_bytes, max_bytes FROM memory
+                 WHERE app = ?1 AND minute_ms >= ?2 ORDER BY minute_ms, instance",
+            )?;
+            st.query_map(rusqlite::params![app, since_ms], |r| {
+                Ok(MemoryMinute {
+                    instance: r.get(0)?,
+                    minute_ms: r.get(1)?,
+                    min_bytes: u64_of(r.get(2)?).unwrap_or(0),
+                    avg_bytes: u64_of(r.get(3)?).unwrap_or(0),
+                    max_bytes: u64_of(r.get(4)?).unwrap_or(0),
+                })
+            })?
+            .collect()
+        };
+        run().map_err(|e| StoreError::sqlite(&self.path, e))
+    }
+
+    /// Runs one read-only query and returns its rows as text (for the schema doc's examples).
+    pub fn query_text(&self, sql: &str) -> Result<Vec<Vec<String>>, StoreError> {
+        let run = || -> rusqlite::Result<Vec<Vec<String>>> {
+            let mut st = self.conn.prepare(sql)?;
+            let n = st.column_count();
+            st.query_map([], |r| {
+                (0..n)
+                    .map(|i| {
+                        let v: rusqlite::types::Value = r.get(i)?;
+                        Ok(match v {
+                            rusqlite::types::Value::Null => "NULL".to_string(),
+                            rusqlite::types::Value::Integer(i) => i.to_string(),
+                            rusqlite::types::Value::Real(f) => f.to_string(),
+                            rusqlite::types::Value::Text(t) => t,
+                            rusqlite::types::Value::Blob(b) => format!("<{} bytes>", b.len()),
+                        })
+                    })
+                    .collect()
+            })?
+            .collect()
+        };
+        run().map_err(|e| StoreError::sqlite(&self.path, e))
+    }
+}
