@@ -34,6 +34,9 @@ _svctl() {
             svctl,help)
                 cmd="svctl__subcmd__help"
                 ;;
+            svctl,history)
+                cmd="svctl__subcmd__history"
+                ;;
             svctl,kill)
                 cmd="svctl__subcmd__kill"
                 ;;
@@ -45,6 +48,9 @@ _svctl() {
                 ;;
             svctl,ping)
                 cmd="svctl__subcmd__ping"
+                ;;
+            svctl,reset)
+                cmd="svctl__subcmd__reset"
                 ;;
             svctl,restart)
                 cmd="svctl__subcmd__restart"
@@ -67,6 +73,9 @@ _svctl() {
             svctl,unstartup)
                 cmd="svctl__subcmd__unstartup"
                 ;;
+            svctl,why)
+                cmd="svctl__subcmd__why"
+                ;;
             svctl__subcmd__help,check)
                 cmd="svctl__subcmd__help__subcmd__check"
                 ;;
@@ -85,6 +94,9 @@ _svctl() {
             svctl__subcmd__help,help)
                 cmd="svctl__subcmd__help__subcmd__help"
                 ;;
+            svctl__subcmd__help,history)
+                cmd="svctl__subcmd__help__subcmd__history"
+                ;;
             svctl__subcmd__help,kill)
                 cmd="svctl__subcmd__help__subcmd__kill"
                 ;;
@@ -93,6 +105,9 @@ _svctl() {
                 ;;
             svctl__subcmd__help,ping)
                 cmd="svctl__subcmd__help__subcmd__ping"
+                ;;
+            svctl__subcmd__help,reset)
+                cmd="svctl__subcmd__help__subcmd__reset"
                 ;;
             svctl__subcmd__help,restart)
                 cmd="svctl__subcmd__help__subcmd__restart"
@@ -109,6 +124,9 @@ _svctl() {
             svctl__subcmd__help,unstartup)
                 cmd="svctl__subcmd__help__subcmd__unstartup"
                 ;;
+            svctl__subcmd__help,why)
+                cmd="svctl__subcmd__help__subcmd__why"
+                ;;
             *)
                 ;;
         esac
@@ -116,7 +134,7 @@ _svctl() {
 
     case "${cmd}" in
         svctl)
-            opts="-h -V --home --no-autostart --help --version daemon start stop restart delete list ls status describe show ping kill check startup unstartup gen-docs help"
+            opts="-h -V --home --no-autostart --help --version daemon start stop restart delete list ls status describe show ping kill check history why reset startup unstartup gen-docs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -228,7 +246,7 @@ _svctl() {
             return 0
             ;;
         svctl__subcmd__help)
-            opts="daemon start stop restart delete list describe ping kill check startup unstartup gen-docs help"
+            opts="daemon start stop restart delete list describe ping kill check history why reset startup unstartup gen-docs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -325,6 +343,20 @@ _svctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        svctl__subcmd__help__subcmd__history)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         svctl__subcmd__help__subcmd__kill)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -354,6 +386,20 @@ _svctl() {
             return 0
             ;;
         svctl__subcmd__help__subcmd__ping)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        svctl__subcmd__help__subcmd__reset)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -437,6 +483,50 @@ _svctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        svctl__subcmd__help__subcmd__why)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        svctl__subcmd__history)
+            opts="-h --since --cause --limit --json --home --no-autostart --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --since)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cause)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --home)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         svctl__subcmd__kill)
             opts="-h --home --no-autostart --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -474,6 +564,24 @@ _svctl() {
             return 0
             ;;
         svctl__subcmd__ping)
+            opts="-h --home --no-autostart --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --home)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        svctl__subcmd__reset)
             opts="-h --home --no-autostart --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -595,6 +703,28 @@ _svctl() {
             fi
             case "${prev}" in
                 --unit-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --home)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        svctl__subcmd__why)
+            opts="-h --since --json --home --no-autostart --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --since)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -14,6 +14,7 @@
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod forensics;
 pub mod ipc;
 pub mod logs;
 pub mod paths;

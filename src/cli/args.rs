@@ -56,6 +56,12 @@ pub enum Command {
     Kill,
     /// Validate an ecosystem file without starting anything
     Check(CheckArgs),
+    /// One row per exit, newest first: when, cause, code or signal, uptime, memory
+    History(HistoryArgs),
+    /// Why did it restart? Exits grouped by cause, the crash's stderr, and findings
+    Why(WhyArgs),
+    /// Zero the restart counters (the history stays)
+    Reset(TargetArg),
     /// Print (or install) a systemd unit that runs the daemon at boot and after a failure
     Startup(StartupArgs),
     /// Remove the systemd unit written by `startup --install`
@@ -156,4 +162,34 @@ pub struct UnstartupArgs {
     /// Folder of the unit file [default: as for `startup`]
     #[arg(long, value_name = "DIR")]
     pub unit_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// An app name or `NAME:INSTANCE` [default: every app]
+    pub target: Option<String>,
+    /// Only exits since then: a duration back from now (30m, 2h, 7d) or a date (2026-11-22, 2026-11-22T10:00)
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+    /// Only exits with this cause (exited, signaled, oom_killed, memory_limit, restarted, stopped, cron, watch, spawn_failed, daemon_lost)
+    #[arg(long)]
+    pub cause: Option<String>,
+    /// At most this many rows
+    #[arg(long, default_value_t = 50)]
+    pub limit: u32,
+    /// Print JSON instead of a table
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct WhyArgs {
+    /// An app name or `NAME:INSTANCE`
+    pub target: String,
+    /// The window: a duration back from now (30m, 2h, 7d) or a date [default: 24h]
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+    /// Print JSON instead of text
+    #[arg(long)]
+    pub json: bool,
 }

@@ -3,6 +3,7 @@
 
 pub mod args;
 pub mod docs;
+pub mod history;
 pub mod render;
 pub mod startup;
 
@@ -50,6 +51,12 @@ pub fn run(cli: Cli) -> i32 {
             docs::write_all(dir).map_err(|e| Failure::failed(e.to_string()))
         }
         Command::Check(a) => check(&a.file, a.env.as_deref(), a.json),
+        Command::History(a) => Paths::resolve(cli.home.as_deref())
+            .map_err(|e| Failure::usage(e.to_string()))
+            .and_then(|p| history::history(&p, a)),
+        Command::Why(a) => Paths::resolve(cli.home.as_deref())
+            .map_err(|e| Failure::usage(e.to_string()))
+            .and_then(|p| history::why(&p, a)),
         Command::Startup(a) => startup_cmd(&cli, a.user, a.install, a.unit_dir.as_deref()),
         Command::Unstartup(a) => unstartup_cmd(&cli, a.user, a.unit_dir.as_deref()),
         _ => tokio::runtime::Builder::new_current_thread()
@@ -127,8 +134,14 @@ async fn client_command(cli: &Cli) -> Result<(), Failure> {
                     if a.json {
                         print_json(&apps)?;
                     } else {
+                        let reader = crate::store::Reader::open(&paths.db).ok();
+                        let since = crate::store::now_ms() - 3_600_000;
                         for d in &apps {
-                            println!("{}", render::describe(d, color()));
+                            let memory = reader
+                                .as_ref()
+                                .and_then(|r| r.memory(&d.spec.name, since).ok())
+                                .unwrap_or_default();
+                            println!("{}", render::describe(d, &memory, color()));
                         }
                     }
                     Ok(())
@@ -167,11 +180,23 @@ async fn client_command(cli: &Cli) -> Result<(), Failure> {
             .await
         }
         Command::Start(a) => start(&paths, autostart, a).await,
+        Command::Reset(t) => {
+            act(
+                &paths,
+                autostart,
+                Request::Reset {
+                    target: t.target.clone(),
+                },
+            )
+            .await
+        }
         Command::Daemon
         | Command::Check(_)
         | Command::GenDocs { .. }
         | Command::Startup(_)
-        | Command::Unstartup(_) => Ok(()),
+        | Command::Unstartup(_)
+        | Command::History(_)
+        | Command::Why(_) => Ok(()),
     }
 }
 

@@ -99,7 +99,11 @@ fn ms(v: u64) -> String {
     format!("{v} ms")
 }
 
-pub fn describe(d: &AppDetail, color: bool) -> String {
+pub fn describe(
+    d: &AppDetail,
+    memory: &[crate::store::reader::MemoryMinute],
+    color: bool,
+) -> String {
     let s = &d.spec;
     let mut t = Table::new();
     t.load_style(presets::UTF8_FULL_CONDENSED)
@@ -159,15 +163,37 @@ pub fn describe(d: &AppDetail, color: bool) -> String {
         kv(
             &format!("instance {}", p.instance),
             format!(
-                "{} · pid {} · uptime {} · ↺ {} · unstable {} · run {}",
+                "{} · pid {} · uptime {} · mem {} · run {}",
                 p.status.as_str(),
                 dash(p.pid),
                 dash(p.uptime_ms.map(duration_short)),
-                p.restarts,
-                p.unstable_restarts,
+                dash(p.memory_bytes.map(bytes)),
                 p.run
             ),
         );
+        kv(
+            &format!("  restarts {}", p.instance),
+            format!(
+                "↺ {} ({} automatic, {} manual) · {} unstable in a row",
+                p.restarts, p.auto_restarts, p.manual_restarts, p.unstable_restarts
+            ),
+        );
+        let mine: Vec<u64> = memory
+            .iter()
+            .filter(|m| m.instance == p.instance)
+            .map(|m| m.avg_bytes)
+            .collect();
+        if let (Some(lo), Some(hi)) = (mine.iter().min(), mine.iter().max()) {
+            kv(
+                &format!("  memory 1h {}", p.instance),
+                format!(
+                    "{} {}…{} (per minute)",
+                    crate::forensics::sparkline(&mine),
+                    bytes(*lo),
+                    bytes(*hi)
+                ),
+            );
+        }
         if let Some(e) = &p.last_exit {
             kv(&format!("  last exit {}", p.instance), last_exit(e));
         }

@@ -1169,7 +1169,6 @@ fn note_not_yet(spec: &AppSpec, ctx: &mut Ctx) {
             ctx.not_yet.insert(name);
         }
     };
-    note(spec.max_memory_restart.is_some(), "max_memory_restart");
     note(spec.cron_restart.is_some(), "cron_restart");
     note(!spec.watch.is_empty(), "watch");
     note(

@@ -356,6 +356,13 @@ fn spawn(inst: &mut Instance, trigger: Trigger) -> Vec<Effect> {
     }]
 }
 
+/// `svctl reset`: the counters start again from zero; the state and run number stay.
+pub fn reset_counters(inst: &mut Instance) {
+    inst.restarts = 0;
+    inst.unstable = 0;
+    inst.backoff_ms = 0;
+}
+
 /// Called by the supervisor right before it performs a `Spawn` effect, so uptime is measured
 /// from the real spawn.
 pub fn mark_started(inst: &mut Instance, now_ms: u64) {

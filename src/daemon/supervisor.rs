@@ -23,8 +23,10 @@ use tokio::time::Instant;
 /// How long an exit waits for the end of its stderr before it is handled.
 const STDERR_GRACE: Duration = Duration::from_millis(50);
 
-/// How often CPU and memory are sampled for `list`.
-const SAMPLE_EVERY: Duration = Duration::from_secs(1);
+/// How often CPU and memory of an app without a memory limit are sampled, for `list`.
+const DISPLAY_SAMPLE_MS: u64 = 2000;
+/// How often an app with `max_memory_restart` is sampled unless it says otherwise.
+pub const DEFAULT_MEMORY_CHECK_MS: u64 = 1000;
 
 /// What the rest of the daemon sends to the supervisor.
 pub enum Command {
@@ -60,6 +62,15 @@ struct Inst {
     cpu: Option<f32>,
     rss: Option<u64>,
     rss_peak: Option<u64>,
+    /// Consecutive samples over `max_memory_restart`.
+    over_limit: u32,
+    /// The minute being aggregated for the memory history: (minute start, min, max, sum, n).
+    minute: Option<(i64, u64, u64, u64, u64)>,
+    /// Restarts split by who asked (the history has the detail).
+    auto_restarts: u32,
+    manual_restarts: u32,
+    /// Set when svctl itself restarts the run for its memory: (RSS seen, limit).
+    memory_breach: Option<(u64, u64)>,
     /// The kernel's OOM-kill counters when the run started.
     oom_base: OomCounters,
     /// The last lines of the run's stderr.
@@ -82,6 +93,11 @@ impl Inst {
             cpu: None,
             rss: None,
             rss_peak: None,
+            over_limit: 0,
+            minute: None,
+            auto_restarts: 0,
+            manual_restarts: 0,
+            memory_breach: None,
             oom_base: OomCounters::default(),
             tail: Arc::default(),
             out: Arc::default(),
@@ -94,6 +110,8 @@ struct App {
     spec: AppSpec,
     policy: Policy,
     should_run: bool,
+    /// When this app's instances are sampled next (supervisor clock, ms).
+    next_sample_ms: u64,
     insts: BTreeMap<u32, Inst>,
     /// Removed from the store and forgotten once its last instance is gone.
     deleting: bool,
@@ -219,6 +237,8 @@ impl Supervisor {
                     Instance::restored(c.last_run, c.restarts, c.unstable_restarts)
                 });
                 let mut inst = Inst::new(life);
+                inst.auto_restarts = c.map_or(0, |c| c.auto_restarts);
+                inst.manual_restarts = c.map_or(0, |c| c.manual_restarts);
                 inst.last_exit = lost
                     .remove(&(stored.spec.name.clone(), i))
                     .or_else(|| c.and_then(|c| c.last_exit.as_ref()).map(last_exit_of));
@@ -230,6 +250,7 @@ impl Supervisor {
                 policy: Policy::from_spec(&stored.spec),
                 spec: stored.spec,
                 should_run,
+                next_sample_ms: 0,
                 insts,
                 deleting: false,
             });
@@ -249,14 +270,18 @@ impl Supervisor {
         let Some(mut internal) = self.internal_rx.take() else {
             return self.store;
         };
-        let mut sample_tick = tokio::time::interval(SAMPLE_EVERY);
-        sample_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
             if self.shutting_down && self.all_down() {
                 break;
             }
             let next_timer = self.timers.keys().next().map(|(at, _)| *at);
             let deadline = self.origin + Duration::from_millis(next_timer.unwrap_or(0));
+            let next_sample = if self.sampling {
+                None
+            } else {
+                self.next_sample_due()
+            };
+            let sample_at = self.origin + Duration::from_millis(next_sample.unwrap_or(0));
             tokio::select! {
                 cmd = commands.recv() => match cmd {
                     Some(Command::Request(req, reply)) => self.request(req, reply),
@@ -266,7 +291,7 @@ impl Supervisor {
                 },
                 Some(ev) = internal.recv() => self.internal(ev),
                 _ = tokio::time::sleep_until(deadline), if next_timer.is_some() => self.fire_timers(),
-                _ = sample_tick.tick() => self.start_sample(),
+                _ = tokio::time::sleep_until(sample_at), if next_sample.is_some() => self.start_sample(),
             }
             self.settle_waiters();
         }
@@ -375,6 +400,13 @@ impl Supervisor {
         inst.cpu = None;
         inst.rss = None;
         inst.rss_peak = None;
+        inst.over_limit = 0;
+        inst.memory_breach = None;
+        match trigger {
+            Trigger::AutoRestart => inst.auto_restarts += 1,
+            Trigger::ManualRestart => inst.manual_restarts += 1,
+            Trigger::Start => {}
+        }
         inst.oom_base = OomCounters::read();
         inst.tail = Arc::default();
         let mut cmd = proc::command(&spec, index);
@@ -487,6 +519,14 @@ impl Supervisor {
         };
         let exit = inst.exit.take();
         let ended = wall_ms();
+        let breach = inst.memory_breach.take();
+        if let Some(w) = inst.minute.take() {
+            self.store.send(minute_write(app, index, w));
+        }
+        let Some(a) = self.app_mut(app) else { return };
+        let Some(inst) = a.insts.get_mut(&index) else {
+            return;
+        };
         let record = ExitRecord {
             app: app.to_string(),
             instance: index,
@@ -502,9 +542,9 @@ impl Supervisor {
             sigkill_needed,
             next_delay_ms,
             error: inst.spawn_error.clone(),
-            rss_last_bytes: inst.rss,
+            rss_last_bytes: breach.map(|(rss, _)| rss).or(inst.rss),
             rss_peak_bytes: inst.rss_peak,
-            memory_limit_bytes: None,
+            memory_limit_bytes: breach.map(|(_, limit)| limit),
             oom_confidence: inst.oom_confidence.take(),
             leftovers_killed: 0,
             stderr_tail: inst.tail.lock().ok().and_then(|t| t.text()),
@@ -590,15 +630,7 @@ impl Supervisor {
             }
             Internal::Samples(samples) => {
                 self.sampling = false;
-                let by_pid: HashMap<i32, (tree::TreeSample, Option<f32>)> =
-                    samples.into_iter().map(|s| (s.0.root, s)).collect();
-                for inst in self.apps.iter_mut().flat_map(|a| a.insts.values_mut()) {
-                    if let Some((s, cpu)) = inst.pid.and_then(|p| by_pid.get(&p)) {
-                        inst.cpu = cpu.or(inst.cpu);
-                        inst.rss = Some(s.rss_bytes);
-                        inst.rss_peak = inst.rss_peak.max(Some(s.rss_bytes));
-                    }
-                }
+                self.apply_samples(samples);
             }
         }
     }
@@ -618,16 +650,37 @@ impl Supervisor {
         }
     }
 
+    fn sample_interval(spec: &AppSpec) -> u64 {
+        spec.memory_check_interval_ms
+            .unwrap_or(if spec.max_memory_restart.is_some() {
+                DEFAULT_MEMORY_CHECK_MS
+            } else {
+                DISPLAY_SAMPLE_MS
+            })
+    }
+
+    /// The earliest moment an app with a running process is due for a sample.
+    fn next_sample_due(&self) -> Option<u64> {
+        self.apps
+            .iter()
+            .filter(|a| a.insts.values().any(|i| i.pid.is_some()))
+            .map(|a| a.next_sample_ms)
+            .min()
+    }
+
     fn start_sample(&mut self) {
         if self.sampling {
             return;
         }
-        let pids: Vec<i32> = self
-            .apps
-            .iter()
-            .flat_map(|a| a.insts.values())
-            .filter_map(|i| i.pid)
-            .collect();
+        let now = self.now_ms();
+        let mut pids = Vec::new();
+        for a in self.apps.iter_mut().filter(|a| a.next_sample_ms <= now) {
+            let before = pids.len();
+            pids.extend(a.insts.values().filter_map(|i| i.pid));
+            if pids.len() > before {
+                a.next_sample_ms = now + Supervisor::sample_interval(&a.spec);
+            }
+        }
         if pids.is_empty() {
             return;
         }
@@ -638,20 +691,63 @@ impl Supervisor {
             let trees = tree::sample(&pids);
             let now = std::time::Instant::now();
             let samples = match meter.lock() {
-                Ok(mut m) => {
-                    m.retain(&pids);
-                    trees
-                        .into_iter()
-                        .map(|t| {
-                            let cpu = m.percent(t.root, t.cpu_ticks, now);
-                            (t, cpu)
-                        })
-                        .collect()
-                }
+                Ok(mut m) => trees
+                    .into_iter()
+                    .map(|t| {
+                        let cpu = m.percent(t.root, t.cpu_ticks, now);
+                        (t, cpu)
+                    })
+                    .collect(),
                 Err(_) => trees.into_iter().map(|t| (t, None)).collect(),
             };
             let _ = tx.send(Internal::Samples(samples));
         });
+    }
+
+    /// Applies a round of samples: what `list` shows, the memory history, and the memory limit.
+    fn apply_samples(&mut self, samples: Vec<(tree::TreeSample, Option<f32>)>) {
+        let by_pid: HashMap<i32, (tree::TreeSample, Option<f32>)> =
+            samples.into_iter().map(|s| (s.0.root, s)).collect();
+        let minute_now = wall_ms() / 60_000 * 60_000;
+        let mut breaches = Vec::new();
+        for a in &mut self.apps {
+            for (index, inst) in &mut a.insts {
+                let Some((s, cpu)) = inst.pid.and_then(|p| by_pid.get(&p)) else {
+                    continue;
+                };
+                inst.cpu = cpu.or(inst.cpu);
+                inst.rss = Some(s.rss_bytes);
+                inst.rss_peak = inst.rss_peak.max(Some(s.rss_bytes));
+                if let Some(w) = add_to_minute(&mut inst.minute, minute_now, s.rss_bytes) {
+                    self.store.send(minute_write(&a.spec.name, *index, w));
+                }
+                let Some(limit) = a.spec.max_memory_restart else {
+                    continue;
+                };
+                if s.rss_bytes > limit {
+                    inst.over_limit += 1;
+                } else {
+                    inst.over_limit = 0;
+                }
+                if inst.over_limit >= a.spec.max_memory_samples.max(1)
+                    && inst.life.status == Status::Online
+                {
+                    inst.over_limit = 0;
+                    inst.memory_breach = Some((s.rss_bytes, limit));
+                    breaches.push((a.spec.name.clone(), *index, s.rss_bytes, limit));
+                }
+            }
+        }
+        for (app, index, rss, limit) in breaches {
+            tracing::warn!(
+                app = %app,
+                index,
+                rss,
+                limit,
+                "memory over max_memory_restart: restarting"
+            );
+            self.dispatch(&app, index, Event::Restart(Cause::MemoryLimit));
+        }
     }
 
     // ---- requests ----
@@ -735,8 +831,27 @@ impl Supervisor {
                     s.dispatch(n, i, Event::Delete);
                 })
             }
+            Request::Reset { target } => {
+                self.on_targets(&target, reply, WaitFor::Settled, "reset", |s, n, i| {
+                    s.reset_counters(n, i);
+                })
+            }
             Request::Kill => self.begin_shutdown(Some(reply)),
         }
+    }
+
+    fn reset_counters(&mut self, name: &str, index: u32) {
+        let Some(a) = self.app_mut(name) else { return };
+        let Some(inst) = a.insts.get_mut(&index) else {
+            return;
+        };
+        lifecycle::reset_counters(&mut inst.life);
+        inst.auto_restarts = 0;
+        inst.manual_restarts = 0;
+        // The store resets the whole app; resetting it once per instance is harmless.
+        self.store.send(Write::ResetCounters {
+            name: name.to_string(),
+        });
     }
 
     fn set_should_run(&mut self, name: &str, should_run: bool) {
@@ -811,6 +926,7 @@ impl Supervisor {
                     policy: Policy::from_spec(&spec),
                     spec: spec.clone(),
                     should_run: wanted,
+                    next_sample_ms: 0,
                     insts,
                     deleting: false,
                 });
@@ -958,6 +1074,8 @@ impl Supervisor {
             status: inst.life.status,
             run: inst.life.run,
             restarts: inst.life.restarts,
+            auto_restarts: inst.auto_restarts,
+            manual_restarts: inst.manual_restarts,
             unstable_restarts: inst.life.unstable,
             uptime_ms: if running {
                 inst.life.started_at_ms.map(|s| now.saturating_sub(s))
@@ -1018,5 +1136,39 @@ fn last_exit_of(r: &ExitRecord) -> LastExit {
         signal: r.signal.clone(),
         ended_at_ms: r.ended_at_ms,
         error: r.error.clone(),
+    }
+}
+
+/// Adds a sample to the minute being aggregated; returns the finished minute when a new one
+/// starts.
+fn add_to_minute(
+    cur: &mut Option<(i64, u64, u64, u64, u64)>,
+    minute: i64,
+    rss: u64,
+) -> Option<(i64, u64, u64, u64, u64)> {
+    match cur {
+        Some((m, lo, hi, sum, n)) if *m == minute => {
+            *lo = (*lo).min(rss);
+            *hi = (*hi).max(rss);
+            *sum = sum.saturating_add(rss);
+            *n += 1;
+            None
+        }
+        _ => cur.replace((minute, rss, rss, rss, 1)),
+    }
+}
+
+fn minute_write(
+    app: &str,
+    instance: u32,
+    (minute_ms, lo, hi, sum, n): (i64, u64, u64, u64, u64),
+) -> Write {
+    Write::MemoryMinute {
+        app: app.to_string(),
+        instance,
+        minute_ms,
+        min_bytes: lo,
+        avg_bytes: sum / n.max(1),
+        max_bytes: hi,
     }
 }

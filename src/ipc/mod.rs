@@ -22,8 +22,8 @@
 //! 2. Then any number of requests, each answered by exactly one response, in order.
 //!
 //! Requests (field `type`): `ping`, `start` (`apps`: validated app specs from an ecosystem file),
-//! `start_target`, `stop`, `restart`, `delete` (`target`: `all`, `NAME`, `NAME:INSTANCE` or a
-//! namespace), `list`, `describe` (`target`), `kill`.
+//! `start_target`, `stop`, `restart`, `delete`, `reset` (`target`: `all`, `NAME`,
+//! `NAME:INSTANCE` or a namespace), `list`, `describe` (`target`), `kill`.
 //!
 //! Responses (field `type`): `hello`, `pong`, `done` (the affected processes, in the state they
 //! reached: `stop` answers once they are stopped, `restart` once the new run is up or has
@@ -36,6 +36,7 @@
 //! An array of [`ProcessInfo`] objects: `name`, `namespace`, `instance` (0-based), `pid` (null
 //! when not running), `status` (`launching`, `online`, `stopping`, `stopped`,
 //! `waiting restart`, `errored`), `run` (spawn counter), `restarts` (every respawn, PM2's ↺),
+//! `auto_restarts` and `manual_restarts` (the same split by who asked),
 //! `unstable_restarts` (consecutive exits before `min_uptime`), `uptime_ms` (null when not
 //! running), `started_at_ms` (unix ms, null when not running), `cpu_percent` and `memory_bytes`
 //! (last sample, null before the first), `last_exit` (null, or `{cause, exit_code, signal,
@@ -83,6 +84,10 @@ pub enum Request {
     Describe {
         target: String,
     },
+    /// Zero the restart counters of the target's instances; the history stays.
+    Reset {
+        target: String,
+    },
     /// Stop every app, then the daemon.
     Kill,
 }
@@ -121,6 +126,12 @@ pub struct ProcessInfo {
     pub status: Status,
     pub run: u64,
     pub restarts: u32,
+    /// Respawns svctl decided (crash, memory limit, cron, watch).
+    #[serde(default)]
+    pub auto_restarts: u32,
+    /// Respawns a user asked for (`restart`, `start FILE` again).
+    #[serde(default)]
+    pub manual_restarts: u32,
     pub unstable_restarts: u32,
     pub uptime_ms: Option<u64>,
     pub started_at_ms: Option<i64>,

@@ -153,6 +153,31 @@ impl Reader {
         run().map_err(|e| StoreError::sqlite(&self.path, e))
     }
 
+    /// The stored spec of an app that still exists.
+    pub fn app_spec(&self, name: &str) -> Result<Option<crate::config::AppSpec>, StoreError> {
+        let json: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT spec_json FROM apps WHERE name = ?1",
+                rusqlite::params![name],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| StoreError::sqlite(&self.path, e))?;
+        Ok(json.and_then(|j| serde_json::from_str(&j).ok()))
+    }
+
+    /// Names of apps that have history, known or deleted.
+    pub fn apps_with_history(&self) -> Result<Vec<String>, StoreError> {
+        let run = || -> rusqlite::Result<Vec<String>> {
+            let mut st = self
+                .conn
+                .prepare("SELECT DISTINCT app FROM runs ORDER BY app")?;
+            st.query_map([], |r| r.get(0))?.collect()
+        };
+        run().map_err(|e| StoreError::sqlite(&self.path, e))
+    }
+
     /// Memory minutes of an app since `since_ms`, oldest first.
     pub fn memory(&self, app: &str, since_ms: i64) -> Result<Vec<MemoryMinute>, StoreError> {
         let run = || -> rusqlite::Result<Vec<MemoryMinute>> {
