@@ -97,7 +97,8 @@ fn open_store(
     paths: &Paths,
     warnings: &mut Vec<String>,
 ) -> anyhow::Result<(Store, store::Snapshot)> {
-    match Store::open(&paths.db) {
+    let retention = retention_from_env()?;
+    match Store::open_with(&paths.db, retention) {
         Ok(v) => Ok(v),
         Err(StoreError::Corrupt { .. }) => {
             let aside = store::move_aside(&paths.db)?;
@@ -108,10 +109,46 @@ fn open_store(
             );
             tracing::error!("{msg}");
             warnings.push(msg);
-            Ok(Store::open(&paths.db)?)
+            Ok(Store::open_with(&paths.db, retention)?)
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// Reads a duration setting from the daemon's environment.
+fn env_duration(name: &str) -> anyhow::Result<Option<u64>> {
+    match std::env::var(name) {
+        Ok(v) => crate::config::units::duration_ms(&v)
+            .map(Some)
+            .map_err(|e| anyhow::anyhow!("{name}: {e}")),
+        Err(_) => Ok(None),
+    }
+}
+
+/// History retention, from `SVCTL_HISTORY_MAX_AGE`, `SVCTL_HISTORY_MAX_ROWS` and
+/// `SVCTL_MEMORY_MAX_AGE` when set.
+fn retention_from_env() -> anyhow::Result<store::Retention> {
+    let mut r = store::Retention::default();
+    if let Some(ms) = env_duration("SVCTL_HISTORY_MAX_AGE")? {
+        r.max_age_ms = ms.min(i64::MAX as u64) as i64;
+    }
+    if let Some(ms) = env_duration("SVCTL_MEMORY_MAX_AGE")? {
+        r.memory_max_age_ms = ms.min(i64::MAX as u64) as i64;
+    }
+    if let Ok(v) = std::env::var("SVCTL_HISTORY_MAX_ROWS") {
+        r.max_runs_per_app = v
+            .trim()
+            .parse()
+            .map_err(|_| anyhow::anyhow!("SVCTL_HISTORY_MAX_ROWS: `{v}` is not a number"))?;
+    }
+    Ok(r)
+}
+
+/// The daemon-wide default of `memory_check_interval`, from `SVCTL_MEMORY_CHECK_INTERVAL`.
+pub fn memory_check_default() -> anyhow::Result<u64> {
+    Ok(env_duration("SVCTL_MEMORY_CHECK_INTERVAL")?
+        .unwrap_or(supervisor::DEFAULT_MEMORY_CHECK_MS)
+        .max(100))
 }
 
 /// Runs the daemon in the foreground until `svctl kill`, SIGTERM or SIGINT.
@@ -147,6 +184,7 @@ async fn serve(paths: &Paths) -> anyhow::Result<()> {
 
     let (cmd_tx, cmd_rx) = mpsc::channel(1024);
     let mut sup = supervisor::Supervisor::new(paths.clone(), store, warnings);
+    sup.set_memory_check_default(memory_check_default()?);
     sup.restore(snapshot);
     tracing::info!(
         pid = std::process::id(),

@@ -151,6 +151,8 @@ pub struct Supervisor {
     internal_rx: Option<mpsc::UnboundedReceiver<Internal>>,
     cpu_meter: Arc<Mutex<CpuMeter>>,
     sampling: bool,
+    /// `memory_check_interval` of apps that do not set one.
+    memory_check_ms: u64,
 }
 
 pub fn wall_ms() -> i64 {
@@ -178,7 +180,12 @@ impl Supervisor {
             internal_rx: Some(internal_rx),
             cpu_meter: Arc::default(),
             sampling: false,
+            memory_check_ms: DEFAULT_MEMORY_CHECK_MS,
         }
+    }
+
+    pub fn set_memory_check_default(&mut self, ms: u64) {
+        self.memory_check_ms = ms;
     }
 
     fn now_ms(&self) -> u64 {
@@ -650,12 +657,12 @@ impl Supervisor {
         }
     }
 
-    fn sample_interval(spec: &AppSpec) -> u64 {
+    fn sample_interval(&self, spec: &AppSpec) -> u64 {
         spec.memory_check_interval_ms
             .unwrap_or(if spec.max_memory_restart.is_some() {
-                DEFAULT_MEMORY_CHECK_MS
+                self.memory_check_ms
             } else {
-                DISPLAY_SAMPLE_MS
+                DISPLAY_SAMPLE_MS.max(self.memory_check_ms)
             })
     }
 
@@ -674,11 +681,19 @@ impl Supervisor {
         }
         let now = self.now_ms();
         let mut pids = Vec::new();
-        for a in self.apps.iter_mut().filter(|a| a.next_sample_ms <= now) {
+        let intervals: Vec<u64> = self
+            .apps
+            .iter()
+            .map(|a| self.sample_interval(&a.spec))
+            .collect();
+        for (a, interval) in self.apps.iter_mut().zip(intervals) {
+            if a.next_sample_ms > now {
+                continue;
+            }
             let before = pids.len();
             pids.extend(a.insts.values().filter_map(|i| i.pid));
             if pids.len() > before {
-                a.next_sample_ms = now + Supervisor::sample_interval(&a.spec);
+                a.next_sample_ms = now + interval;
             }
         }
         if pids.is_empty() {

@@ -320,3 +320,36 @@ fn migrations_are_idempotent_and_versioned() {
     drop(conn);
     assert!(matches!(Store::open(&p), Err(StoreError::TooNew { .. })));
 }
+
+#[test]
+fn every_example_query_in_the_schema_doc_runs() {
+    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/SCHEMA.md"))
+        .unwrap();
+    let queries: Vec<&str> = doc
+        .split("```sql")
+        .skip(1)
+        .filter_map(|b| b.split("```").next())
+        .collect();
+    assert!(queries.len() >= 5, "the doc has its examples");
+    let (_d, p) = db();
+    let (store, _) = Store::open(&p).unwrap();
+    store.send(Write::UpsertApp {
+        spec: Box::new(spec("q", 1)),
+        should_run: true,
+    });
+    for (run, cause) in [
+        (1, Cause::Exited),
+        (2, Cause::OomKilled),
+        (3, Cause::Signaled),
+    ] {
+        store.send(spawn("q", 0, run, SpawnTrigger::AutoRestart));
+        store.send(Write::Exit(exit("q", 0, run, cause, true)));
+    }
+    store.send(spawn("q", 0, 4, SpawnTrigger::AutoRestart));
+    store.close().unwrap();
+    let r = Reader::open(&p).unwrap();
+    for q in queries {
+        let rows = r.query_text(q).unwrap_or_else(|e| panic!("{e}\n{q}"));
+        assert!(!rows.is_empty(), "no rows from\n{q}");
+    }
+}
