@@ -28,6 +28,9 @@ _svctl() {
             svctl,describe)
                 cmd="svctl__subcmd__describe"
                 ;;
+            svctl,flush)
+                cmd="svctl__subcmd__flush"
+                ;;
             svctl,gen-docs)
                 cmd="svctl__subcmd__gen__subcmd__docs"
                 ;;
@@ -42,6 +45,9 @@ _svctl() {
                 ;;
             svctl,list)
                 cmd="svctl__subcmd__list"
+                ;;
+            svctl,logs)
+                cmd="svctl__subcmd__logs"
                 ;;
             svctl,ls)
                 cmd="svctl__subcmd__list"
@@ -88,6 +94,9 @@ _svctl() {
             svctl__subcmd__help,describe)
                 cmd="svctl__subcmd__help__subcmd__describe"
                 ;;
+            svctl__subcmd__help,flush)
+                cmd="svctl__subcmd__help__subcmd__flush"
+                ;;
             svctl__subcmd__help,gen-docs)
                 cmd="svctl__subcmd__help__subcmd__gen__subcmd__docs"
                 ;;
@@ -102,6 +111,9 @@ _svctl() {
                 ;;
             svctl__subcmd__help,list)
                 cmd="svctl__subcmd__help__subcmd__list"
+                ;;
+            svctl__subcmd__help,logs)
+                cmd="svctl__subcmd__help__subcmd__logs"
                 ;;
             svctl__subcmd__help,ping)
                 cmd="svctl__subcmd__help__subcmd__ping"
@@ -134,7 +146,7 @@ _svctl() {
 
     case "${cmd}" in
         svctl)
-            opts="-h -V --home --no-autostart --help --version daemon start stop restart delete list ls status describe show ping kill check history why reset startup unstartup gen-docs help"
+            opts="-h -V --home --no-autostart --help --version daemon start stop restart delete list ls status describe show ping kill check logs flush history why reset startup unstartup gen-docs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -227,6 +239,24 @@ _svctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        svctl__subcmd__flush)
+            opts="-h --home --no-autostart --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --home)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         svctl__subcmd__gen__subcmd__docs)
             opts="-h --home --no-autostart --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -246,7 +276,7 @@ _svctl() {
             return 0
             ;;
         svctl__subcmd__help)
-            opts="daemon start stop restart delete list describe ping kill check history why reset startup unstartup gen-docs help"
+            opts="daemon start stop restart delete list describe ping kill check logs flush history why reset startup unstartup gen-docs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -302,6 +332,20 @@ _svctl() {
             return 0
             ;;
         svctl__subcmd__help__subcmd__describe)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        svctl__subcmd__help__subcmd__flush)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -372,6 +416,20 @@ _svctl() {
             return 0
             ;;
         svctl__subcmd__help__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        svctl__subcmd__help__subcmd__logs)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -552,6 +610,32 @@ _svctl() {
                 return 0
             fi
             case "${prev}" in
+                --home)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        svctl__subcmd__logs)
+            opts="-n -f -h --lines --follow --no-follow --err --out --json --timestamp --home --no-autostart --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --lines)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -n)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --home)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

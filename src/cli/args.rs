@@ -56,6 +56,10 @@ pub enum Command {
     Kill,
     /// Validate an ecosystem file without starting anything
     Check(CheckArgs),
+    /// Print the last lines of apps' logs, then follow new output
+    Logs(LogsArgs),
+    /// Empty log files (all apps and the daemon log when no target is given); apps keep writing
+    Flush(FlushArgs),
     /// One row per exit, newest first: when, cause, code or signal, uptime, memory
     History(HistoryArgs),
     /// Why did it restart? Exits grouped by cause, the crash's stderr, and findings
@@ -192,4 +196,37 @@ pub struct WhyArgs {
     /// Print JSON instead of text
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// `all`, an app name, `NAME:INSTANCE` or a namespace [default: all]
+    pub target: Option<String>,
+    /// How many of the last lines of each log file
+    #[arg(long, short = 'n', default_value_t = 15)]
+    pub lines: u32,
+    /// Keep printing new lines until interrupted [default when output is a terminal]
+    #[arg(long, short = 'f', conflicts_with = "no_follow")]
+    pub follow: bool,
+    /// Print the last lines and exit [default when output is not a terminal]
+    #[arg(long)]
+    pub no_follow: bool,
+    /// Only stderr
+    #[arg(long, conflicts_with = "out")]
+    pub err: bool,
+    /// Only stdout
+    #[arg(long)]
+    pub out: bool,
+    /// One JSON object per line: app, instance, stream, text
+    #[arg(long)]
+    pub json: bool,
+    /// Prefix each printed line with the local time it is printed
+    #[arg(long)]
+    pub timestamp: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct FlushArgs {
+    /// `all`, an app name, `NAME:INSTANCE` or a namespace [default: every app and the daemon log]
+    pub target: Option<String>,
 }

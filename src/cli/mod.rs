@@ -180,6 +180,17 @@ async fn client_command(cli: &Cli) -> Result<(), Failure> {
             .await
         }
         Command::Start(a) => start(&paths, autostart, a).await,
+        Command::Logs(a) => logs(&paths, autostart, a).await,
+        Command::Flush(a) => {
+            act(
+                &paths,
+                autostart,
+                Request::Flush {
+                    target: a.target.clone(),
+                },
+            )
+            .await
+        }
         Command::Reset(t) => {
             act(
                 &paths,
@@ -470,5 +481,76 @@ fn unstartup_cmd(cli: &Cli, user: bool, unit_dir: Option<&Path>) -> Result<(), F
             "removing {}: {e}",
             plan.path.display()
         ))),
+    }
+}
+
+async fn logs(paths: &Paths, autostart: bool, a: &args::LogsArgs) -> Result<(), Failure> {
+    use crate::ipc::{LogLine, LogStreams};
+    use std::io::Write;
+    let follow = a.follow || (!a.no_follow && std::io::stdout().is_terminal());
+    let streams = if a.err {
+        LogStreams::Err
+    } else if a.out {
+        LogStreams::Out
+    } else {
+        LogStreams::Both
+    };
+    let mut client = Client::connect_or_start(paths, autostart).await?;
+    let req = Request::Logs {
+        target: a.target.clone(),
+        lines: a.lines,
+        follow,
+        streams,
+    };
+    let colored = color();
+    let print = |lines: &[LogLine]| -> Result<(), Failure> {
+        let mut out = std::io::stdout().lock();
+        for l in lines {
+            let stamp = if a.timestamp {
+                format!("{} ", chrono::Local::now().format("%Y-%m-%d %H:%M:%S%.3f"))
+            } else {
+                String::new()
+            };
+            let text = if a.json {
+                serde_json::to_string(l).map_err(|e| Failure::failed(e.to_string()))?
+            } else if colored && l.stream == crate::logs::Stream::Err {
+                format!(
+                    "{stamp}\x1b[31m{}:{} |\x1b[0m {}",
+                    l.app, l.instance, l.text
+                )
+            } else {
+                format!("{stamp}{}:{} | {}", l.app, l.instance, l.text)
+            };
+            // A closed pipe (`| head`) ends the command quietly.
+            if writeln!(out, "{text}").is_err() {
+                return Err(Failure {
+                    code: 0,
+                    message: String::new(),
+                });
+            }
+        }
+        let _ = out.flush();
+        Ok(())
+    };
+    let first = client.request(&req).await?;
+    let Response::LogLines { lines, .. } = first else {
+        return answer_error(first);
+    };
+    match print(&lines) {
+        Err(f) if f.code == 0 => return Ok(()),
+        other => other?,
+    }
+    if !follow {
+        return Ok(());
+    }
+    loop {
+        match client.next().await? {
+            Some(Response::LogLines { lines, .. }) => match print(&lines) {
+                Err(f) if f.code == 0 => return Ok(()),
+                other => other?,
+            },
+            Some(other) => return answer_error(other),
+            None => return Ok(()),
+        }
     }
 }

@@ -1171,19 +1171,6 @@ fn note_not_yet(spec: &AppSpec, ctx: &mut Ctx) {
     };
     note(spec.cron_restart.is_some(), "cron_restart");
     note(!spec.watch.is_empty(), "watch");
-    note(
-        spec.out_file != LogTarget::Default
-            || spec.error_file != LogTarget::Default
-            || spec.log_file != LogTarget::Default,
-        "out_file/error_file/log_file",
-    );
-    note(spec.merge_logs, "merge_logs");
-    note(spec.log_date_format.is_some(), "time/log_date_format");
-    note(spec.log_json, "log_type");
-    note(
-        spec.log_max_size.is_some() || spec.log_retain.is_some(),
-        "log_max_size/log_retain",
-    );
 }
 
 fn cpus() -> u32 {

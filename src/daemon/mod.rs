@@ -151,6 +151,60 @@ pub fn memory_check_default() -> anyhow::Result<u64> {
         .max(100))
 }
 
+/// Log rotation for apps that do not set theirs, from `SVCTL_LOG_MAX_SIZE` (e.g. `10M`) and
+/// `SVCTL_LOG_RETAIN`.
+fn log_defaults() -> anyhow::Result<(u64, u32)> {
+    let max = match std::env::var("SVCTL_LOG_MAX_SIZE") {
+        Ok(v) => crate::config::units::size_bytes(&v)
+            .map_err(|e| anyhow::anyhow!("SVCTL_LOG_MAX_SIZE: {e}"))?
+            .max(4096),
+        Err(_) => crate::logs::DEFAULT_MAX_SIZE,
+    };
+    let retain = match std::env::var("SVCTL_LOG_RETAIN") {
+        Ok(v) => v
+            .trim()
+            .parse()
+            .map_err(|_| anyhow::anyhow!("SVCTL_LOG_RETAIN: `{v}` is not a number"))?,
+        Err(_) => crate::logs::DEFAULT_RETAIN,
+    };
+    Ok((max, retain))
+}
+
+/// The daemon's own log rotates too: when stderr is `daemon.log` and it passes `max`, it moves
+/// to `daemon.log.1` and stdout and stderr are pointed at a fresh file.
+async fn rotate_own_log(path: std::path::PathBuf, max: u64, retain: u32) {
+    use std::os::unix::fs::MetadataExt;
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(30));
+    loop {
+        tick.tick().await;
+        let Ok(meta) = std::fs::metadata(&path) else {
+            continue;
+        };
+        if meta.len() <= max {
+            continue;
+        }
+        // Only when fd 2 really is that file (not a terminal or the journal).
+        let Ok(stderr) = nix::sys::stat::fstat(std::io::stderr()) else {
+            continue;
+        };
+        if stderr.st_ino != meta.ino() || stderr.st_dev != meta.dev() {
+            continue;
+        }
+        // A write that does not fit makes the file rotate; the marker starts the new file.
+        let mut f = crate::logs::LogFile::new(path.clone(), Some(max), retain);
+        f.write(format!("[svctl] {} rotated\n", path.display()).as_bytes());
+        let Ok(fresh) = OpenOptions::new().append(true).open(&path) else {
+            continue;
+        };
+        for fd in [1, 2] {
+            // SAFETY: dup2 onto this process's own stdout/stderr; `fresh` is open during it.
+            unsafe {
+                libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&fresh), fd);
+            }
+        }
+    }
+}
+
 /// Runs the daemon in the foreground until `svctl kill`, SIGTERM or SIGINT.
 pub fn run(paths: &Paths) -> anyhow::Result<()> {
     init_tracing();
@@ -185,6 +239,13 @@ async fn serve(paths: &Paths) -> anyhow::Result<()> {
     let (cmd_tx, cmd_rx) = mpsc::channel(1024);
     let mut sup = supervisor::Supervisor::new(paths.clone(), store, warnings);
     sup.set_memory_check_default(memory_check_default()?);
+    let (log_max, log_retain) = log_defaults()?;
+    sup.set_log_defaults(log_max, log_retain);
+    let rotation = tokio::spawn(rotate_own_log(
+        paths.daemon_log.clone(),
+        log_max,
+        log_retain,
+    ));
     sup.restore(snapshot);
     tracing::info!(
         pid = std::process::id(),
@@ -202,6 +263,7 @@ async fn serve(paths: &Paths) -> anyhow::Result<()> {
     let store = sup.run(cmd_rx).await;
     server.abort();
     signals.abort();
+    rotation.abort();
     // Let connections deliver their last answers (`kill` waits for its reply).
     connections.close();
     let _ = tokio::time::timeout(std::time::Duration::from_secs(2), connections.wait()).await;

@@ -3,7 +3,7 @@
 
 use super::supervisor::Command;
 use crate::ipc::codec::{self, CodecError, Conn};
-use crate::ipc::{ErrorKind, PROTOCOL_VERSION, Request, Response};
+use crate::ipc::{ErrorKind, LogLine, LogSource, PROTOCOL_VERSION, Request, Response};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{UnixListener, UnixStream};
@@ -88,6 +88,10 @@ async fn handle(stream: UnixStream, tx: mpsc::Sender<Command>) {
                 return;
             }
         };
+        if matches!(req, Request::Logs { follow: true, .. }) {
+            follow_logs(&mut conn, &tx, req).await;
+            return;
+        }
         if matches!(req, Request::Hello { .. }) {
             let err = Response::error(ErrorKind::BadRequest, "hello is only valid once");
             let _ = codec::send(&mut conn, &err).await;
@@ -151,4 +155,75 @@ async fn refuse(conn: &mut Conn, e: &CodecError) -> Result<(), CodecError> {
         other => other.to_string(),
     };
     codec::send(conn, &Response::error(ErrorKind::BadRequest, msg)).await
+}
+
+/// `logs --follow`: the tail first, then every new piece of output of the same sources until
+/// the client goes away. Subscribing before reading the tail leaves no gap between the two.
+async fn follow_logs(conn: &mut Conn, tx: &mpsc::Sender<Command>, req: Request) {
+    use futures_util::StreamExt;
+    use std::collections::HashSet;
+    use tokio::sync::broadcast::error::RecvError;
+    let (sub_tx, sub_rx) = oneshot::channel();
+    if tx.send(Command::Subscribe(sub_tx)).await.is_err() {
+        return;
+    }
+    let Ok(mut live) = sub_rx.await else { return };
+    let (reply_tx, reply_rx) = oneshot::channel();
+    if tx.send(Command::Request(req, reply_tx)).await.is_err() {
+        return;
+    }
+    let first = reply_rx
+        .await
+        .unwrap_or_else(|_| Response::error(ErrorKind::Refused, "the daemon is shutting down"));
+    let wanted: HashSet<LogSource> = match &first {
+        Response::LogLines { sources, .. } => sources.iter().cloned().collect(),
+        _ => {
+            let _ = codec::send(conn, &first).await;
+            return;
+        }
+    };
+    if codec::send(conn, &first).await.is_err() {
+        return;
+    }
+    loop {
+        tokio::select! {
+            got = live.recv() => {
+                let lines = match got {
+                    Ok(chunk) => {
+                        let source = LogSource {
+                            app: chunk.app.to_string(),
+                            instance: chunk.instance,
+                            stream: chunk.stream,
+                        };
+                        if !wanted.contains(&source) {
+                            continue;
+                        }
+                        String::from_utf8_lossy(&chunk.data)
+                            .lines()
+                            .map(|l| LogLine {
+                                app: source.app.clone(),
+                                instance: source.instance,
+                                stream: source.stream,
+                                text: l.to_string(),
+                            })
+                            .collect()
+                    }
+                    Err(RecvError::Lagged(n)) => vec![LogLine {
+                        app: "svctl".into(),
+                        instance: 0,
+                        stream: crate::logs::Stream::Err,
+                        text: format!("[svctl] {n} pieces of output skipped: this reader was too slow"),
+                    }],
+                    Err(RecvError::Closed) => return,
+                };
+                let frame = Response::LogLines { lines, sources: Vec::new() };
+                let sent = tokio::time::timeout(WRITE_TIMEOUT, codec::send(conn, &frame)).await;
+                if !matches!(sent, Ok(Ok(()))) {
+                    return;
+                }
+            }
+            // Anything from the client, or its going away, ends the stream.
+            _ = conn.next() => return,
+        }
+    }
 }

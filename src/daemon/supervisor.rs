@@ -5,8 +5,11 @@
 
 use super::lifecycle::{self, Effect, Event, Instance, Policy, Signal, Status, TimerKind, Trigger};
 use crate::config::AppSpec;
-use crate::ipc::{AppDetail, ErrorKind, LastExit, ProcessInfo, Request, Response};
-use crate::logs::{self, Counters, Stream, Tail};
+use crate::ipc::{
+    AppDetail, ErrorKind, LastExit, LogLine, LogSource, LogStreams, ProcessInfo, Request, Response,
+};
+use crate::logs::format::{DateFormat, LineFormat};
+use crate::logs::{self, Counters, LiveFeed, LogFile, Stream, StreamOutput, Tail};
 use crate::paths::Paths;
 use crate::proc::oom::{self, OomCounters};
 use crate::proc::tree::{self, CpuMeter};
@@ -15,6 +18,8 @@ use crate::record::Cause;
 use crate::store::model::{ExitRecord, SpawnRecord, SpawnTrigger};
 use crate::store::{Snapshot, Store, Write};
 use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Weak;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, oneshot};
@@ -31,6 +36,8 @@ pub const DEFAULT_MEMORY_CHECK_MS: u64 = 1000;
 /// What the rest of the daemon sends to the supervisor.
 pub enum Command {
     Request(Request, oneshot::Sender<Response>),
+    /// A receiver of the live log feed, for `logs --follow`.
+    Subscribe(oneshot::Sender<tokio::sync::broadcast::Receiver<logs::LogChunk>>),
     /// SIGTERM or SIGINT: stop every app, then end.
     Shutdown,
 }
@@ -153,6 +160,11 @@ pub struct Supervisor {
     sampling: bool,
     /// `memory_check_interval` of apps that do not set one.
     memory_check_ms: u64,
+    /// Open log files, shared by the streams that write to them.
+    log_files: HashMap<PathBuf, Weak<Mutex<LogFile>>>,
+    /// Rotation of apps that do not set theirs: (max size, files kept).
+    log_defaults: (u64, u32),
+    live: LiveFeed,
 }
 
 pub fn wall_ms() -> i64 {
@@ -181,7 +193,77 @@ impl Supervisor {
             cpu_meter: Arc::default(),
             sampling: false,
             memory_check_ms: DEFAULT_MEMORY_CHECK_MS,
+            log_files: HashMap::new(),
+            log_defaults: (logs::DEFAULT_MAX_SIZE, logs::DEFAULT_RETAIN),
+            live: tokio::sync::broadcast::channel(4096).0,
         }
+    }
+
+    pub fn set_log_defaults(&mut self, max_size: u64, retain: u32) {
+        self.log_defaults = (max_size, retain);
+    }
+
+    /// The shared writer of a log file, opened on first use.
+    fn log_file(&mut self, path: &PathBuf, spec: &AppSpec) -> Arc<Mutex<LogFile>> {
+        if let Some(f) = self.log_files.get(path).and_then(Weak::upgrade) {
+            return f;
+        }
+        self.log_files.retain(|_, w| w.strong_count() > 0);
+        let f = Arc::new(Mutex::new(LogFile::new(
+            path.clone(),
+            Some(spec.log_max_size.unwrap_or(self.log_defaults.0)),
+            spec.log_retain.unwrap_or(self.log_defaults.1),
+        )));
+        self.log_files.insert(path.clone(), Arc::downgrade(&f));
+        f
+    }
+
+    /// Where each stream of instance `index` goes, and how.
+    fn outputs(
+        &mut self,
+        spec: &AppSpec,
+        index: u32,
+        counters: (Arc<Counters>, Arc<Counters>),
+        tail: Arc<Mutex<Tail>>,
+    ) -> (StreamOutput, StreamOutput) {
+        let [out, err, combined] = logs::files(&self.paths, spec, index);
+        let shared = combined.is_some()
+            || (spec.merge_logs && spec.instances > 1)
+            || (out.is_some() && out == err);
+        let app: Arc<str> = Arc::from(spec.name.as_str());
+        let mut make = |stream: Stream, own: Option<PathBuf>, counters: Arc<Counters>| {
+            let targets: Vec<Arc<Mutex<LogFile>>> = own
+                .iter()
+                .chain(combined.iter())
+                .map(|p| self.log_file(p, spec))
+                .collect();
+            let format = if spec.log_json {
+                LineFormat::Json {
+                    app: spec.name.clone(),
+                    instance: index,
+                    stream: stream.as_str(),
+                }
+            } else if let Some(f) = &spec.log_date_format {
+                LineFormat::Timestamped(DateFormat::parse(f))
+            } else {
+                LineFormat::Raw
+            };
+            StreamOutput {
+                whole_lines: shared || format != LineFormat::Raw,
+                targets,
+                format,
+                counters,
+                tail: (stream == Stream::Err).then(|| tail.clone()),
+                live: self.live.clone(),
+                app: app.clone(),
+                instance: index,
+                stream,
+            }
+        };
+        (
+            make(Stream::Out, out, counters.0),
+            make(Stream::Err, err, counters.1),
+        )
     }
 
     pub fn set_memory_check_default(&mut self, ms: u64) {
@@ -293,6 +375,9 @@ impl Supervisor {
                 cmd = commands.recv() => match cmd {
                     Some(Command::Request(req, reply)) => self.request(req, reply),
                     Some(Command::Shutdown) => self.begin_shutdown(None),
+                    Some(Command::Subscribe(reply)) => {
+                        let _ = reply.send(self.live.subscribe());
+                    }
                     // Every sender is gone: nobody can reach us any more.
                     None => self.begin_shutdown(None),
                 },
@@ -392,7 +477,6 @@ impl Supervisor {
 
     fn spawn(&mut self, app: &str, index: u32, run: u64, trigger: Trigger) -> Event {
         let now = self.now_ms();
-        let paths = self.paths.clone();
         let Some(a) = self.app_mut(app) else {
             return Event::SpawnFailed { run };
         };
@@ -431,19 +515,19 @@ impl Supervisor {
         let pid = child.id().map(|p| p as i32);
         inst.pid = pid;
         inst.pid_ticks = pid.and_then(proc::start_ticks);
+        let counters = (inst.out.clone(), inst.err.clone());
+        let tail = inst.tail.clone();
+        let (out_sink, err_sink) = self.outputs(&spec, index, counters, tail);
         if let Some(out) = child.stdout.take() {
-            let path = logs::log_path(&paths, &spec, index, Stream::Out);
-            tokio::spawn(logs::capture(out, path, inst.out.clone(), None));
+            tokio::spawn(logs::capture(out, out_sink));
         }
-        let stderr_done = child.stderr.take().map(|err| {
-            let path = logs::log_path(&paths, &spec, index, Stream::Err);
-            tokio::spawn(logs::capture(
-                err,
-                path,
-                inst.err.clone(),
-                Some(inst.tail.clone()),
-            ))
-        });
+        let stderr_done = child
+            .stderr
+            .take()
+            .map(|err| tokio::spawn(logs::capture(err, err_sink)));
+        let Some(inst) = self.app_mut(app).and_then(|a| a.insts.get_mut(&index)) else {
+            return Event::Spawned { run };
+        };
         let record = SpawnRecord {
             app: app.to_string(),
             instance: index,
@@ -851,6 +935,13 @@ impl Supervisor {
                     s.reset_counters(n, i);
                 })
             }
+            Request::Logs {
+                target,
+                lines,
+                streams,
+                ..
+            } => self.logs(target.as_deref(), lines, streams, reply),
+            Request::Flush { target } => self.flush(target.as_deref(), reply),
             Request::Kill => self.begin_shutdown(Some(reply)),
         }
     }
@@ -867,6 +958,127 @@ impl Supervisor {
         self.store.send(Write::ResetCounters {
             name: name.to_string(),
         });
+    }
+
+    /// The log files of the target's instances (every app when `None`), with their identity.
+    fn log_sources(
+        &self,
+        target: Option<&str>,
+        streams: LogStreams,
+    ) -> Result<Vec<(String, u32, Stream, PathBuf)>, Response> {
+        let keys = self.resolve(target.unwrap_or("all"))?;
+        let mut out = Vec::new();
+        for (name, index) in keys {
+            let Some(a) = self.app(&name) else { continue };
+            let [o, e, _] = logs::files(&self.paths, &a.spec, index);
+            for (stream, path) in [(Stream::Out, o), (Stream::Err, e)] {
+                if let Some(p) = path
+                    && streams.includes(stream)
+                {
+                    out.push((name.clone(), index, stream, p));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Answers with the last lines of each file, read off the actor's thread.
+    fn logs(
+        &mut self,
+        target: Option<&str>,
+        lines: u32,
+        streams: LogStreams,
+        reply: oneshot::Sender<Response>,
+    ) {
+        let sources = match self.log_sources(target, streams) {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = reply.send(e);
+                return;
+            }
+        };
+        let named: Vec<LogSource> = sources
+            .iter()
+            .map(|(app, instance, stream, _)| LogSource {
+                app: app.clone(),
+                instance: *instance,
+                stream: *stream,
+            })
+            .collect();
+        tokio::task::spawn_blocking(move || {
+            let mut out = Vec::new();
+            for (app, instance, stream, path) in sources {
+                match logs::tail::last_lines(&path, lines as usize) {
+                    Ok(ls) => out.extend(ls.into_iter().map(|l| LogLine {
+                        app: app.clone(),
+                        instance,
+                        stream,
+                        text: String::from_utf8_lossy(&l).into_owned(),
+                    })),
+                    Err(e) => out.push(LogLine {
+                        app: app.clone(),
+                        instance,
+                        stream,
+                        text: format!("[svctl] cannot read {}: {e}", path.display()),
+                    }),
+                }
+            }
+            let _ = reply.send(Response::LogLines {
+                lines: out,
+                sources: named,
+            });
+        });
+    }
+
+    /// Empties the target's log files and their rotated files while the apps keep writing.
+    fn flush(&mut self, target: Option<&str>, reply: oneshot::Sender<Response>) {
+        let keys = match self.resolve(target.unwrap_or("all")) {
+            Ok(k) => k,
+            Err(e) => {
+                let _ = reply.send(e);
+                return;
+            }
+        };
+        let mut paths: Vec<PathBuf> = Vec::new();
+        for (name, index) in &keys {
+            if let Some(a) = self.app(name) {
+                paths.extend(
+                    logs::files(&self.paths, &a.spec, *index)
+                        .into_iter()
+                        .flatten(),
+                );
+            }
+        }
+        if target.is_none() {
+            paths.push(self.paths.daemon_log.clone());
+        }
+        paths.sort();
+        paths.dedup();
+        let mut errors = Vec::new();
+        for p in &paths {
+            let result = match self.log_files.get(p).and_then(Weak::upgrade) {
+                Some(f) => match f.lock() {
+                    Ok(mut f) => f.flush(),
+                    Err(_) => logs::file::flush_path(p),
+                },
+                None => logs::file::flush_path(p),
+            };
+            if let Err(e) = result {
+                errors.push(format!("{}: {e}", p.display()));
+            }
+        }
+        let resp = if errors.is_empty() {
+            Response::Done {
+                message: format!("flushed {} log file(s)", paths.len()),
+                processes: self.processes_of(&keys),
+            }
+        } else {
+            Response::error(
+                ErrorKind::Internal,
+                format!("flush failed for {}", errors.join("; ")),
+            )
+        };
+        let _ = reply.send(resp);
     }
 
     fn set_should_run(&mut self, name: &str, should_run: bool) {
@@ -1098,6 +1310,10 @@ impl Supervisor {
                 None
             },
             started_at_ms: if running { inst.started_wall_ms } else { None },
+            log_bytes_lost: inst.out.lost.load(std::sync::atomic::Ordering::Relaxed)
+                + inst.err.lost.load(std::sync::atomic::Ordering::Relaxed),
+            log_bytes_written: inst.out.written.load(std::sync::atomic::Ordering::Relaxed)
+                + inst.err.written.load(std::sync::atomic::Ordering::Relaxed),
             cpu_percent: inst.cpu,
             memory_bytes: inst.rss,
             last_exit: inst.last_exit.clone(),
@@ -1124,22 +1340,19 @@ impl Supervisor {
 
     fn describe(&self, name: &str) -> Option<AppDetail> {
         let a = self.app(name)?;
-        let logs_of = |stream| {
+        let logs_of = |which: usize| {
             a.insts
                 .keys()
-                .map(|i| {
-                    logs::log_path(&self.paths, &a.spec, *i, stream)
-                        .display()
-                        .to_string()
-                })
+                .filter_map(|i| logs::files(&self.paths, &a.spec, *i)[which].clone())
+                .map(|p| p.display().to_string())
                 .collect()
         };
         Some(AppDetail {
             spec: a.spec.clone(),
             should_run: a.should_run,
             instances: self.list(Some(name)),
-            out_log: logs_of(Stream::Out),
-            err_log: logs_of(Stream::Err),
+            out_log: logs_of(0),
+            err_log: logs_of(1),
         })
     }
 }

@@ -112,6 +112,11 @@ impl Client {
         }
     }
 
+    /// The next frame of a stream (`logs --follow`), or `None` when the daemon closed it.
+    pub async fn next(&mut self) -> Result<Option<Response>, ClientError> {
+        Ok(codec::recv::<Response>(&mut self.conn).await?)
+    }
+
     pub async fn request(&mut self, req: &Request) -> Result<Response, ClientError> {
         codec::send(&mut self.conn, req).await?;
         codec::recv::<Response>(&mut self.conn)

@@ -88,8 +88,57 @@ pub enum Request {
     Reset {
         target: String,
     },
+    /// The last `lines` lines of the target's logs (all apps when `None`); with `follow`, then
+    /// every new line until the client closes the connection.
+    Logs {
+        target: Option<String>,
+        lines: u32,
+        follow: bool,
+        streams: LogStreams,
+    },
+    /// Empty the target's log files (all apps and the daemon log when `None`).
+    Flush {
+        target: Option<String>,
+    },
     /// Stop every app, then the daemon.
     Kill,
+}
+
+/// Which streams `logs` shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogStreams {
+    Both,
+    Out,
+    Err,
+}
+
+impl LogStreams {
+    pub fn includes(self, s: crate::logs::Stream) -> bool {
+        matches!(
+            (self, s),
+            (LogStreams::Both, _)
+                | (LogStreams::Out, crate::logs::Stream::Out)
+                | (LogStreams::Err, crate::logs::Stream::Err)
+        )
+    }
+}
+
+/// One stream of one instance.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct LogSource {
+    pub app: String,
+    pub instance: u32,
+    pub stream: crate::logs::Stream,
+}
+
+/// One line of an app's output.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogLine {
+    pub app: String,
+    pub instance: u32,
+    pub stream: crate::logs::Stream,
+    pub text: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -135,6 +184,12 @@ pub struct ProcessInfo {
     pub unstable_restarts: u32,
     pub uptime_ms: Option<u64>,
     pub started_at_ms: Option<i64>,
+    /// Output bytes that could not be written to the log files (full disk…).
+    #[serde(default)]
+    pub log_bytes_lost: u64,
+    /// Output bytes written to the log files since the daemon started.
+    #[serde(default)]
+    pub log_bytes_written: u64,
     pub cpu_percent: Option<f32>,
     pub memory_bytes: Option<u64>,
     pub last_exit: Option<LastExit>,
@@ -177,6 +232,13 @@ pub enum Response {
     },
     Killed {
         stopped: u32,
+    },
+    /// Log lines: first the requested tail, then (with `follow`) more frames as lines come.
+    LogLines {
+        lines: Vec<LogLine>,
+        /// In the first frame: the (app, instance, stream) the request named, followed after.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        sources: Vec<LogSource>,
     },
     Error {
         kind: ErrorKind,

@@ -1,40 +1,80 @@
-//! Owns the capture of children's output: each stream of each instance is read through a pipe
-//! with a fixed-size buffer and appended to its log file. Memory is bounded whatever an app
-//! prints; a write error (full disk, removed folder) never stops the app or the daemon: the lost
-//! bytes are counted and a marker line is written once writing works again.
+//! Owns the capture of children's output: each stream of each instance is read through its pipe
+//! with one fixed-size buffer and written to its log files (PM2's names, or the app's
+//! `out_file`/`error_file`/`log_file`), with rotation, timestamps or JSON lines when asked, and
+//! to a live feed for `logs --follow`. Memory is bounded whatever an app prints; a write error
+//! (full disk, removed folder) never stops the app or the daemon: lost bytes are counted and a
+//! marker line is written once writing works again.
 
-use crate::config::AppSpec;
+pub mod file;
+pub mod format;
+pub mod tail;
+
+use crate::config::{AppSpec, LogTarget};
 use crate::paths::Paths;
-use std::fs::{File, OpenOptions};
-use std::io::Write;
+use bytes::Bytes;
+pub use file::LogFile;
+use format::LineFormat;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::sync::broadcast;
 
 /// Size of the one buffer each stream owns.
 pub const CHUNK: usize = 64 * 1024;
+/// A line longer than this is written in pieces of this size.
+pub const MAX_LINE: usize = 16 * 1024;
+/// Rotation when neither the app nor the daemon's environment says otherwise.
+pub const DEFAULT_MAX_SIZE: u64 = 10 << 20;
+pub const DEFAULT_RETAIN: u32 = 5;
 
 /// Which of an instance's streams.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Stream {
     Out,
     Err,
 }
 
-/// The log file of one stream of instance `index` (PM2's names: `<name>-out.log`,
-/// `<name>-error.log`; with several instances `-<index>` is added).
-pub fn log_path(paths: &Paths, spec: &AppSpec, index: u32, stream: Stream) -> PathBuf {
-    let kind = match stream {
-        Stream::Out => "out",
-        Stream::Err => "error",
+impl Stream {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stream::Out => "out",
+            Stream::Err => "err",
+        }
+    }
+}
+
+/// Inserts `-<index>` before the extension: `out.log` → `out-2.log`.
+fn per_instance(p: &Path, index: u32) -> PathBuf {
+    let stem = p.file_stem().and_then(|s| s.to_str()).unwrap_or("log");
+    let name = match p.extension().and_then(|e| e.to_str()) {
+        Some(ext) => format!("{stem}-{index}.{ext}"),
+        None => format!("{stem}-{index}"),
     };
-    let file = if spec.instances > 1 {
-        format!("{}-{kind}-{index}.log", spec.name)
-    } else {
-        format!("{}-{kind}.log", spec.name)
+    p.with_file_name(name)
+}
+
+/// The files of instance `index`: (stdout file, stderr file, combined file). `None` when a
+/// stream is disabled (or, for the combined file, not asked for). With several instances each
+/// gets `-<index>` unless `merge_logs`.
+pub fn files(paths: &Paths, spec: &AppSpec, index: u32) -> [Option<PathBuf>; 3] {
+    let split = spec.instances > 1 && !spec.merge_logs;
+    let resolve = |t: &LogTarget, default: Option<PathBuf>| -> Option<PathBuf> {
+        let p = match t {
+            LogTarget::Disabled => return None,
+            LogTarget::File(p) => p.clone(),
+            LogTarget::Default => default?,
+        };
+        Some(if split { per_instance(&p, index) } else { p })
     };
-    paths.logs_dir.join(file)
+    let default = |kind: &str| Some(paths.logs_dir.join(format!("{}-{kind}.log", spec.name)));
+    [
+        resolve(&spec.out_file, default("out")),
+        resolve(&spec.error_file, default("error")),
+        resolve(&spec.log_file, None),
+    ]
 }
 
 /// Counters shared between a capture task and whoever reports on it.
@@ -42,70 +82,6 @@ pub fn log_path(paths: &Paths, spec: &AppSpec, index: u32, stream: Stream) -> Pa
 pub struct Counters {
     pub written: AtomicU64,
     pub lost: AtomicU64,
-}
-
-/// Appends to a log file, reopening it after an error, counting what could not be written.
-struct Sink {
-    path: PathBuf,
-    file: Option<File>,
-    /// Bytes lost since the last successful write, to report in a marker line.
-    pending_lost: u64,
-    counters: Arc<Counters>,
-}
-
-impl Sink {
-    fn new(path: PathBuf, counters: Arc<Counters>) -> Sink {
-        Sink {
-            path,
-            file: None,
-            pending_lost: 0,
-            counters,
-        }
-    }
-
-    fn open(path: &Path) -> std::io::Result<File> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        OpenOptions::new().create(true).append(true).open(path)
-    }
-
-    fn write(&mut self, data: &[u8]) {
-        if self.file.is_none() {
-            self.file = Sink::open(&self.path).ok();
-        }
-        let Some(file) = self.file.as_mut() else {
-            self.lose(data.len());
-            return;
-        };
-        if self.pending_lost > 0 {
-            let marker = format!("\n[svctl] {} bytes of output lost\n", self.pending_lost);
-            if file.write_all(marker.as_bytes()).is_err() {
-                self.file = None;
-                self.lose(data.len());
-                return;
-            }
-            self.pending_lost = 0;
-        }
-        match file.write_all(data) {
-            Ok(()) => {
-                self.counters
-                    .written
-                    .fetch_add(data.len() as u64, Ordering::Relaxed);
-            }
-            Err(_) => {
-                // Drop the handle: the next write reopens, which also recovers from a removed
-                // folder or file.
-                self.file = None;
-                self.lose(data.len());
-            }
-        }
-    }
-
-    fn lose(&mut self, n: usize) {
-        self.pending_lost += n as u64;
-        self.counters.lost.fetch_add(n as u64, Ordering::Relaxed);
-    }
 }
 
 /// The last bytes of a stream, kept for the exit record (`stderr_tail`).
@@ -140,33 +116,135 @@ impl Tail {
     }
 }
 
-/// Reads `reader` until end of file, appending everything to `path` (and to `tail` when given).
-/// Returns when every holder of the pipe's write end (the app and any children it left) has
-/// closed it.
-pub async fn capture<R>(
-    mut reader: R,
-    path: PathBuf,
-    counters: Arc<Counters>,
-    tail: Option<Arc<std::sync::Mutex<Tail>>>,
-) where
+/// A piece of output for `logs --follow`: whole lines when the stream is line-split.
+#[derive(Debug, Clone)]
+pub struct LogChunk {
+    pub app: Arc<str>,
+    pub instance: u32,
+    pub stream: Stream,
+    pub data: Bytes,
+}
+
+/// The live feed every capture task publishes to (nobody listening costs nothing).
+pub type LiveFeed = broadcast::Sender<LogChunk>;
+
+/// Where one stream of one run goes, and how.
+pub struct StreamOutput {
+    pub targets: Vec<Arc<Mutex<LogFile>>>,
+    pub format: LineFormat,
+    /// Cut the stream into whole lines (needed for prefixes, JSON, and files shared by several
+    /// streams); otherwise bytes pass through untouched, binary included.
+    pub whole_lines: bool,
+    pub counters: Arc<Counters>,
+    pub tail: Option<Arc<Mutex<Tail>>>,
+    pub live: LiveFeed,
+    pub app: Arc<str>,
+    pub instance: u32,
+    pub stream: Stream,
+}
+
+impl StreamOutput {
+    fn emit(&self, data: &[u8], scratch: &mut Vec<u8>) {
+        if data.is_empty() {
+            return;
+        }
+        if let Some(t) = &self.tail
+            && let Ok(mut t) = t.lock()
+        {
+            t.push(data);
+        }
+        if self.live.receiver_count() > 0 {
+            let _ = self.live.send(LogChunk {
+                app: self.app.clone(),
+                instance: self.instance,
+                stream: self.stream,
+                data: Bytes::copy_from_slice(data),
+            });
+        }
+        let out: &[u8] = match &self.format {
+            LineFormat::Raw => data,
+            other => {
+                scratch.clear();
+                other.write(data, &chrono::Local::now(), scratch);
+                scratch
+            }
+        };
+        for t in &self.targets {
+            let lost = match t.lock() {
+                Ok(mut f) => f.write(out),
+                Err(_) => out.len() as u64,
+            };
+            self.counters
+                .written
+                .fetch_add(out.len() as u64 - lost, Ordering::Relaxed);
+            self.counters.lost.fetch_add(lost, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Complete lines with every line longer than [`MAX_LINE`] cut into pieces; borrows `lines`
+/// as it is when no line is that long.
+fn split_long<'a>(lines: &'a [u8], cut: &'a mut Vec<u8>) -> &'a [u8] {
+    if !lines.split(|b| *b == b'\n').any(|l| l.len() > MAX_LINE) {
+        return lines;
+    }
+    cut.clear();
+    for line in lines.split_inclusive(|b| *b == b'\n') {
+        let body = line.strip_suffix(b"\n").unwrap_or(line);
+        for piece in body.chunks(MAX_LINE) {
+            cut.extend_from_slice(piece);
+            cut.push(b'\n');
+        }
+    }
+    cut
+}
+
+/// Reads `reader` until end of file and writes what comes to `out`. Returns when every holder of
+/// the pipe's write end (the app and any children it left) has closed it. Memory: one chunk
+/// buffer and at most one partial line.
+pub async fn capture<R>(mut reader: R, out: StreamOutput)
+where
     R: AsyncRead + Unpin,
 {
-    let mut sink = Sink::new(path, counters);
     let mut buf = vec![0u8; CHUNK];
+    let mut partial: Vec<u8> = Vec::new();
+    let mut scratch = Vec::new();
+    let mut cut = Vec::new();
     loop {
-        match reader.read(&mut buf).await {
+        let n = match reader.read(&mut buf).await {
             Ok(0) => break,
-            Ok(n) => {
-                sink.write(&buf[..n]);
-                if let Some(t) = &tail
-                    && let Ok(mut t) = t.lock()
-                {
-                    t.push(&buf[..n]);
-                }
-            }
+            Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(_) => break,
+        };
+        let data = &buf[..n];
+        if !out.whole_lines {
+            out.emit(data, &mut scratch);
+            continue;
         }
+        match data.iter().rposition(|b| *b == b'\n') {
+            Some(last) => {
+                if partial.is_empty() {
+                    out.emit(split_long(&data[..=last], &mut cut), &mut scratch);
+                } else {
+                    partial.extend_from_slice(&data[..=last]);
+                    out.emit(split_long(&partial, &mut cut), &mut scratch);
+                    partial.clear();
+                }
+                partial.extend_from_slice(&data[last + 1..]);
+            }
+            None => partial.extend_from_slice(data),
+        }
+        // A line longer than MAX_LINE is written in pieces, so memory stays bounded.
+        while partial.len() >= MAX_LINE {
+            let mut piece: Vec<u8> = partial.drain(..MAX_LINE).collect();
+            piece.push(b'\n');
+            out.emit(&piece, &mut scratch);
+        }
+    }
+    if !partial.is_empty() {
+        partial.push(b'\n');
+        out.emit(&partial, &mut scratch);
     }
 }
 
@@ -174,16 +252,67 @@ pub async fn capture<R>(
 mod tests {
     use super::*;
 
+    fn output(dir: &Path, whole_lines: bool, format: LineFormat) -> (StreamOutput, PathBuf) {
+        let path = dir.join("sub/app-out.log");
+        let (live, _) = broadcast::channel(16);
+        (
+            StreamOutput {
+                targets: vec![Arc::new(Mutex::new(LogFile::new(path.clone(), None, 0)))],
+                format,
+                whole_lines,
+                counters: Arc::default(),
+                tail: None,
+                live,
+                app: Arc::from("app"),
+                instance: 0,
+                stream: Stream::Out,
+            },
+            path,
+        )
+    }
+
     #[tokio::test]
-    async fn copies_everything_including_binary_and_partial_lines() {
+    async fn raw_streams_pass_binary_through_untouched() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("sub/app-out.log");
+        let (out, path) = output(dir.path(), false, LineFormat::Raw);
+        let counters = out.counters.clone();
         let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
-        let counters = Arc::new(Counters::default());
-        capture(&data[..], path.clone(), counters.clone(), None).await;
+        capture(&data[..], out).await;
         assert_eq!(std::fs::read(&path).unwrap(), data);
         assert_eq!(counters.written.load(Ordering::Relaxed), data.len() as u64);
-        assert_eq!(counters.lost.load(Ordering::Relaxed), 0);
+    }
+
+    #[tokio::test]
+    async fn line_mode_splits_long_lines_and_ends_the_last_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let (out, path) = output(dir.path(), true, LineFormat::Raw);
+        let mut data = b"short\n".to_vec();
+        data.extend(std::iter::repeat_n(b'x', MAX_LINE * 2 + 10));
+        data.extend(b"\npartial");
+        capture(&data[..], out).await;
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "short");
+        assert_eq!(lines[1].len(), MAX_LINE);
+        assert_eq!(lines[2].len(), MAX_LINE);
+        assert_eq!(lines[3].len(), 10);
+        assert_eq!(lines[4], "partial");
+        assert!(text.ends_with("partial\n"));
+    }
+
+    #[tokio::test]
+    async fn timestamps_prefix_every_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let (out, path) = output(
+            dir.path(),
+            true,
+            LineFormat::Timestamped(format::DateFormat::parse("[T]")),
+        );
+        capture(&b"a\nb\nc"[..], out).await;
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "T: a\nT: b\nT: c\n"
+        );
     }
 
     #[test]
@@ -203,19 +332,25 @@ mod tests {
     }
 
     #[test]
-    fn a_failing_destination_counts_losses_and_marks_the_gap() {
-        let dir = tempfile::tempdir().unwrap();
-        let blocker = dir.path().join("not-a-dir");
-        std::fs::write(&blocker, b"x").unwrap();
-        let counters = Arc::new(Counters::default());
-        // A path under a regular file cannot be opened: everything is lost, nothing panics.
-        let mut sink = Sink::new(blocker.join("app.log"), counters.clone());
-        sink.write(b"hello\n");
-        assert_eq!(counters.lost.load(Ordering::Relaxed), 6);
-        // Once the destination works again the marker comes first.
-        sink.path = dir.path().join("ok.log");
-        sink.write(b"back\n");
-        let text = std::fs::read_to_string(dir.path().join("ok.log")).unwrap();
-        assert_eq!(text, "\n[svctl] 6 bytes of output lost\nback\n");
+    fn file_names_follow_pm2() {
+        let paths = Paths::new(PathBuf::from("/h")).unwrap();
+        let mut spec = AppSpec::with_defaults("api", "x", PathBuf::from("/srv"));
+        let [o, e, c] = files(&paths, &spec, 0);
+        assert_eq!(o, Some(PathBuf::from("/h/logs/api-out.log")));
+        assert_eq!(e, Some(PathBuf::from("/h/logs/api-error.log")));
+        assert_eq!(c, None);
+        spec.instances = 3;
+        spec.out_file = LogTarget::File(PathBuf::from("/var/log/api.out"));
+        spec.error_file = LogTarget::Disabled;
+        spec.log_file = LogTarget::File(PathBuf::from("/var/log/all.log"));
+        let [o, e, c] = files(&paths, &spec, 2);
+        assert_eq!(o, Some(PathBuf::from("/var/log/api-2.out")));
+        assert_eq!(e, None);
+        assert_eq!(c, Some(PathBuf::from("/var/log/all-2.log")));
+        spec.merge_logs = true;
+        assert_eq!(
+            files(&paths, &spec, 2)[0],
+            Some(PathBuf::from("/var/log/api.out"))
+        );
     }
 }

@@ -101,6 +101,15 @@ pub fn command(spec: &AppSpec, index: u32) -> tokio::process::Command {
         .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(false);
+    // Dropping privileges only makes sense (and only works) for a daemon running as root.
+    if nix::unistd::geteuid().is_root() {
+        if let Some(gid) = spec.gid {
+            cmd.gid(gid);
+        }
+        if let Some(uid) = spec.uid {
+            cmd.uid(uid);
+        }
+    }
     cmd
 }
 

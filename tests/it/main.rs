@@ -5,4 +5,5 @@ mod basics;
 mod forensics;
 mod harness;
 mod lifecycle;
+mod logs;
 mod socket;
