@@ -63,9 +63,11 @@ complete -c svctl -n "__fish_svctl_using_subcommand start" -s h -l help -d 'Prin
 complete -c svctl -n "__fish_svctl_using_subcommand stop" -l home -d 'Home folder for the socket, database and logs [default: $SVCTL_HOME, else ~/.svctl]' -r -F
 complete -c svctl -n "__fish_svctl_using_subcommand stop" -l no-autostart -d 'Do not start the daemon when it is not running; fail instead'
 complete -c svctl -n "__fish_svctl_using_subcommand stop" -s h -l help -d 'Print help'
+complete -c svctl -n "__fish_svctl_using_subcommand restart" -l env -d 'Re-read the apps\' ecosystem file and use its `env_NAME` blocks' -r
 complete -c svctl -n "__fish_svctl_using_subcommand restart" -l home -d 'Home folder for the socket, database and logs [default: $SVCTL_HOME, else ~/.svctl]' -r -F
+complete -c svctl -n "__fish_svctl_using_subcommand restart" -l update-env -d 'Replace the apps\' environment with this shell\'s (PM2\'s --update-env)'
 complete -c svctl -n "__fish_svctl_using_subcommand restart" -l no-autostart -d 'Do not start the daemon when it is not running; fail instead'
-complete -c svctl -n "__fish_svctl_using_subcommand restart" -s h -l help -d 'Print help'
+complete -c svctl -n "__fish_svctl_using_subcommand restart" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c svctl -n "__fish_svctl_using_subcommand delete" -l home -d 'Home folder for the socket, database and logs [default: $SVCTL_HOME, else ~/.svctl]' -r -F
 complete -c svctl -n "__fish_svctl_using_subcommand delete" -l no-autostart -d 'Do not start the daemon when it is not running; fail instead'
 complete -c svctl -n "__fish_svctl_using_subcommand delete" -s h -l help -d 'Print help'

@@ -40,7 +40,11 @@ pub enum Command {
     /// Stop apps gracefully (kill_signal to the process group, SIGKILL after kill_timeout)
     Stop(TargetArg),
     /// Restart apps (stop gracefully, then start); starts stopped ones
-    Restart(TargetArg),
+    ///
+    /// A plain restart keeps the environment the app was started with. `--update-env` takes this
+    /// shell's environment instead; `--env NAME` re-reads the app's ecosystem file with its
+    /// `env_NAME` block. With a file as target, its apps are restarted with the file's settings.
+    Restart(RestartArgs),
     /// Stop apps and forget them (their history stays in the database)
     #[command(alias = "del")]
     Delete(TargetArg),
@@ -229,4 +233,16 @@ pub struct LogsArgs {
 pub struct FlushArgs {
     /// `all`, an app name, `NAME:INSTANCE` or a namespace [default: every app and the daemon log]
     pub target: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RestartArgs {
+    /// `all`, an app name, `NAME:INSTANCE`, a namespace, or an ecosystem file
+    pub target: String,
+    /// Replace the apps' environment with this shell's (PM2's --update-env)
+    #[arg(long)]
+    pub update_env: bool,
+    /// Re-read the apps' ecosystem file and use its `env_NAME` blocks
+    #[arg(long, value_name = "NAME")]
+    pub env: Option<String>,
 }

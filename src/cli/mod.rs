@@ -159,16 +159,7 @@ async fn client_command(cli: &Cli) -> Result<(), Failure> {
             )
             .await
         }
-        Command::Restart(t) => {
-            act(
-                &paths,
-                autostart,
-                Request::Restart {
-                    target: t.target.clone(),
-                },
-            )
-            .await
-        }
+        Command::Restart(a) => restart(&paths, autostart, a).await,
         Command::Delete(t) => {
             act(
                 &paths,
@@ -294,6 +285,70 @@ fn looks_like_file(target: &str) -> bool {
     let p = Path::new(target);
     let ext = p.extension().and_then(|e| e.to_str()).unwrap_or("");
     matches!(ext, "yaml" | "yml" | "json") || target.ends_with(".config.js")
+}
+
+/// `restart`: a file restarts its apps with the file's settings; `--env` re-reads each app's
+/// ecosystem file; `--update-env` sends this shell's environment.
+async fn restart(paths: &Paths, autostart: bool, a: &args::RestartArgs) -> Result<(), Failure> {
+    if looks_like_file(&a.target) {
+        let start = StartArgs {
+            target: a.target.clone(),
+            only: Vec::new(),
+            env: a.env.clone(),
+            name: None,
+            instances: None,
+            args: Vec::new(),
+        };
+        return self::start(paths, autostart, &start).await;
+    }
+    let update_env = a.update_env.then(caller_env);
+    let Some(env) = &a.env else {
+        let req = Request::Restart {
+            target: a.target.clone(),
+            update_env,
+        };
+        return act(paths, autostart, req).await;
+    };
+    // --env NAME: reload each targeted app from the file it came from.
+    let mut client = Client::connect_or_start(paths, autostart).await?;
+    let apps = match client
+        .request(&Request::Describe {
+            target: a.target.clone(),
+        })
+        .await?
+    {
+        Response::Describe { apps } => apps,
+        other => return answer_error(other),
+    };
+    let opts = LoadOptions {
+        env_name: Some(env.clone()),
+    };
+    let mut specs = Vec::new();
+    for d in apps {
+        let Some(source) = &d.spec.source else {
+            return Err(Failure::usage(format!(
+                "`{}` was not started from an ecosystem file, so it has no env_{env} block",
+                d.spec.name
+            )));
+        };
+        let loaded = config::load_file(source, &opts).map_err(|e| Failure::usage(e.to_string()))?;
+        let Some(mut spec) = loaded.apps.into_iter().find(|s| s.name == d.spec.name) else {
+            return Err(Failure::usage(format!(
+                "{} no longer declares `{}`",
+                source.display(),
+                d.spec.name
+            )));
+        };
+        spec.base_env = update_env.clone().unwrap_or(d.spec.base_env);
+        specs.push(spec);
+    }
+    match client.request(&Request::Start { apps: specs }).await? {
+        Response::Done { .. } => {
+            println!("[svctl] restarted {} with env_{env}", a.target);
+            print_list(&mut client, false).await
+        }
+        other => answer_error(other),
+    }
 }
 
 async fn start(paths: &Paths, autostart: bool, a: &StartArgs) -> Result<(), Failure> {

@@ -153,8 +153,6 @@ pub(crate) struct Ctx<'a> {
     pub problems: Vec<Problem>,
     pub warnings: Vec<String>,
     ignored: BTreeMap<String, &'static str>,
-    /// Fields that are read and checked but whose effect is not built yet.
-    not_yet: BTreeSet<&'static str>,
     env_name_seen: bool,
 }
 
@@ -177,7 +175,6 @@ impl<'a> Ctx<'a> {
             problems: Vec::new(),
             warnings: Vec::new(),
             ignored: BTreeMap::new(),
-            not_yet: BTreeSet::new(),
             env_name_seen: false,
         }
     }
@@ -215,14 +212,6 @@ impl<'a> Ctx<'a> {
                 .collect();
             self.warnings.push(format!(
                 "{}: ignored PM2 options that do not apply to svctl: {}",
-                self.file.display(),
-                list.join(", ")
-            ));
-        }
-        if !self.not_yet.is_empty() {
-            let list: Vec<&str> = self.not_yet.iter().copied().collect();
-            self.warnings.push(format!(
-                "{}: checked but not in effect yet in this version: {}",
                 self.file.display(),
                 list.join(", ")
             ));
@@ -1157,20 +1146,7 @@ pub(crate) fn app(path: &str, at: &Located, ctx: &mut Ctx) -> Option<AppSpec> {
             }
         }
     }
-    note_not_yet(&spec, ctx);
     (ctx.problems.len() == before && script.is_some() && name.is_some()).then_some(spec)
-}
-
-/// Records the fields of `spec` whose effect this version does not have yet, so the user is
-/// told instead of silently getting nothing.
-fn note_not_yet(spec: &AppSpec, ctx: &mut Ctx) {
-    let mut note = |on: bool, name: &'static str| {
-        if on {
-            ctx.not_yet.insert(name);
-        }
-    };
-    note(spec.cron_restart.is_some(), "cron_restart");
-    note(!spec.watch.is_empty(), "watch");
 }
 
 fn cpus() -> u32 {

@@ -5,6 +5,7 @@ pub mod backoff;
 pub mod lifecycle;
 pub mod server;
 pub mod supervisor;
+pub mod triggers;
 
 use crate::paths::Paths;
 use crate::store::{self, Store, StoreError};

@@ -4,6 +4,7 @@
 //! [`lifecycle::step`]; the effects it returns are performed here, and their outcomes fed back.
 
 use super::lifecycle::{self, Effect, Event, Instance, Policy, Signal, Status, TimerKind, Trigger};
+use super::triggers;
 use crate::config::AppSpec;
 use crate::ipc::{
     AppDetail, ErrorKind, LastExit, LogLine, LogSource, LogStreams, ProcessInfo, Request, Response,
@@ -42,8 +43,18 @@ pub enum Command {
     Shutdown,
 }
 
+/// A deadline the supervisor keeps. App-level ones carry a generation, so a deadline armed
+/// before the app changed (or was deleted) is ignored.
+enum Timer {
+    Instance(String, u32, u64, TimerKind),
+    Cron(String, u64),
+    Watch(String, u64),
+}
+
 /// What the supervisor's own helpers send back to it.
 enum Internal {
+    /// A watched file of `app` changed (generation of its watcher).
+    WatchChange { app: String, generation: u64 },
     Exited {
         app: String,
         index: u32,
@@ -119,6 +130,12 @@ struct App {
     should_run: bool,
     /// When this app's instances are sampled next (supervisor clock, ms).
     next_sample_ms: u64,
+    /// Bumped whenever the spec changes: stale cron and watch deadlines are ignored.
+    generation: u64,
+    /// The file watcher (`watch`), dropped with the app or its old spec.
+    watcher: Option<notify::RecommendedWatcher>,
+    /// Bumped on every watched change: only the last change's quiet period restarts.
+    watch_seq: u64,
     insts: BTreeMap<u32, Inst>,
     /// Removed from the store and forgotten once its last instance is gone.
     deleting: bool,
@@ -146,7 +163,7 @@ pub struct Supervisor {
     paths: Paths,
     store: Store,
     apps: Vec<App>,
-    timers: BTreeMap<(u64, u64), (String, u32, u64, TimerKind)>,
+    timers: BTreeMap<(u64, u64), Timer>,
     timer_seq: u64,
     origin: Instant,
     started_wall_ms: i64,
@@ -340,6 +357,9 @@ impl Supervisor {
                 spec: stored.spec,
                 should_run,
                 next_sample_ms: 0,
+                generation: 0,
+                watcher: None,
+                watch_seq: 0,
                 insts,
                 deleting: false,
             });
@@ -446,8 +466,10 @@ impl Supervisor {
             }
             Effect::Timer { run, kind, at_ms } => {
                 self.timer_seq += 1;
-                self.timers
-                    .insert((at_ms, self.timer_seq), (app.to_string(), index, run, kind));
+                self.timers.insert(
+                    (at_ms, self.timer_seq),
+                    Timer::Instance(app.to_string(), index, run, kind),
+                );
                 None
             }
             Effect::RecordExit {
@@ -723,6 +745,17 @@ impl Supervisor {
                 self.sampling = false;
                 self.apply_samples(samples);
             }
+            Internal::WatchChange { app, generation } => {
+                let now = self.now_ms();
+                let Some(a) = self.app_mut(&app) else { return };
+                if a.generation != generation {
+                    return;
+                }
+                // A quiet period: each change pushes the restart back by watch_delay.
+                a.watch_seq += 1;
+                let (seq, delay) = (a.watch_seq, a.spec.watch_delay_ms.max(100));
+                self.add_timer(now + delay, Timer::Watch(app, seq));
+            }
         }
     }
 
@@ -732,13 +765,114 @@ impl Supervisor {
             if entry.key().0 > now {
                 break;
             }
-            let (app, index, run, kind) = entry.remove();
-            let ev = match kind {
-                TimerKind::RestartDue => Event::RestartDue { run },
-                TimerKind::KillDeadline => Event::KillDeadline { run },
-            };
-            self.dispatch(&app, index, ev);
+            match entry.remove() {
+                Timer::Instance(app, index, run, kind) => {
+                    let ev = match kind {
+                        TimerKind::RestartDue => Event::RestartDue { run },
+                        TimerKind::KillDeadline => Event::KillDeadline { run },
+                    };
+                    self.dispatch(&app, index, ev);
+                }
+                Timer::Cron(app, generation) => {
+                    if self.app(&app).is_some_and(|a| a.generation == generation) {
+                        tracing::info!(app = %app, "cron_restart fired");
+                        self.restart_running(&app, Cause::Cron);
+                        self.arm_cron(&app);
+                    }
+                }
+                Timer::Watch(app, seq) => {
+                    if self.app(&app).is_some_and(|a| a.watch_seq == seq) {
+                        tracing::info!(app = %app, "watched files changed: restarting");
+                        self.restart_running(&app, Cause::Watch);
+                    }
+                }
+            }
         }
+    }
+
+    fn add_timer(&mut self, at_ms: u64, t: Timer) {
+        self.timer_seq += 1;
+        self.timers.insert((at_ms, self.timer_seq), t);
+    }
+
+    /// Restarts the instances of `app` that have a process (a stopped app stays stopped).
+    fn restart_running(&mut self, app: &str, cause: Cause) {
+        let running: Vec<u32> = self.app(app).map_or_else(Vec::new, |a| {
+            a.insts
+                .iter()
+                .filter(|(_, i)| i.life.status.has_process())
+                .map(|(k, _)| *k)
+                .collect()
+        });
+        for i in running {
+            self.dispatch(app, i, Event::Restart(cause));
+        }
+    }
+
+    /// Arms the next `cron_restart` deadline of `app`, if it has a pattern.
+    fn arm_cron(&mut self, app: &str) {
+        let Some(a) = self.app(app) else { return };
+        let Some(pattern) = a.spec.cron_restart.clone() else {
+            return;
+        };
+        let generation = a.generation;
+        match triggers::next_cron_delay(&pattern, &chrono::Local::now()) {
+            // A match in the same millisecond would fire twice: aim one past it.
+            Some(delay) => {
+                let at = self.now_ms() + delay.max(1);
+                self.add_timer(at, Timer::Cron(app.to_string(), generation));
+            }
+            None => tracing::warn!(app, pattern, "cron_restart has no next match"),
+        }
+    }
+
+    /// (Re)starts the file watcher of `app` after its spec changed.
+    fn arm_watch(&mut self, app: &str) {
+        let Some(a) = self.app_mut(app) else { return };
+        a.watcher = None;
+        if a.spec.watch.is_empty() {
+            return;
+        }
+        let (spec, generation) = (a.spec.clone(), a.generation);
+        // svctl's own files (its logs, database and log) and the app's log files never count
+        // as changes, or an app that logs into its watched folder would restart forever.
+        let p = &self.paths;
+        let mut excluded = vec![
+            p.logs_dir.clone(),
+            p.db.clone(),
+            PathBuf::from(format!("{}-wal", p.db.display())),
+            PathBuf::from(format!("{}-shm", p.db.display())),
+            p.daemon_log.clone(),
+        ];
+        for i in 0..spec.instances {
+            excluded.extend(logs::files(&self.paths, &spec, i).into_iter().flatten());
+        }
+        let filter = triggers::WatchFilter::new(&spec.watch, &spec.ignore_watch, excluded);
+        let tx = self.internal_tx.clone();
+        let name = app.to_string();
+        let watcher = triggers::watch(filter, move || {
+            let _ = tx.send(Internal::WatchChange {
+                app: name.clone(),
+                generation,
+            });
+        });
+        match watcher {
+            Ok(w) => {
+                if let Some(a) = self.app_mut(app) {
+                    a.watcher = Some(w);
+                }
+            }
+            Err(e) => tracing::error!(app, "cannot watch {:?}: {e}", spec.watch),
+        }
+    }
+
+    /// After an app's spec was set: new generation, cron and watch armed again.
+    fn spec_changed(&mut self, app: &str) {
+        if let Some(a) = self.app_mut(app) {
+            a.generation += 1;
+        }
+        self.arm_cron(app);
+        self.arm_watch(app);
     }
 
     fn sample_interval(&self, spec: &AppSpec) -> u64 {
@@ -908,8 +1042,11 @@ impl Supervisor {
                     s.dispatch(n, i, Event::Stop(Cause::Stopped));
                 })
             }
-            Request::Restart { target } => {
+            Request::Restart { target, update_env } => {
                 self.on_targets(&target, reply, WaitFor::Settled, "restarted", |s, n, i| {
+                    if let Some(env) = &update_env {
+                        s.update_base_env(n, env);
+                    }
                     s.set_should_run(n, true);
                     s.dispatch(n, i, Event::Restart(Cause::Restarted));
                 })
@@ -1081,6 +1218,20 @@ impl Supervisor {
         let _ = reply.send(resp);
     }
 
+    /// `restart --update-env`: the next runs get the caller's environment; stored at once.
+    fn update_base_env(&mut self, name: &str, env: &BTreeMap<String, String>) {
+        let Some(a) = self.app_mut(name) else { return };
+        if &a.spec.base_env == env {
+            return;
+        }
+        a.spec.base_env = env.clone();
+        let (spec, should_run) = (a.spec.clone(), a.should_run);
+        self.store.send(Write::UpsertApp {
+            spec: Box::new(spec),
+            should_run,
+        });
+    }
+
     fn set_should_run(&mut self, name: &str, should_run: bool) {
         if let Some(a) = self.app_mut(name)
             && a.should_run != should_run
@@ -1154,6 +1305,9 @@ impl Supervisor {
                     spec: spec.clone(),
                     should_run: wanted,
                     next_sample_ms: 0,
+                    generation: 0,
+                    watcher: None,
+                    watch_seq: 0,
                     insts,
                     deleting: false,
                 });
@@ -1166,6 +1320,7 @@ impl Supervisor {
                 spec: Box::new(spec),
                 should_run,
             });
+            self.spec_changed(&name);
             if !should_run {
                 continue;
             }

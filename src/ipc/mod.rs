@@ -76,6 +76,9 @@ pub enum Request {
     },
     Restart {
         target: String,
+        /// `--update-env`: the caller's environment replaces the apps' base environment.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        update_env: Option<std::collections::BTreeMap<String, String>>,
     },
     Delete {
         target: String,

@@ -2,6 +2,7 @@
 //! drives the real CLI against real child processes.
 
 mod basics;
+mod ecosystem;
 mod forensics;
 mod harness;
 mod lifecycle;
