@@ -70,6 +70,8 @@ async fn handle(stream: UnixStream, tx: mpsc::Sender<Command>) {
     if let Err(why) = peer_allowed(&stream) {
         tracing::warn!("{why}");
         let mut conn = codec::framed(stream);
+        // Take the client's hello first, so it reads the refusal instead of a broken pipe.
+        let _ = tokio::time::timeout(HANDSHAKE_TIMEOUT, codec::recv::<Request>(&mut conn)).await;
         let _ = codec::send(&mut conn, &Response::error(ErrorKind::Refused, why)).await;
         return;
     }

@@ -30,6 +30,8 @@ pub enum ClientError {
     StartFailed(String),
     #[error("the daemon closed the connection")]
     Closed,
+    #[error("the daemon refused this connection: {0}")]
+    Refused(String),
     #[error("unexpected answer from the daemon: {0}")]
     Unexpected(String),
     #[error("{0}")]
@@ -77,7 +79,7 @@ impl Client {
                 daemon_version,
                 client: PROTOCOL_VERSION,
             }),
-            Some(Response::Error { message, .. }) => Err(ClientError::Unexpected(message)),
+            Some(Response::Error { message, .. }) => Err(ClientError::Refused(message)),
             Some(other) => Err(ClientError::Unexpected(format!("{other:?}"))),
             None => Err(ClientError::Closed),
         }

@@ -73,3 +73,78 @@ fn bad_frames_get_an_error_and_the_daemon_keeps_serving() {
 
     h.ok(&["ping"]);
 }
+
+#[test]
+fn another_user_is_refused_and_logged() {
+    let h = Home::new();
+    let can_switch = nix::unistd::geteuid().is_root()
+        && std::process::Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "true"])
+            .status()
+            .is_ok_and(|s| s.success());
+    if !can_switch {
+        eprintln!("skipped: needs root and setpriv to run the client as nobody");
+        return;
+    }
+    // Let `nobody` reach the socket file, so the refusal comes from the peer check itself.
+    use std::os::unix::fs::PermissionsExt;
+    let open = std::fs::Permissions::from_mode(0o777);
+    std::fs::set_permissions(h.path(), open.clone()).unwrap();
+    std::fs::set_permissions(h.file("svctl.sock"), open).unwrap();
+    let out = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(BIN)
+        .args(["--no-autostart", "list"])
+        .env("SVCTL_HOME", h.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("uid 65534") || err.contains("refused"),
+        "{err}"
+    );
+    h.wait_until("the refusal is logged", || {
+        h.log().contains("refused a connection from uid 65534")
+    });
+    std::fs::set_permissions(h.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    h.ok(&["ping"]);
+}
+
+#[test]
+fn a_home_that_others_can_write_is_refused() {
+    let h = Home::empty();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(h.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let out = h.cmd(&["daemon"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("can be written by other users"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_corrupt_database_is_moved_aside_and_reported() {
+    let mut h = Home::empty();
+    std::fs::write(h.file("svctl.db"), b"definitely not sqlite\n".repeat(200)).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(h.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    h.start_daemon();
+    let out = h.svctl(&["list"]);
+    assert!(out.status.success());
+    assert!(stderr(&out).contains("was corrupt"), "{}", stderr(&out));
+    let aside: Vec<_> = std::fs::read_dir(h.path())
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("svctl.db.corrupt-")
+        })
+        .collect();
+    assert_eq!(aside.len(), 1, "the old file is kept");
+    assert!(h.log().contains("was corrupt"));
+    h.ok(&["start", "sleep", "--name", "after", "--", "100"]);
+}
