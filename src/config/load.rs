@@ -49,6 +49,7 @@ const FIELDS: &[(&str, &[&str])] = &[
     ("disable_logs", &[]),
     ("log_max_size", &[]),
     ("log_retain", &[]),
+    ("treekill", &[]),
     ("uid", &["user"]),
     ("gid", &[]),
 ];
@@ -902,6 +903,11 @@ pub(crate) fn app(path: &str, at: &Located, ctx: &mut Ctx) -> Option<AppSpec> {
         && let Some(b) = f.bool(ctx)
     {
         spec.autorestart = b;
+    }
+    if let Some(f) = field("treekill")
+        && let Some(b) = f.bool(ctx)
+    {
+        spec.treekill = b;
     }
     if let Some(f) = field("stop_exit_codes") {
         let items: Vec<&Located> = match &f.at.node {

@@ -128,6 +128,10 @@ pub struct AppSpec {
     pub uid: Option<u32>,
     #[serde(default)]
     pub gid: Option<u32>,
+    /// Stop the whole tree, and kill what a crashed main process left (PM2 `treekill`).
+    /// `false`: only the main process's group is signalled on stop; leftovers may outlive it.
+    #[serde(default = "default_true")]
+    pub treekill: bool,
 }
 
 /// Where one log stream goes.
@@ -203,6 +207,7 @@ impl AppSpec {
             log_retain: None,
             uid: None,
             gid: None,
+            treekill: true,
         }
     }
 

@@ -55,6 +55,8 @@ enum Timer {
 enum Internal {
     /// A watched file of `app` changed (generation of its watcher).
     WatchChange { app: String, generation: u64 },
+    /// The leftovers of a run whose main process ended are gone (or were SIGKILLed).
+    LeftoversGone { app: String, index: u32, run: u64 },
     Exited {
         app: String,
         index: u32,
@@ -73,6 +75,8 @@ struct Inst {
     started_wall_ms: Option<i64>,
     /// Details of the run that just ended, read when its exit is recorded.
     exit: Option<ExitInfo>,
+    /// The cause of that end when svctl did not ask for it, until the exit is dispatched.
+    natural: Option<Cause>,
     spawn_error: Option<String>,
     /// `confirmed` or `likely` when the run that just ended was an OOM kill.
     oom_confidence: Option<String>,
@@ -89,6 +93,13 @@ struct Inst {
     manual_restarts: u32,
     /// Set when svctl itself restarts the run for its memory: (RSS seen, limit).
     memory_breach: Option<(u64, u64)>,
+    /// The run's descendants at the last sample (or at the stop), to find them again once the
+    /// main process is gone or when they left its process group.
+    members: Vec<tree::Member>,
+    /// Processes in the run's tree at the last sample.
+    processes: Option<u32>,
+    /// Leftover processes killed after the main process ended.
+    leftovers_killed: u32,
     /// The kernel's OOM-kill counters when the run started.
     oom_base: OomCounters,
     /// The last lines of the run's stderr.
@@ -105,6 +116,7 @@ impl Inst {
             pid_ticks: None,
             started_wall_ms: None,
             exit: None,
+            natural: None,
             spawn_error: None,
             oom_confidence: None,
             last_exit: None,
@@ -116,6 +128,9 @@ impl Inst {
             auto_restarts: 0,
             manual_restarts: 0,
             memory_breach: None,
+            members: Vec::new(),
+            processes: None,
+            leftovers_killed: 0,
             oom_base: OomCounters::default(),
             tail: Arc::default(),
             out: Arc::default(),
@@ -515,6 +530,9 @@ impl Supervisor {
         inst.rss_peak = None;
         inst.over_limit = 0;
         inst.memory_breach = None;
+        inst.members.clear();
+        inst.processes = None;
+        inst.leftovers_killed = 0;
         match trigger {
             Trigger::AutoRestart => inst.auto_restarts += 1,
             Trigger::ManualRestart => inst.manual_restarts += 1,
@@ -596,23 +614,34 @@ impl Supervisor {
     }
 
     fn signal(&mut self, app: &str, index: u32, run: u64, signal: Signal) {
-        let Some(a) = self.app(app) else { return };
-        let Some(inst) = a.insts.get(&index) else {
-            return;
-        };
-        if inst.life.run != run {
-            return;
-        }
-        let Some(pid) = inst.pid else { return };
+        let Some(a) = self.app_mut(app) else { return };
         let sig = match signal {
             Signal::Kill => nix::sys::signal::Signal::SIGKILL,
             Signal::Graceful => {
                 proc::parse_signal(&a.spec.kill_signal).unwrap_or(nix::sys::signal::Signal::SIGINT)
             }
         };
+        let treekill = a.spec.treekill;
+        let Some(inst) = a.insts.get_mut(&index) else {
+            return;
+        };
+        if inst.life.run != run {
+            return;
+        }
+        let Some(pid) = inst.pid else { return };
+        if !treekill {
+            // PM2's `treekill: false`: the main process only.
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig);
+            return;
+        }
+        // The tree as it is now: descendants that left the group (setsid) are signalled too.
+        if let Some(t) = tree::sample(&[pid]).pop() {
+            inst.members = t.members;
+        }
         if let Err(e) = proc::signal_group(pid, sig) {
             tracing::warn!(app, index, pid, "sending {sig} failed: {e}");
         }
+        signal_escaped(pid, &inst.members, sig);
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -659,7 +688,7 @@ impl Supervisor {
             rss_peak_bytes: inst.rss_peak,
             memory_limit_bytes: breach.map(|(_, limit)| limit),
             oom_confidence: inst.oom_confidence.take(),
-            leftovers_killed: 0,
+            leftovers_killed: std::mem::take(&mut inst.leftovers_killed),
             stderr_tail: inst.tail.lock().ok().and_then(|t| t.text()),
         };
         inst.last_exit = Some(last_exit_of(&record));
@@ -709,13 +738,6 @@ impl Supervisor {
                 if inst.life.run != run {
                     return;
                 }
-                // Whatever the main process left in its group goes with it, so a crashed
-                // master cannot leave workers holding its ports.
-                if let Some(pid) = inst.pid
-                    && proc::group_alive(pid)
-                {
-                    let _ = proc::signal_group(pid, nix::sys::signal::Signal::SIGKILL);
-                }
                 inst.exit = Some(exit);
                 let natural = match exit.signal {
                     None => Cause::Exited,
@@ -731,16 +753,61 @@ impl Supervisor {
                     }
                     Some(_) => Cause::Signaled,
                 };
-                self.dispatch(
-                    &app,
-                    index,
-                    Event::Exited {
-                        run,
-                        natural,
-                        code: exit.code,
-                    },
-                );
+                inst.natural = Some(natural);
+                let treekill = a.spec.treekill;
+                let kill_timeout = a.spec.kill_timeout_ms;
+                let graceful = proc::parse_signal(&a.spec.kill_signal)
+                    .unwrap_or(nix::sys::signal::Signal::SIGINT);
+                let stopping = inst.life.status == Status::Stopping;
+                let leftovers: Vec<tree::Member> =
+                    inst.members.iter().filter(|m| m.alive()).copied().collect();
+                let pid = inst.pid.unwrap_or(0);
+                let group = proc::group_alive(pid);
+                if !treekill || (leftovers.is_empty() && !group) {
+                    self.finish_exit(&app, index, run);
+                    return;
+                }
+                inst.leftovers_killed = (leftovers.len() as u32).max(u32::from(group));
+                if stopping {
+                    // They were sent the stop signal with the main process: no second grace.
+                    let _ = proc::signal_group(pid, nix::sys::signal::Signal::SIGKILL);
+                    for m in &leftovers {
+                        let _ = nix::sys::signal::kill(
+                            nix::unistd::Pid::from_raw(m.pid),
+                            nix::sys::signal::Signal::SIGKILL,
+                        );
+                    }
+                    self.finish_exit(&app, index, run);
+                    return;
+                }
+                // A crash: what the main process left (workers holding its ports…) gets the
+                // kill_signal, then SIGKILL after kill_timeout, before the next start.
+                tracing::info!(app = %app, index, count = leftovers.len(), "stopping what the main process left");
+                let _ = proc::signal_group(pid, graceful);
+                signal_escaped(pid, &leftovers, graceful);
+                let tx = self.internal_tx.clone();
+                tokio::spawn(async move {
+                    let all_gone = async {
+                        for m in &leftovers {
+                            if !tree::exited(m.pid).await {
+                                // No pidfd: let the deadline decide.
+                                std::future::pending::<()>().await;
+                            }
+                        }
+                    };
+                    let _ =
+                        tokio::time::timeout(Duration::from_millis(kill_timeout), all_gone).await;
+                    let _ = proc::signal_group(pid, nix::sys::signal::Signal::SIGKILL);
+                    for m in leftovers.iter().filter(|m| m.alive()) {
+                        let _ = nix::sys::signal::kill(
+                            nix::unistd::Pid::from_raw(m.pid),
+                            nix::sys::signal::Signal::SIGKILL,
+                        );
+                    }
+                    let _ = tx.send(Internal::LeftoversGone { app, index, run });
+                });
             }
+            Internal::LeftoversGone { app, index, run } => self.finish_exit(&app, index, run),
             Internal::Samples(samples) => {
                 self.sampling = false;
                 self.apply_samples(samples);
@@ -757,6 +824,25 @@ impl Supervisor {
                 self.add_timer(now + delay, Timer::Watch(app, seq));
             }
         }
+    }
+
+    /// The run is over (main process and leftovers): the state machine learns of it now.
+    fn finish_exit(&mut self, app: &str, index: u32, run: u64) {
+        let Some(inst) = self.app_mut(app).and_then(|a| a.insts.get_mut(&index)) else {
+            return;
+        };
+        let (Some(natural), Some(exit)) = (inst.natural.take(), inst.exit) else {
+            return;
+        };
+        self.dispatch(
+            app,
+            index,
+            Event::Exited {
+                run,
+                natural,
+                code: exit.code,
+            },
+        );
     }
 
     fn fire_timers(&mut self) {
@@ -950,6 +1036,8 @@ impl Supervisor {
                 };
                 inst.cpu = cpu.or(inst.cpu);
                 inst.rss = Some(s.rss_bytes);
+                inst.members = s.members.clone();
+                inst.processes = Some(s.processes);
                 inst.rss_peak = inst.rss_peak.max(Some(s.rss_bytes));
                 if let Some(w) = add_to_minute(&mut inst.minute, minute_now, s.rss_bytes) {
                     self.store.send(minute_write(&a.spec.name, *index, w));
@@ -1467,6 +1555,7 @@ impl Supervisor {
             started_at_ms: if running { inst.started_wall_ms } else { None },
             log_bytes_lost: inst.out.lost.load(std::sync::atomic::Ordering::Relaxed)
                 + inst.err.lost.load(std::sync::atomic::Ordering::Relaxed),
+            processes: if running { inst.processes } else { None },
             log_bytes_written: inst.out.written.load(std::sync::atomic::Ordering::Relaxed)
                 + inst.err.written.load(std::sync::atomic::Ordering::Relaxed),
             cpu_percent: inst.cpu,
@@ -1553,5 +1642,13 @@ fn minute_write(
         min_bytes: lo,
         avg_bytes: sum / n.max(1),
         max_bytes: hi,
+    }
+}
+
+/// Signals the descendants of `root` that left its process group (`setsid`), which a signal to
+/// the group misses. Each is checked to be the very process seen before (pid and start time).
+fn signal_escaped(root: i32, members: &[tree::Member], sig: nix::sys::signal::Signal) {
+    for m in members.iter().filter(|m| m.pgrp != root && m.alive()) {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(m.pid), sig);
     }
 }

@@ -190,6 +190,9 @@ pub struct ProcessInfo {
     /// Output bytes that could not be written to the log files (full disk…).
     #[serde(default)]
     pub log_bytes_lost: u64,
+    /// Processes in the instance's tree at the last sample (the app's children count).
+    #[serde(default)]
+    pub processes: Option<u32>,
     /// Output bytes written to the log files since the daemon started.
     #[serde(default)]
     pub log_bytes_written: u64,

@@ -8,21 +8,41 @@
 use std::collections::HashMap;
 
 /// One tree at one moment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TreeSample {
     pub root: i32,
     pub rss_bytes: u64,
     /// utime + stime of every live process of the tree, in clock ticks.
     pub cpu_ticks: u64,
     pub processes: u32,
+    /// Every live descendant (not the root): (pid, start time in ticks, process group).
+    pub members: Vec<Member>,
+}
+
+/// A process of a tree, identified for good by its pid and start time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Member {
+    pub pid: i32,
+    pub start_ticks: u64,
+    pub pgrp: i32,
+}
+
+impl Member {
+    /// Whether this very process (not a later one with the same pid) is still alive.
+    pub fn alive(&self) -> bool {
+        read_stat(self.pid)
+            .is_some_and(|s| s.start_ticks == self.start_ticks && s.state != 'Z' && s.state != 'X')
+    }
 }
 
 /// The fields of `/proc/PID/stat` that matter here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Stat {
     state: char,
+    pgrp: i32,
     threads: u32,
     cpu_ticks: u64,
+    start_ticks: u64,
     rss_pages: u64,
 }
 
@@ -33,8 +53,10 @@ fn parse_stat(text: &str) -> Option<Stat> {
     let field = |n: usize| f.get(n - 3).copied();
     Some(Stat {
         state: field(3)?.chars().next()?,
+        pgrp: field(5)?.parse().ok()?,
         cpu_ticks: field(14)?.parse::<u64>().ok()? + field(15)?.parse::<u64>().ok()?,
         threads: field(20)?.parse().ok()?,
+        start_ticks: field(22)?.parse().ok()?,
         rss_pages: field(24)?.parse().ok()?,
     })
 }
@@ -90,6 +112,7 @@ pub fn sample(roots: &[i32]) -> Vec<TreeSample> {
             rss_bytes: 0,
             cpu_ticks: 0,
             processes: 0,
+            members: Vec::new(),
         };
         stack.clear();
         stack.push((root, rs));
@@ -100,6 +123,13 @@ pub fn sample(roots: &[i32]) -> Vec<TreeSample> {
                 s.rss_bytes += st.rss_pages * page;
                 s.cpu_ticks += st.cpu_ticks;
                 s.processes += 1;
+                if pid != root {
+                    s.members.push(Member {
+                        pid,
+                        start_ticks: st.start_ticks,
+                        pgrp: st.pgrp,
+                    });
+                }
             }
             let mut kids = Vec::new();
             children(pid, st.threads, &mut kids);
@@ -116,6 +146,27 @@ pub fn sample(roots: &[i32]) -> Vec<TreeSample> {
         out.push(s);
     }
     out
+}
+
+/// Waits until the process `pid` (not necessarily a child) has exited, with a pidfd; returns at
+/// once when it is already gone. `false` when pidfds are not available (old kernels).
+pub async fn exited(pid: i32) -> bool {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+    }
+    // SAFETY: the descriptor was just returned to us and is owned by nobody else.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    // SAFETY: an OwnedFd stays open and refers to the same pidfd until the AsyncFd drops it.
+    let registered = unsafe {
+        tokio::io::unix::AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE)
+    };
+    match registered {
+        Ok(afd) => afd.readable().await.is_ok(),
+        Err(_) => false,
+    }
 }
 
 /// Turns successive CPU-tick readings into percentages of one core.
@@ -155,8 +206,10 @@ mod tests {
             s,
             Stat {
                 state: 'S',
+                pgrp: 4242,
                 threads: 3,
                 cpu_ticks: 12,
+                start_ticks: 12345,
                 rss_pages: 256
             }
         );
@@ -179,7 +232,7 @@ mod tests {
         while std::time::Instant::now() < deadline {
             let s = sample(&[root]);
             if s.first().is_some_and(|s| s.processes == 3) {
-                got = s.first().copied();
+                got = s.first().cloned();
                 break;
             }
             std::thread::sleep(std::time::Duration::from_millis(10));
@@ -192,6 +245,8 @@ mod tests {
         let _ = child.wait();
         let s = got.expect("the tree of three was seen");
         assert!(s.rss_bytes > 0);
+        assert_eq!(s.members.len(), 2);
+        assert!(s.members.iter().all(|m| m.pgrp == root));
         assert!(sample(&[i32::MAX]).is_empty());
     }
 

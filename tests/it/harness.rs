@@ -154,6 +154,22 @@ impl Home {
         last.unwrap_or(Value::Null)
     }
 
+    /// Waits until `name:index` satisfies `cond`; returns it.
+    pub fn wait_status_where(
+        &self,
+        name: &str,
+        index: u64,
+        what: &str,
+        cond: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let mut last = None;
+        self.wait_until(&format!("{name}:{index} is {what}"), || {
+            last = self.proc(name, index);
+            last.as_ref().is_some_and(&cond)
+        });
+        last.unwrap_or(Value::Null)
+    }
+
     pub fn wait_until(&self, what: &str, mut cond: impl FnMut() -> bool) {
         wait_for(what, BUDGET, &mut cond, || self.log());
     }

@@ -104,31 +104,98 @@ fn grandchildren_are_gone_after_stop() {
 }
 
 #[test]
-fn leftovers_of_a_crashed_main_process_are_killed() {
+fn leftovers_of_a_crashed_main_process_are_killed_before_the_next_start() {
     let h = Home::new();
     let pidfile = h.file("tree.pids");
     h.ok(&[
         "start",
-        &fixture("forker.sh"),
+        &fixture("forker_setsid.sh"),
         "--name",
         "tree",
         "--",
         &pidfile.display().to_string(),
     ]);
     let pids = read_pids(&h, &pidfile);
+    assert_eq!(pids.len(), 4);
+    // The escaped worker is found through the tree once a sample has seen it.
+    h.wait_until("a sample saw the whole tree", || {
+        h.proc("tree", 0).is_some_and(|p| p["processes"] == 4)
+    });
     std::fs::remove_file(&pidfile).unwrap();
-    // The main process dies; its workers must not survive it.
+    // The main process dies; its workers must not survive it, not even into the next run.
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(pids[0]),
         nix::sys::signal::Signal::SIGKILL,
     )
     .unwrap();
-    h.wait_until("the old workers are gone", || {
-        pids.iter().all(|p| !pid_alive(*p))
+    let p = h.wait_status_where("tree", 0, "online with a new pid", |p| {
+        p["status"] == "online" && p["pid"].as_i64() != Some(i64::from(pids[0]))
     });
-    let p = h.wait_status("tree", 0, "online");
+    for w in &pids[1..] {
+        assert!(
+            !pid_alive(*w),
+            "old worker {w} still alive when the new run is up"
+        );
+    }
     assert_eq!(p["last_exit"]["cause"], "signaled");
     assert_eq!(p["last_exit"]["signal"], "SIGKILL");
+    let rows: Vec<serde_json::Value> =
+        serde_json::from_str(&h.ok(&["history", "tree", "--json"])).unwrap();
+    assert_eq!(rows[0]["leftovers_killed"], 3, "{:?}", rows[0]);
+}
+
+#[test]
+fn grandchildren_that_left_the_group_are_gone_after_stop() {
+    let h = Home::new();
+    let pidfile = h.file("tree.pids");
+    h.ok(&[
+        "start",
+        &fixture("forker_setsid.sh"),
+        "--name",
+        "tree",
+        "--",
+        &pidfile.display().to_string(),
+    ]);
+    let pids = read_pids(&h, &pidfile);
+    h.ok(&["stop", "tree"]);
+    h.wait_until("every process of the tree is gone", || {
+        pids.iter().all(|p| !pid_alive(*p))
+    });
+}
+
+#[test]
+fn treekill_false_lets_children_outlive_their_main_process() {
+    let h = Home::new();
+    let pidfile = h.file("tree.pids");
+    let file = h.ecosystem(
+        "eco.yaml",
+        &format!(
+            "apps:\n  - name: keep\n    script: {}\n    args: [\"{}\"]\n    treekill: false\n    autorestart: false\n",
+            fixture("forker.sh"),
+            pidfile.display()
+        ),
+    );
+    h.ok(&["start", &file]);
+    let pids = read_pids(&h, &pidfile);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pids[0]),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    h.wait_status("keep", 0, "stopped");
+    let survivors: Vec<i32> = pids[1..]
+        .iter()
+        .copied()
+        .filter(|p| pid_alive(*p))
+        .collect();
+    // The test started them (through the app): it ends them, by pid.
+    for p in &pids[1..] {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(*p),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    assert_eq!(survivors.len(), 2, "the workers outlived the crash");
 }
 
 #[test]
