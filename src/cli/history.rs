@@ -287,7 +287,7 @@ pub fn why(paths: &Paths, a: &WhyArgs) -> Result<(), Failure> {
             println!("  | {line}");
         }
     }
-    if let Some(last) = exits.last() {
+    if let Some(last) = exits.iter().max_by_key(|e| e.ended_at_ms) {
         println!(
             "\nlast exit: {} at {}",
             describe_exit(last),

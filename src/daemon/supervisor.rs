@@ -241,11 +241,13 @@ impl Supervisor {
             return f;
         }
         self.log_files.retain(|_, w| w.strong_count() > 0);
-        let f = Arc::new(Mutex::new(LogFile::new(
+        let mut file = LogFile::new(
             path.clone(),
             Some(spec.log_max_size.unwrap_or(self.log_defaults.0)),
             spec.log_retain.unwrap_or(self.log_defaults.1),
-        )));
+        );
+        file.touch();
+        let f = Arc::new(Mutex::new(file));
         self.log_files.insert(path.clone(), Arc::downgrade(&f));
         f
     }

@@ -73,6 +73,12 @@ impl LogFile {
         }
     }
 
+    /// Creates the file now (as PM2 does at start), so it can be followed before the app
+    /// writes anything. A failure is not an error here: writing will try again.
+    pub fn touch(&mut self) {
+        let _ = self.open();
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
