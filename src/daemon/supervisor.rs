@@ -13,7 +13,7 @@ use crate::logs::format::{DateFormat, LineFormat};
 use crate::logs::{self, Counters, LiveFeed, LogFile, Stream, StreamOutput, Tail};
 use crate::paths::Paths;
 use crate::proc::oom::{self, OomCounters};
-use crate::proc::tree::{self, CpuMeter};
+use crate::proc::tree::{self, CpuMeter, TreeSampler};
 use crate::proc::{self, ExitInfo};
 use crate::record::Cause;
 use crate::store::model::{ExitRecord, SpawnRecord, SpawnTrigger};
@@ -30,7 +30,7 @@ use tokio::time::Instant;
 const STDERR_GRACE: Duration = Duration::from_millis(50);
 
 /// How often CPU and memory of an app without a memory limit are sampled, for `list`.
-const DISPLAY_SAMPLE_MS: u64 = 2000;
+const DISPLAY_SAMPLE_MS: u64 = 5000;
 /// How often an app with `max_memory_restart` is sampled unless it says otherwise.
 pub const DEFAULT_MEMORY_CHECK_MS: u64 = 1000;
 
@@ -188,7 +188,8 @@ pub struct Supervisor {
     warnings: Vec<String>,
     internal_tx: mpsc::UnboundedSender<Internal>,
     internal_rx: Option<mpsc::UnboundedReceiver<Internal>>,
-    cpu_meter: Arc<Mutex<CpuMeter>>,
+    /// The sampler's state between rounds (open stat files, CPU readings).
+    sampler: Arc<Mutex<(TreeSampler, CpuMeter)>>,
     sampling: bool,
     /// `memory_check_interval` of apps that do not set one.
     memory_check_ms: u64,
@@ -222,7 +223,7 @@ impl Supervisor {
             warnings,
             internal_tx,
             internal_rx: Some(internal_rx),
-            cpu_meter: Arc::default(),
+            sampler: Arc::default(),
             sampling: false,
             memory_check_ms: DEFAULT_MEMORY_CHECK_MS,
             log_files: HashMap::new(),
@@ -1006,20 +1007,31 @@ impl Supervisor {
             return;
         }
         self.sampling = true;
-        let meter = self.cpu_meter.clone();
+        let live: std::collections::HashSet<i32> = self
+            .apps
+            .iter()
+            .flat_map(|a| a.insts.values())
+            .filter_map(|i| i.pid)
+            .collect();
+        let sampler = self.sampler.clone();
         let tx = self.internal_tx.clone();
         tokio::task::spawn_blocking(move || {
-            let trees = tree::sample(&pids);
-            let now = std::time::Instant::now();
-            let samples = match meter.lock() {
-                Ok(mut m) => trees
-                    .into_iter()
-                    .map(|t| {
-                        let cpu = m.percent(t.root, t.cpu_ticks, now);
-                        (t, cpu)
-                    })
-                    .collect(),
-                Err(_) => trees.into_iter().map(|t| (t, None)).collect(),
+            let samples = match sampler.lock() {
+                Ok(mut guard) => {
+                    let (trees, meter) = &mut *guard;
+                    trees.forget_except(&live);
+                    meter.retain(&live);
+                    let now = std::time::Instant::now();
+                    trees
+                        .sample(&pids, false)
+                        .into_iter()
+                        .map(|t| {
+                            let cpu = meter.percent(t.root, t.cpu_ticks, now);
+                            (t, cpu)
+                        })
+                        .collect()
+                }
+                Err(_) => Vec::new(),
             };
             let _ = tx.send(Internal::Samples(samples));
         });

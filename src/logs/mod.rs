@@ -206,7 +206,9 @@ pub async fn capture<R>(mut reader: R, out: StreamOutput)
 where
     R: AsyncRead + Unpin,
 {
-    let mut buf = vec![0u8; CHUNK];
+    // Most apps print little: start small and grow to CHUNK only for a stream that fills it,
+    // so a thousand idle apps do not hold a thousand full buffers.
+    let mut buf = vec![0u8; 4096];
     let mut partial: Vec<u8> = Vec::new();
     let mut scratch = Vec::new();
     let mut cut = Vec::new();
@@ -217,6 +219,9 @@ where
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(_) => break,
         };
+        if n == buf.len() && buf.len() < CHUNK {
+            buf.resize(CHUNK, 0);
+        }
         let data = &buf[..n];
         if !out.whole_lines {
             out.emit(data, &mut scratch);

@@ -100,52 +100,130 @@ pub fn ticks_per_second() -> u64 {
     if v > 0 { v as u64 } else { 100 }
 }
 
-/// Samples the tree under each root. A root that no longer exists gives no sample.
+/// Samples the tree under each root. A root that no longer exists gives no sample. (The
+/// one-shot form of [`TreeSampler`], for a single tree walked on demand.)
 pub fn sample(roots: &[i32]) -> Vec<TreeSample> {
-    let page = page_size();
-    let mut out = Vec::with_capacity(roots.len());
-    let mut stack = Vec::new();
-    for &root in roots {
-        let Some(rs) = read_stat(root) else { continue };
-        let mut s = TreeSample {
-            root,
-            rss_bytes: 0,
-            cpu_ticks: 0,
-            processes: 0,
-            members: Vec::new(),
-        };
-        stack.clear();
-        stack.push((root, rs));
-        // A tree deeper or wider than this is an attack or a bug; stop counting there.
-        let mut budget = 100_000;
-        while let Some((pid, st)) = stack.pop() {
-            if st.state != 'Z' && st.state != 'X' {
-                s.rss_bytes += st.rss_pages * page;
-                s.cpu_ticks += st.cpu_ticks;
-                s.processes += 1;
-                if pid != root {
-                    s.members.push(Member {
-                        pid,
-                        start_ticks: st.start_ticks,
-                        pgrp: st.pgrp,
-                    });
+    let mut s = TreeSampler::default();
+    s.sample(roots, true)
+}
+
+/// What the sampler keeps about one main process between rounds.
+#[derive(Debug)]
+struct Root {
+    /// `/proc/PID/stat`, kept open: re-reading at offset 0 costs one syscall instead of three.
+    stat: std::fs::File,
+    start_ticks: u64,
+    /// It had children at the last look.
+    had_children: bool,
+}
+
+/// Samples trees round after round, cheaply: the main processes' stat files stay open, and the
+/// children of a main process that had none are looked for again only every few rounds
+/// (a fresh look is always taken for a `full` round, e.g. before a stop).
+#[derive(Debug, Default)]
+pub struct TreeSampler {
+    roots: std::collections::HashMap<i32, Root>,
+    round: u64,
+}
+
+/// A main process without children is looked at again for new ones every this many rounds.
+const CHILD_RECHECK_ROUNDS: u64 = 5;
+
+fn pread_stat(f: &std::fs::File, buf: &mut [u8]) -> Option<Stat> {
+    use std::os::unix::fs::FileExt;
+    let n = f.read_at(buf, 0).ok()?;
+    parse_stat(std::str::from_utf8(&buf[..n]).ok()?)
+}
+
+impl TreeSampler {
+    pub fn sample(&mut self, roots: &[i32], full: bool) -> Vec<TreeSample> {
+        self.round += 1;
+        let recheck = full || self.round % CHILD_RECHECK_ROUNDS == 0;
+        let page = page_size();
+        let mut out = Vec::with_capacity(roots.len());
+        let mut buf = [0u8; 1024];
+        let mut stack: Vec<(i32, Stat)> = Vec::new();
+        for &root in roots {
+            let rs = match self.roots.get(&root) {
+                Some(r) => match pread_stat(&r.stat, &mut buf) {
+                    Some(s) if s.start_ticks == r.start_ticks => Some(s),
+                    _ => None,
+                },
+                None => None,
+            };
+            let rs = match rs {
+                Some(s) => s,
+                None => {
+                    self.roots.remove(&root);
+                    let Ok(f) = std::fs::File::open(format!("/proc/{root}/stat")) else {
+                        continue;
+                    };
+                    let Some(s) = pread_stat(&f, &mut buf) else {
+                        continue;
+                    };
+                    self.roots.insert(
+                        root,
+                        Root {
+                            stat: f,
+                            start_ticks: s.start_ticks,
+                            had_children: true,
+                        },
+                    );
+                    s
+                }
+            };
+            let look = recheck || self.roots.get(&root).is_some_and(|r| r.had_children);
+            let mut s = TreeSample {
+                root,
+                rss_bytes: 0,
+                cpu_ticks: 0,
+                processes: 0,
+                members: Vec::new(),
+            };
+            stack.clear();
+            stack.push((root, rs));
+            // A tree deeper or wider than this is an attack or a bug; stop counting there.
+            let mut budget = 100_000;
+            while let Some((pid, st)) = stack.pop() {
+                if st.state != 'Z' && st.state != 'X' {
+                    s.rss_bytes += st.rss_pages * page;
+                    s.cpu_ticks += st.cpu_ticks;
+                    s.processes += 1;
+                    if pid != root {
+                        s.members.push(Member {
+                            pid,
+                            start_ticks: st.start_ticks,
+                            pgrp: st.pgrp,
+                        });
+                    }
+                }
+                if pid == root && !look {
+                    continue;
+                }
+                let mut kids = Vec::new();
+                children(pid, st.threads, &mut kids);
+                for k in kids {
+                    budget -= 1;
+                    if budget == 0 {
+                        break;
+                    }
+                    if let Some(ks) = read_stat(k) {
+                        stack.push((k, ks));
+                    }
                 }
             }
-            let mut kids = Vec::new();
-            children(pid, st.threads, &mut kids);
-            for k in kids {
-                budget -= 1;
-                if budget == 0 {
-                    break;
-                }
-                if let Some(ks) = read_stat(k) {
-                    stack.push((k, ks));
-                }
+            if look && let Some(r) = self.roots.get_mut(&root) {
+                r.had_children = s.processes > 1;
             }
+            out.push(s);
         }
-        out.push(s);
+        out
     }
-    out
+
+    /// Closes what is kept for main processes that are not in `live` any more.
+    pub fn forget_except(&mut self, live: &std::collections::HashSet<i32>) {
+        self.roots.retain(|pid, _| live.contains(pid));
+    }
 }
 
 /// Waits until the process `pid` (not necessarily a child) has exited, with a pidfd; returns at
@@ -188,8 +266,8 @@ impl CpuMeter {
         Some((used / secs * 100.0) as f32)
     }
 
-    /// Forgets roots that are no longer sampled.
-    pub fn retain(&mut self, live: &[i32]) {
+    /// Forgets roots that are no longer alive.
+    pub fn retain(&mut self, live: &std::collections::HashSet<i32>) {
         self.last.retain(|pid, _| live.contains(pid));
     }
 }
@@ -251,6 +329,41 @@ mod tests {
     }
 
     #[test]
+    fn the_round_sampler_keeps_files_open_and_rechecks_children() {
+        use std::os::unix::process::CommandExt;
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "sleep 1; sleep 30 & wait"])
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let root = child.id() as i32;
+        let mut s = TreeSampler::default();
+        let first = s.sample(&[root], false);
+        assert_eq!(first.len(), 1);
+        assert_eq!(s.roots.len(), 1);
+        // The child appears later; rounds find it within CHILD_RECHECK_ROUNDS.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let mut seen = false;
+        while std::time::Instant::now() < deadline && !seen {
+            seen = s
+                .sample(&[root], false)
+                .first()
+                .is_some_and(|t| t.processes == 2);
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let _ = nix::sys::signal::killpg(
+            nix::unistd::Pid::from_raw(root),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+        let _ = child.wait();
+        assert!(seen, "the child was found");
+        // A dead main process gives no sample and its file is closed.
+        assert!(s.sample(&[root], false).is_empty());
+        assert!(s.roots.is_empty());
+        s.forget_except(&std::collections::HashSet::new());
+    }
+
+    #[test]
     fn cpu_meter_needs_two_readings() {
         let mut m = CpuMeter::default();
         let t0 = std::time::Instant::now();
@@ -259,7 +372,7 @@ mod tests {
         let tps = ticks_per_second();
         let p = m.percent(1, 100 + tps, t1).unwrap();
         assert!((p - 50.0).abs() < 0.01, "{p}");
-        m.retain(&[]);
+        m.retain(&std::collections::HashSet::new());
         assert_eq!(m.percent(1, 0, t1), None);
     }
 }

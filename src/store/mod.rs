@@ -130,6 +130,8 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "OFF")?;
+    // Writes are appends and the reads happen once at start: a small page cache is enough.
+    conn.pragma_update(None, "cache_size", -512)?;
     Ok(())
 }
 
