@@ -1,7 +1,8 @@
 //! Cost of one memory/CPU sample of N supervised processes: svctl's `/proc` tree sampler
 //! against sysinfo refreshing the same pids (memory and CPU only).
 //!
-//! `cargo bench --bench sampler -- [N]` (default 1000). Spawns N `sleep` processes in their
+//! `cargo bench --bench sampler -- [N]` (default 1000). Three ways: a fresh tree walk each time,
+//! the daemon's round sampler, and sysinfo. Spawns N `sleep` processes in their
 //! own process groups, samples them repeatedly, prints the mean time per sample and the share of
 //! one core that sampling every second would take, then kills the groups it started.
 
@@ -38,6 +39,17 @@ fn main() {
     }
     let tree = t.elapsed() / rounds;
 
+    // The daemon's way: one sampler kept across rounds (stat files open, children re-checked
+    // every few rounds for processes that had none).
+    let mut sampler = svctl::proc::tree::TreeSampler::default();
+    sampler.sample(&pids, true);
+    let t = Instant::now();
+    for _ in 0..rounds {
+        let s = sampler.sample(&pids, false);
+        assert_eq!(s.len(), pids.len());
+    }
+    let rounds_cost = t.elapsed() / rounds;
+
     let mut sys = System::new().expect("sysinfo");
     let wanted: Vec<Pid> = pids.iter().map(|p| Pid::from_u32(*p as u32)).collect();
     let t = Instant::now();
@@ -56,6 +68,11 @@ fn main() {
         "svctl /proc tree sampler: {:.2} ms per sample = {:.2}% of one core at 1 sample/s",
         tree.as_secs_f64() * 1000.0,
         share(tree)
+    );
+    println!(
+        "svctl round sampler (daemon): {:.2} ms per round = {:.2}% of one core at 1 round/s",
+        rounds_cost.as_secs_f64() * 1000.0,
+        share(rounds_cost)
     );
     println!(
         "sysinfo (main pids only, no tree): {:.2} ms per sample = {:.2}% of one core at 1 sample/s",

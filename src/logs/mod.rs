@@ -208,7 +208,7 @@ where
 {
     // Most apps print little: start small and grow to CHUNK only for a stream that fills it,
     // so a thousand idle apps do not hold a thousand full buffers.
-    let mut buf = vec![0u8; 4096];
+    let mut buf = vec![0u8; 512];
     let mut partial: Vec<u8> = Vec::new();
     let mut scratch = Vec::new();
     let mut cut = Vec::new();
@@ -220,7 +220,7 @@ where
             Err(_) => break,
         };
         if n == buf.len() && buf.len() < CHUNK {
-            buf.resize(CHUNK, 0);
+            buf.resize((buf.len() * 8).min(CHUNK), 0);
         }
         let data = &buf[..n];
         if !out.whole_lines {
