@@ -228,6 +228,9 @@ pub fn run(paths: &Paths) -> anyhow::Result<()> {
     }
     init_tracing();
     raise_fd_limit();
+    if let Err(e) = crate::proc::become_subreaper() {
+        tracing::warn!("cannot become the reaper of orphaned app processes: {e}");
+    }
     prepare_home(&paths.home)?;
     let _lock = take_lock(paths)?;
     std::fs::DirBuilder::new()

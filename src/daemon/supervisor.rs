@@ -543,7 +543,7 @@ impl Supervisor {
         }
         inst.oom_base = OomCounters::read();
         inst.tail = Arc::default();
-        let mut cmd = proc::command(&spec, index);
+        let mut cmd = proc::command(&spec, index, run);
         let mut child = match cmd.spawn() {
             Ok(c) => c,
             Err(e) => {
@@ -762,11 +762,29 @@ impl Supervisor {
                 let graceful = proc::parse_signal(&a.spec.kill_signal)
                     .unwrap_or(nix::sys::signal::Signal::SIGINT);
                 let stopping = inst.life.status == Status::Stopping;
-                let leftovers: Vec<tree::Member> =
+                let mut leftovers: Vec<tree::Member> =
                     inst.members.iter().filter(|m| m.alive()).copied().collect();
+                // Orphans re-parented to the daemon that carry this run's id, and their trees:
+                // workers that outlived their parent before any sample saw them.
+                let id = proc::run_id(&app, index, run);
+                let orphans: Vec<i32> = proc::own_children()
+                    .into_iter()
+                    .filter(|p| {
+                        Some(*p) != inst.pid && proc::run_id_of(*p).as_deref() == Some(id.as_str())
+                    })
+                    .collect();
+                for t in tree::sample(&orphans) {
+                    if let Some(m) = tree::member_of(t.root) {
+                        leftovers.push(m);
+                    }
+                    leftovers.extend(t.members);
+                }
+                leftovers.sort_by_key(|m| m.pid);
+                leftovers.dedup_by_key(|m| m.pid);
                 let pid = inst.pid.unwrap_or(0);
                 let group = proc::group_alive(pid);
                 if !treekill || (leftovers.is_empty() && !group) {
+                    self.reap_adopted();
                     self.finish_exit(&app, index, run);
                     return;
                 }
@@ -810,10 +828,14 @@ impl Supervisor {
                     let _ = tx.send(Internal::LeftoversGone { app, index, run });
                 });
             }
-            Internal::LeftoversGone { app, index, run } => self.finish_exit(&app, index, run),
+            Internal::LeftoversGone { app, index, run } => {
+                self.reap_adopted();
+                self.finish_exit(&app, index, run);
+            }
             Internal::Samples(samples) => {
                 self.sampling = false;
                 self.apply_samples(samples);
+                self.reap_adopted();
             }
             Internal::WatchChange { app, generation } => {
                 let now = self.now_ms();
@@ -827,6 +849,17 @@ impl Supervisor {
                 self.add_timer(now + delay, Timer::Watch(app, seq));
             }
         }
+    }
+
+    /// Reaps orphans the daemon adopted (as subreaper) that have exited.
+    fn reap_adopted(&self) {
+        let ours: std::collections::HashSet<i32> = self
+            .apps
+            .iter()
+            .flat_map(|a| a.insts.values())
+            .filter_map(|i| i.pid)
+            .collect();
+        proc::reap_adopted(&ours);
     }
 
     /// The run is over (main process and leftovers): the state machine learns of it now.

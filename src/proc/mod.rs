@@ -87,15 +87,25 @@ fn parse_start_ticks(stat: &str) -> Option<u64> {
     rest.split_whitespace().nth(19)?.parse().ok()
 }
 
+/// The variable that marks every process of a run, so the daemon can find the run's
+/// descendants even after they were orphaned: `<daemon pid>:<app>:<instance>:<run>`.
+pub const RUN_ID_VAR: &str = "SVCTL_RUN_ID";
+
+pub fn run_id(app: &str, index: u32, run: u64) -> String {
+    format!("{}:{app}:{index}:{run}", std::process::id())
+}
+
 /// Builds the command of instance `index` of `spec`: its own process group, the app's
-/// environment only, stdin from /dev/null, stdout and stderr piped to the daemon.
-pub fn command(spec: &AppSpec, index: u32) -> tokio::process::Command {
+/// environment only (plus [`RUN_ID_VAR`]), stdin from /dev/null, stdout and stderr piped to the
+/// daemon.
+pub fn command(spec: &AppSpec, index: u32, run: u64) -> tokio::process::Command {
     let argv = spec.argv();
     let mut cmd = tokio::process::Command::new(&argv[0]);
     cmd.args(&argv[1..])
         .current_dir(&spec.cwd)
         .env_clear()
         .envs(spec.environment(index))
+        .env(RUN_ID_VAR, run_id(&spec.name, index, run))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -111,6 +121,69 @@ pub fn command(spec: &AppSpec, index: u32) -> tokio::process::Command {
         }
     }
     cmd
+}
+
+/// Makes this process the reaper of its orphaned descendants: an app's workers whose parent
+/// died are re-parented to the daemon, which can then find and end them.
+pub fn become_subreaper() -> std::io::Result<()> {
+    // SAFETY: PR_SET_CHILD_SUBREAPER takes an integer flag and touches no memory.
+    let r = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// This process's children (over all its threads).
+pub fn own_children() -> Vec<i32> {
+    let mut out = Vec::new();
+    if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
+        for t in tasks.flatten() {
+            if let Ok(list) = std::fs::read_to_string(t.path().join("children")) {
+                out.extend(
+                    list.split_whitespace()
+                        .filter_map(|c| c.parse::<i32>().ok()),
+                );
+            }
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// The run id a process carries in its environment, if readable.
+pub fn run_id_of(pid: i32) -> Option<String> {
+    let env = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+    let prefix = format!("{RUN_ID_VAR}=");
+    env.split(|b| *b == 0).find_map(|kv| {
+        std::str::from_utf8(kv)
+            .ok()?
+            .strip_prefix(&prefix)
+            .map(str::to_string)
+    })
+}
+
+/// Reaps adopted orphans that have exited. `ours` are the main processes tokio waits for:
+/// they are never touched here (no `waitpid(-1)`, only the named zombies).
+pub fn reap_adopted(ours: &std::collections::HashSet<i32>) {
+    for pid in own_children() {
+        if ours.contains(&pid) {
+            continue;
+        }
+        let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|st| {
+            st.rsplit_once(')')
+                .and_then(|(_, r)| r.split_whitespace().next())
+                == Some("Z")
+        });
+        if zombie {
+            let _ = nix::sys::wait::waitpid(
+                nix::unistd::Pid::from_raw(pid),
+                Some(nix::sys::wait::WaitPidFlag::WNOHANG),
+            );
+        }
+    }
 }
 
 #[cfg(test)]

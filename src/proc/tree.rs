@@ -226,6 +226,16 @@ impl TreeSampler {
     }
 }
 
+/// `pid` as a tree member (with its start time and group), if it is alive.
+pub fn member_of(pid: i32) -> Option<Member> {
+    let st = read_stat(pid)?;
+    (st.state != 'Z' && st.state != 'X').then_some(Member {
+        pid,
+        start_ticks: st.start_ticks,
+        pgrp: st.pgrp,
+    })
+}
+
 /// Waits until the process `pid` (not necessarily a child) has exited, with a pidfd; returns at
 /// once when it is already gone. `false` when pidfds are not available (old kernels).
 pub async fn exited(pid: i32) -> bool {

@@ -214,3 +214,55 @@ fn a_program_that_cannot_run_is_errored_with_the_os_error() {
     h.wait_status("fine", 0, "online");
     h.ok(&["ping"]);
 }
+
+/// A restart storm of apps that fork grandchildren: no zombie of the daemon lingers, and after
+/// `kill` no process of any app remains.
+#[test]
+fn a_restart_storm_leaves_no_zombies_and_kill_leaves_no_process() {
+    let mut h = Home::new();
+    let record = h.file("storm.pids");
+    let file = h.ecosystem(
+        "eco.yaml",
+        &format!(
+            "apps:\n  - name: storm\n    script: {}\n    args: [\"{}\"]\n    instances: 20\n    max_restarts: 1000000\n    kill_timeout: 500\n",
+            fixture("storm.sh"),
+            record.display()
+        ),
+    );
+    h.ok(&["start", &file]);
+    h.wait_until("every instance restarted a few times", || {
+        h.list()
+            .iter()
+            .all(|p| p["restarts"].as_u64().unwrap_or(0) >= 3)
+    });
+    let daemon = h.daemon_pid().unwrap() as i32;
+    let zombies = || -> Vec<i32> {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+            .filter(|pid| {
+                std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|st| {
+                    let rest = st.rsplit_once(')').map_or("", |(_, r)| r);
+                    let f: Vec<&str> = rest.split_whitespace().collect();
+                    f.first() == Some(&"Z") && f.get(1) == Some(&daemon.to_string().as_str())
+                })
+            })
+            .collect()
+    };
+    // Zombies of the daemon exist only between an exit and its reaping.
+    h.wait_until("no zombie of the daemon lingers", || zombies().is_empty());
+    h.ok(&["kill"]);
+    assert_eq!(h.wait_daemon_exit(), Some(0));
+    let pids: Vec<i32> = std::fs::read_to_string(&record)
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect();
+    assert!(pids.len() >= 60, "the storm ran: {} pids", pids.len());
+    let alive: Vec<i32> = pids.into_iter().filter(|p| pid_alive(*p)).collect();
+    assert!(
+        alive.is_empty(),
+        "processes of the apps survived kill: {alive:?}"
+    );
+}
