@@ -249,6 +249,11 @@ class Pm2:
         self.started = True
         return [self.bin, 'start', path], self.env
 
+    def jlist_timeout(self, timeout):
+        r = self.cli('jlist', timeout=timeout)
+        txt = r.stdout.strip()
+        return json.loads(txt[txt.find('['):])
+
     def jlist(self):
         r = self.cli('jlist')
         if r.returncode != 0:

@@ -146,6 +146,20 @@ def population(cfg, tool, n, want, size_label):
     return r
 
 
+def w2_warm(cfg, tool):
+    """Daemon already running with nothing started: start command -> all n_small apps online."""
+    n = cfg.n_small
+    apps = [{'name': 'w%04d' % k, 'argv': ['/bin/sleep', '100001']} for k in range(n)]
+    argv, env = tool.prepare(apps, warm=True)
+    time.sleep(0.5)
+    t0 = mono()
+    dt, p = timed_run(argv, env, timeout=600)
+    t_on = wait_all_online(tool, n, t0, 300)
+    tool.shutdown()
+    return {'w2_warm_cmd_small_ms': dt * 1000,
+            'w2_warm_online_small_ms': t_on * 1000 if t_on is not None else 'not all online in 300 s'}
+
+
 def w1_idle(cfg, tool):
     tool.fresh()
     tool.start_daemon()
@@ -385,21 +399,45 @@ def w8(cfg, tool, tmp):
     apps = [{'name': n, 'argv': [STORM, stamp[n]], 'restart_delay': 0, 'max_restarts': 1000000000}
             for n in names]
     argv, env = tool.prepare(apps, warm=True)
+    # The start command runs in the background: under a storm it can take long to return
+    # (PM2, supervisorctl); the storm clock starts when it is issued.
     t0 = mono()
-    timed_run(argv, env, timeout=600)
+    starter = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    time.sleep(0.05)
     lat, fails = [], 0
     while mono() - t0 < cfg.storm_s:
-        dt, p = timed_run(tool.list_argv(), env)
-        lat.append(dt * 1000)
-        fails += p.returncode != 0
+        try:
+            dt, p = timed_run(tool.list_argv(), env, timeout=max(1.0, cfg.storm_s + t0 - mono()))
+            lat.append(dt * 1000)
+            fails += p.returncode != 0
+        except subprocess.TimeoutExpired:
+            fails += 1     # the list command did not answer before the end of the storm
     t_storm = mono() - t0
+    r = {'w8_storm_s': t_storm, 'w8_start_cmd_returned': starter.poll() is not None}
     t1 = mono()
-    tool.stop_all()
-    r = {'w8_stop_s': mono() - t1, 'w8_storm_s': t_storm}
+    if tool.name == 'pm2':
+        # `pm2 stop all` under a storm takes minutes; read the counters, then `pm2 kill`
+        try:
+            jl = tool.jlist_timeout(30)
+            restarts = sum(p['pm2_env'].get('restart_time', 0) for p in jl)
+            r['w8_spawn_rows'] = restarts + len(jl)    # first start + restarts counted by PM2
+        except Exception as e:
+            r['w8_spawn_rows'] = 'jlist failed (%s)' % type(e).__name__
+        r['w8_exit_rows'] = 'only a restart counter'
+        tool.shutdown()
+    else:
+        tool.stop_all()
+    r['w8_stop_s'] = mono() - t1
+    if starter.poll() is None:
+        starter.terminate()    # the CLI process this harness started (not the daemon)
+    starter.wait()
     time.sleep(1.0)
     spawns = sum(count_lines(f) for f in stamp.values())
     r.update({'w8_spawns_real': spawns, 'w8_spawn_rate': spawns / t_storm,
-              'w8_list_med_ms': median(lat), 'w8_list_p99_ms': pct(lat, 99), 'w8_list_n': len(lat),
+              'w8_list_med_ms': median(lat) if lat else 'no answer in %.0f s' % cfg.storm_s,
+              'w8_list_p99_ms': pct(lat, 99) if lat else 'no answer in %.0f s' % cfg.storm_s,
+              'w8_list_n': len(lat),
               'w8_list_fails': fails})
     if tool.name == 'svctl':
         with tool.db() as c:
@@ -410,12 +448,7 @@ def w8(cfg, tool, tmp):
             r['w8_open_runs'] = q("SELECT count(*) FROM runs WHERE app LIKE 'st%' AND pid IS NOT NULL "
                                   "AND ended_at_ms IS NULL")
             r['w8_rows_total'] = q("SELECT count(*) FROM runs WHERE app LIKE 'st%'")
-    elif tool.name == 'pm2':
-        jl = tool.jlist() or []
-        restarts = sum(p['pm2_env'].get('restart_time', 0) for p in jl)
-        r['w8_spawn_rows'] = restarts + len(jl)    # first start + restarts counted by PM2
-        r['w8_exit_rows'] = 'restart counter only'
-    else:
+    elif tool.name == 'supervisord':
         try:
             txt = open(os.path.join(tool.dir, 'supervisord.log')).read()
         except FileNotFoundError:
@@ -444,6 +477,7 @@ def rows(cfg):
         ('w2_online_small_ms', '%d apps' % s, 0, goal_online),
         ('w2_online_big_ms', '%d apps' % b, 0, None),
         ('w2_cmd_small_ms', 'start command returns, %d apps' % s, 0, None),
+        ('w2_warm_online_small_ms', 'daemon already running: %d apps online' % s, 0, None),
         ('w2_cmd_big_ms', 'start command returns, %d apps' % b, 0, None),
         ('## w3', '`list` latency (ms, %d runs)' % cfg.list_runs, None, None),
         ('w3_list_small_med_ms', 'median, %d apps' % s, 1, None),
@@ -475,6 +509,9 @@ def rows(cfg):
         ('w8_exit_rows', 'exits recorded by the tool', 0, None),
         ('w8_list_med_ms', '`list` median during the storm (ms)', 1, None),
         ('w8_list_p99_ms', '`list` p99 during the storm (ms)', 1, goal_storm_list),
+        ('w8_list_n', '`list` calls completed during the storm', 0, None),
+        ('w8_list_fails', '`list` calls failed or unanswered at the end', 0, None),
+        ('w8_stop_s', 'stop all apps after the storm (s)', 1, None),
         ('## floor', 'Machine floor', None, None),
         ('spawn_us', 'fork+exec+wait of /bin/true (µs)', 0, None),
         ('pipe_MBps', 'pipe throughput, dd bs=1M → cat (MB/s)', 0, None),
@@ -571,7 +608,7 @@ def fmt(v, dec):
 
 
 def ratio(a, b):
-    if not (num(a) and num(b)) or b == 0:
+    if not (num(a) and num(b)) or a == 0 or b == 0:
         return '–'
     r = a / b
     return '%.2f×' % r if r >= 0.01 else '%.4f×' % r
@@ -580,14 +617,18 @@ def ratio(a, b):
 def table(res, cfg, tools, notes):
     head = '| workload / figure | svctl | PM2 | supervisord | floor | svctl÷PM2 | svctl÷supervisord | goal (svctl) | met |'
     out = [head, '|' + '---|' * 9]
+    pending = None
     for key, label, dec, goal in rows(cfg):
         if key.startswith('## '):
-            out.append('| **%s — %s** | | | | | | | | |' % (key[3:], label))
+            pending = '| **%s — %s** | | | | | | | | |' % (key[3:], label)
             continue
         vals = [res.get(t, {}).get(key) for t in TOOLS]
         fl = res.get('floor', {}).get(key)
         if all(v is None for v in vals) and fl is None:
             continue
+        if pending:
+            out.append(pending)
+            pending = None
         gtxt, ok = goal(res, cfg) if goal else ('', None)
         cells = [label] + [fmt(v, dec) for v in vals] + [fmt(fl, dec), ratio(vals[0], vals[1]),
                                                          ratio(vals[0], vals[2]), gtxt,
@@ -685,6 +726,9 @@ def main():
                 for t in tools:
                     step(t, 'population %d (%s)' % (n, ','.join(pop)),
                          lambda t=t, n=n, label=label: population(cfg, t, n, pop, label))
+        if 'w2' in want:
+            for t in tools:
+                step(t, 'w2 warm', lambda t=t: w2_warm(cfg, t))
         for w, fn in (('w4', w4), ('w5', w5), ('w6', w6), ('w8', w8)):
             if w in want:
                 for t in tools:
