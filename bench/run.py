@@ -44,11 +44,11 @@ class Cfg:
     def __init__(self, quick):
         self.quick = quick
         self.n_small, self.n_big = (20, 100) if quick else (100, 1000)
-        self.settle_s = 1.5 if quick else 3.0
+        self.settle_s = 1.5 if quick else 2.0
         self.list_runs = 20
-        self.idle_cpu_s = 5.0 if quick else 20.0
+        self.idle_cpu_s = 5.0 if quick else 15.0
         self.crash_starts = 11 if quick else 26
-        self.crash_timeout = 3.0 if quick else 8.0
+        self.crash_timeout = 3.0 if quick else 6.0
         self.log_single = 100_000 if quick else 1_000_000
         self.log_ten = 10_000 if quick else 100_000
         self.mem_limit_mb = 100
@@ -58,7 +58,7 @@ class Cfg:
                            'supervisord': 8.0 if quick else 12.0}
         self.storm_apps = 200
         self.storm_s = 5.0 if quick else 30.0
-        self.floor_spawns = 300 if quick else 1000
+        self.floor_spawns = 300 if quick else 500
         self.pipe_mb = 200 if quick else 1000
 
 
@@ -133,7 +133,7 @@ def population(cfg, tool, n, want, size_label):
     if 'w1' in want:
         r['w1_rss_%s_mib' % size_label] = sample_rss(tool.daemon_pids) / 1024
     if 'w3' in want:
-        lat, fails = latencies(tool.list_argv(), env, n=cfg.list_runs)
+        lat, fails = latencies(tool.list_argv(), env, n=cfg.list_runs, warmup=1)
         r['w3_list_%s_med_ms' % size_label] = median(lat)
         r['w3_list_%s_p95_ms' % size_label] = pct(lat, 95)
         r['w3_list_%s_fails' % size_label] = fails
@@ -341,6 +341,7 @@ def w6(cfg, tool, tmp):
         interval_s = 30.0     # PM2's worker checks memory every 30 s (PM2_WORKER_INTERVAL)
         gens = 1
     else:
+        gens = min(gens, 2)
         if not tool.memmon:
             return {'w6_reaction_s': 'n/a (no built-in limit; superlance memmon not installed)'}
         interval_s = 5.0      # TICK_5, the fastest tick supervisord emits
