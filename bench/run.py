@@ -45,8 +45,8 @@ class Cfg:
     def __init__(self, quick):
         self.quick = quick
         self.n_small, self.n_big = (20, 100) if quick else (100, 1000)
-        self.settle_s = 1.5 if quick else 2.0
-        self.list_runs = 20
+        self.settle_s = 1.0 if quick else 2.0
+        self.list_runs = 10 if quick else 20
         self.idle_cpu_s = 5.0 if quick else 15.0
         self.crash_starts = 11 if quick else 26
         self.crash_timeout = 3.0 if quick else 6.0
@@ -55,7 +55,7 @@ class Cfg:
         self.mem_limit_mb = 100
         self.mem_rate = 40          # MiB/s the w6 app grows by
         self.mem_gens = 1 if quick else 3
-        self.mem_wait_s = {'svctl': 6.0 if quick else 10.0, 'pm2': 6.0 if quick else 40.0,
+        self.mem_wait_s = {'svctl': 3.0 if quick else 10.0, 'pm2': 3.0 if quick else 40.0,
                            'supervisord': 8.0 if quick else 12.0}
         self.storm_apps = 200
         self.storm_s = 5.0 if quick else 30.0
