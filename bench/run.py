@@ -412,6 +412,15 @@ def w8(cfg, tool, tmp):
     t0 = mono()
     starter = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
+    try:
+        return _w8_storm(cfg, tool, t0, starter, env, names, stamp, d)
+    finally:
+        if starter.poll() is None:
+            starter.terminate()    # the CLI process this harness started (not the daemon)
+        starter.wait()
+
+
+def _w8_storm(cfg, tool, t0, starter, env, names, stamp, d):
     time.sleep(0.05)
     lat, fails = [], 0
     while mono() - t0 < cfg.storm_s:
@@ -437,9 +446,6 @@ def w8(cfg, tool, tmp):
     else:
         tool.stop_all()
     r['w8_stop_s'] = mono() - t1
-    if starter.poll() is None:
-        starter.terminate()    # the CLI process this harness started (not the daemon)
-    starter.wait()
     time.sleep(1.0)
     spawns = sum(count_lines(f) for f in stamp.values())
     r.update({'w8_spawns_real': spawns, 'w8_spawn_rate': spawns / t_storm,
@@ -676,6 +682,7 @@ def main():
     def on_term(signum, frame):
         raise KeyboardInterrupt
     signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, signal.default_int_handler)   # even if started with SIGINT ignored
 
     binary = os.path.join(REPO, 'target', 'release', 'svctl') if a.no_build else build()
     tmp = tempfile.mkdtemp(prefix='svb-', dir='/tmp')   # short: unix socket paths are limited
