@@ -218,7 +218,7 @@ fn print_json<T: serde::Serialize>(v: &T) -> Result<(), Failure> {
 }
 
 async fn print_list(client: &mut Client, json: bool) -> Result<(), Failure> {
-    match client.request(&Request::List).await? {
+    match client.list().await? {
         Response::List {
             processes,
             warnings,

@@ -243,7 +243,10 @@ pub fn run(paths: &Paths) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(serve(paths))
+    let result = runtime.block_on(serve(paths));
+    // Everything is stopped and written: do not wait for idle pool threads to time out.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    result
 }
 
 async fn serve(paths: &Paths) -> anyhow::Result<()> {

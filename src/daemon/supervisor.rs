@@ -26,6 +26,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
+/// How old the OOM-kill counters may be when used as a new run's baseline.
+const OOM_FRESH_MS: u64 = 100;
+
 /// How long an exit waits for the end of its stderr before it is handled.
 const STDERR_GRACE: Duration = Duration::from_millis(50);
 
@@ -195,6 +198,9 @@ pub struct Supervisor {
     memory_check_ms: u64,
     /// Open log files, shared by the streams that write to them.
     log_files: HashMap<PathBuf, Weak<Mutex<LogFile>>>,
+    /// The kernel's OOM-kill counters as last read, and when (supervisor clock).
+    oom_seen: OomCounters,
+    oom_read_at: u64,
     /// Rotation of apps that do not set theirs: (max size, files kept).
     log_defaults: (u64, u32),
     live: LiveFeed,
@@ -227,6 +233,8 @@ impl Supervisor {
             sampling: false,
             memory_check_ms: DEFAULT_MEMORY_CHECK_MS,
             log_files: HashMap::new(),
+            oom_seen: OomCounters::read(),
+            oom_read_at: 0,
             log_defaults: (logs::DEFAULT_MAX_SIZE, logs::DEFAULT_RETAIN),
             live: tokio::sync::broadcast::channel(4096).0,
         }
@@ -517,6 +525,13 @@ impl Supervisor {
 
     fn spawn(&mut self, app: &str, index: u32, run: u64, trigger: Trigger) -> Event {
         let now = self.now_ms();
+        // Reading /proc/vmstat on every spawn would cost a crash storm dearly; a reading at
+        // most OOM_FRESH_MS old is as good a baseline.
+        if now.saturating_sub(self.oom_read_at) > OOM_FRESH_MS {
+            self.oom_seen = OomCounters::read();
+            self.oom_read_at = now;
+        }
+        let self_oom = self.oom_seen;
         let Some(a) = self.app_mut(app) else {
             return Event::SpawnFailed { run };
         };
@@ -541,7 +556,7 @@ impl Supervisor {
             Trigger::ManualRestart => inst.manual_restarts += 1,
             Trigger::Start => {}
         }
-        inst.oom_base = OomCounters::read();
+        inst.oom_base = self_oom;
         inst.tail = Arc::default();
         let mut cmd = proc::command(&spec, index, run);
         let mut child = match cmd.spawn() {
@@ -734,6 +749,11 @@ impl Supervisor {
                 run,
                 exit,
             } => {
+                // Only a SIGKILL can be the OOM killer's: read the counters for those alone.
+                let oom_now = (exit.signal == Some(libc::SIGKILL)).then(OomCounters::read);
+                if let Some(n) = oom_now {
+                    self.oom_seen = n;
+                }
                 let Some(a) = self.app_mut(&app) else { return };
                 let Some(inst) = a.insts.get_mut(&index) else {
                     return;
@@ -747,7 +767,7 @@ impl Supervisor {
                     // A SIGKILL svctl did not send, while the kernel counted an OOM kill.
                     Some(libc::SIGKILL)
                         if !inst.life.kill_sent
-                            && OomCounters::read().rose_since(&inst.oom_base) =>
+                            && oom_now.is_some_and(|n| n.rose_since(&inst.oom_base)) =>
                     {
                         let confirmed = inst.pid.and_then(oom::kmsg_confirms) == Some(true);
                         inst.oom_confidence =

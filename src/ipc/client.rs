@@ -119,6 +119,30 @@ impl Client {
         Ok(codec::recv::<Response>(&mut self.conn).await?)
     }
 
+    /// `list`, decoded straight into its fields: a thousand processes parse several times faster
+    /// than through the tagged [`Response`] enum, which must buffer the whole frame first.
+    pub async fn list(&mut self) -> Result<Response, ClientError> {
+        #[derive(serde::Deserialize)]
+        struct ListFrame {
+            #[serde(rename = "type")]
+            kind: String,
+            processes: Vec<super::ProcessInfo>,
+            #[serde(default)]
+            warnings: Vec<String>,
+        }
+        codec::send(&mut self.conn, &Request::List).await?;
+        let frame = codec::recv_raw(&mut self.conn)
+            .await?
+            .ok_or(ClientError::Closed)?;
+        match serde_json::from_slice::<ListFrame>(&frame) {
+            Ok(f) if f.kind == "list" => Ok(Response::List {
+                processes: f.processes,
+                warnings: f.warnings,
+            }),
+            _ => Ok(serde_json::from_slice::<Response>(&frame).map_err(CodecError::Json)?),
+        }
+    }
+
     pub async fn request(&mut self, req: &Request) -> Result<Response, ClientError> {
         codec::send(&mut self.conn, req).await?;
         codec::recv::<Response>(&mut self.conn)

@@ -35,6 +35,16 @@ pub async fn send<T: Serialize>(conn: &mut Conn, msg: &T) -> Result<(), CodecErr
     Ok(())
 }
 
+/// The next frame's bytes, undecoded, or `None` when the peer closed the connection cleanly.
+pub async fn recv_raw(conn: &mut Conn) -> Result<Option<bytes::BytesMut>, CodecError> {
+    match conn.next().await {
+        None => Ok(None),
+        Some(Err(e)) if e.kind() == std::io::ErrorKind::InvalidData => Err(CodecError::TooLarge),
+        Some(Err(e)) => Err(CodecError::Io(e)),
+        Some(Ok(frame)) => Ok(Some(frame)),
+    }
+}
+
 /// The next message, or `None` when the peer closed the connection cleanly.
 pub async fn recv<T: DeserializeOwned>(conn: &mut Conn) -> Result<Option<T>, CodecError> {
     match conn.next().await {

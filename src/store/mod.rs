@@ -272,12 +272,23 @@ fn opt_i64(v: Option<u64>) -> Option<i64> {
     v.map(|v| v.min(i64::MAX as u64) as i64)
 }
 
+/// Runs one statement through the connection's statement cache: a crash storm writes the same
+/// few statements thousands of times.
+fn exec<P: rusqlite::Params>(
+    tx: &rusqlite::Transaction<'_>,
+    sql: &str,
+    params: P,
+) -> rusqlite::Result<usize> {
+    tx.prepare_cached(sql)?.execute(params)
+}
+
 fn apply(tx: &rusqlite::Transaction<'_>, w: Write) -> rusqlite::Result<()> {
     match w {
         Write::UpsertApp { spec, should_run } => {
             let json = serde_json::to_string(&*spec)
                 .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-            tx.execute(
+            exec(
+                tx,
                 "INSERT INTO apps (name, spec_json, should_run, position, updated_at_ms)
                  VALUES (?1, ?2, ?3, (SELECT coalesce(max(position), 0) + 1 FROM apps), ?4)
                  ON CONFLICT (name) DO UPDATE SET
@@ -287,30 +298,34 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: Write) -> rusqlite::Result<()> {
                 params![spec.name, json, should_run, now_ms()],
             )?;
             // Instances beyond the new count are gone.
-            tx.execute(
+            exec(
+                tx,
                 "DELETE FROM instances WHERE app = ?1 AND instance >= ?2",
                 params![spec.name, spec.instances],
             )?;
         }
         Write::SetShouldRun { name, should_run } => {
-            tx.execute(
+            exec(
+                tx,
                 "UPDATE apps SET should_run = ?2, updated_at_ms = ?3 WHERE name = ?1",
                 params![name, should_run, now_ms()],
             )?;
         }
         Write::DeleteApp { name } => {
-            tx.execute("DELETE FROM apps WHERE name = ?1", params![name])?;
-            tx.execute("DELETE FROM instances WHERE app = ?1", params![name])?;
+            exec(tx, "DELETE FROM apps WHERE name = ?1", params![name])?;
+            exec(tx, "DELETE FROM instances WHERE app = ?1", params![name])?;
         }
         Write::ResetCounters { name } => {
-            tx.execute(
+            exec(
+                tx,
                 "UPDATE instances SET restarts = 0, unstable_restarts = 0, auto_restarts = 0,
                  manual_restarts = 0 WHERE app = ?1",
                 params![name],
             )?;
         }
         Write::Spawn(s) => {
-            tx.execute(
+            exec(
+                tx,
                 "INSERT INTO runs (app, instance, run, pid, pid_start_ticks, trigger, restarts,
                  started_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 params![
@@ -329,7 +344,8 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: Write) -> rusqlite::Result<()> {
                 SpawnTrigger::ManualRestart => (0, 1),
                 SpawnTrigger::Start => (0, 0),
             };
-            tx.execute(
+            exec(
+                tx,
                 "INSERT INTO instances (app, instance, last_run, restarts, auto_restarts,
                  manual_restarts) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                  ON CONFLICT (app, instance) DO UPDATE SET
@@ -365,7 +381,8 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: Write) -> rusqlite::Result<()> {
                 e.pid,
                 e.started_at_ms,
             ];
-            let updated = tx.execute(
+            let updated = exec(
+                tx,
                 "UPDATE runs SET ended_at_ms = ?4, uptime_ms = ?5, cause = ?6, exit_code = ?7,
                  signal = ?8, core_dumped = ?9, unstable = ?10, sigkill_needed = ?11,
                  next_delay_ms = ?12, error = ?13, rss_last_bytes = ?14, rss_peak_bytes = ?15,
@@ -378,7 +395,8 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: Write) -> rusqlite::Result<()> {
             )?;
             if updated == 0 {
                 // A run that never spawned (spawn_failed) has no row yet.
-                tx.execute(
+                exec(
+                    tx,
                     "INSERT INTO runs (app, instance, run, ended_at_ms, uptime_ms, cause,
                      exit_code, signal, core_dumped, unstable, sigkill_needed, next_delay_ms,
                      error, rss_last_bytes, rss_peak_bytes, memory_limit_bytes, oom_confidence,
@@ -388,7 +406,8 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: Write) -> rusqlite::Result<()> {
                     values,
                 )?;
             }
-            tx.execute(
+            exec(
+                tx,
                 "INSERT INTO instances (app, instance, last_run, unstable_restarts)
                  VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (app, instance) DO UPDATE SET
@@ -411,7 +430,8 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: Write) -> rusqlite::Result<()> {
             avg_bytes,
             max_bytes,
         } => {
-            tx.execute(
+            exec(
+                tx,
                 "INSERT OR REPLACE INTO memory (app, instance, minute_ms, min_bytes, avg_bytes,
                  max_bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![
