@@ -104,8 +104,11 @@ class Svctl:
     def config(self, apps, path):
         out = []
         for a in apps:
+            # No log rotation, as supervisord is configured below (logfile_maxbytes=0) and as
+            # PM2 does by default: every line must stay in one file for the checker.
             d = {'name': a['name'], 'script': a['argv'][0], 'args': list(a['argv'][1:]),
-                 'autorestart': a.get('autorestart', True), 'restart_delay': a.get('restart_delay', 0)}
+                 'autorestart': a.get('autorestart', True), 'restart_delay': a.get('restart_delay', 0),
+                 'log_max_size': 0}
             if a.get('max_restarts') is not None:
                 d['max_restarts'] = a['max_restarts']
             if a.get('max_memory_mb'):

@@ -107,10 +107,28 @@ const IGNORED: &[(&str, &str)] = &[
 const TOP_LEVEL: &[&str] = &["apps", "deploy"];
 
 fn canonical(key: &str) -> Option<&'static str> {
-    FIELDS
-        .iter()
-        .find(|(name, aliases)| *name == key || aliases.contains(&key))
-        .map(|(name, _)| *name)
+    let find = |k: &str| {
+        FIELDS
+            .iter()
+            .find(|(name, aliases)| *name == k || aliases.contains(&k))
+            .map(|(name, _)| *name)
+    };
+    // PM2 also takes camelCase keys (`maxRestarts`), turning them into snake_case.
+    find(key).or_else(|| find(&snake_case(key)))
+}
+
+/// `maxMemoryRestart` → `max_memory_restart`.
+fn snake_case(key: &str) -> String {
+    let mut out = String::with_capacity(key.len() + 4);
+    for c in key.chars() {
+        if c.is_ascii_uppercase() {
+            out.push('_');
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Damerau-free Levenshtein distance, small inputs only.
@@ -1084,8 +1102,9 @@ pub(crate) fn app(path: &str, at: &Located, ctx: &mut Ctx) -> Option<AppSpec> {
     if let Some(f) = field("log_max_size")
         && let Some(b) = f.size(ctx)
     {
-        if b < 4096 {
-            ctx.problem(f.at, &f.path, "at least 4K");
+        // 0 turns rotation off (as supervisord's `logfile_maxbytes=0`).
+        if b != 0 && b < 4096 {
+            ctx.problem(f.at, &f.path, "at least 4K (or 0: no rotation)");
         } else {
             spec.log_max_size = Some(b);
         }

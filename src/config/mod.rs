@@ -156,7 +156,8 @@ pub fn load_file(path: &Path, opts: &LoadOptions) -> Result<Loaded, ConfigError>
             });
         }
     };
-    load_str(&text, path, opts)
+    // A byte-order mark some editors write is not part of the text.
+    load_str(text.strip_prefix('\u{feff}').unwrap_or(&text), path, opts)
 }
 
 pub fn load_str(text: &str, file: &Path, opts: &LoadOptions) -> Result<Loaded, ConfigError> {

@@ -117,7 +117,7 @@ pub struct AppSpec {
     /// One JSON object per line (PM2 `log_type: json`).
     #[serde(default)]
     pub log_json: bool,
-    /// Rotate a log file when it would grow past this size.
+    /// Rotate a log file when it would grow past this size (0: never; none: the daemon's default).
     #[serde(default)]
     pub log_max_size: Option<u64>,
     /// Rotated files kept.

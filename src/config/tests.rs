@@ -96,6 +96,37 @@ fn aliases_and_units() {
 }
 
 #[test]
+fn camel_case_keys_are_read_as_pm2_does() {
+    let a = &ok("apps:\n  - name: x\n    script: sleep\n    maxRestarts: 3\n    killTimeout: 500\n    maxMemoryRestart: 10M\n").apps[0];
+    assert_eq!((a.max_restarts, a.kill_timeout_ms), (3, 500));
+    assert_eq!(a.max_memory_restart, Some(10 << 20));
+    assert!(
+        err("apps:\n  - script: x\n    maxRestart: 3\n").contains("did you mean `max_restarts`?")
+    );
+}
+
+#[test]
+fn log_rotation_can_be_turned_off_but_not_set_tiny() {
+    let a = &ok("apps:\n  - script: x\n    log_max_size: 0\n").apps[0];
+    assert_eq!(a.log_max_size, Some(0));
+    assert!(
+        err("apps:\n  - script: x\n    log_max_size: 100\n")
+            .contains("at least 4K (or 0: no rotation)")
+    );
+}
+
+#[test]
+fn a_byte_order_mark_is_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("bom.yaml");
+    std::fs::write(&f, "\u{feff}apps:\n  - script: sleep\n").unwrap();
+    assert_eq!(
+        load_file(&f, &LoadOptions::default()).unwrap().apps.len(),
+        1
+    );
+}
+
+#[test]
 fn args_as_string_or_list() {
     let l = ok(
         "apps:\n  - name: a\n    script: x\n    args: \"-c 'echo hi there' --n=1\"\n  - name: b\n    script: x\n    args: [\"-c\", 1, true]\n",

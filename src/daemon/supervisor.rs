@@ -250,9 +250,14 @@ impl Supervisor {
             return f;
         }
         self.log_files.retain(|_, w| w.strong_count() > 0);
+        let max_size = match spec.log_max_size {
+            Some(0) => None,
+            Some(n) => Some(n),
+            None => Some(self.log_defaults.0),
+        };
         let mut file = LogFile::new(
             path.clone(),
-            Some(spec.log_max_size.unwrap_or(self.log_defaults.0)),
+            max_size,
             spec.log_retain.unwrap_or(self.log_defaults.1),
         );
         file.touch();
@@ -405,6 +410,7 @@ impl Supervisor {
         let Some(mut internal) = self.internal_rx.take() else {
             return self.store;
         };
+        let mut commands_open = true;
         loop {
             if self.shutting_down && self.all_down() {
                 break;
@@ -418,14 +424,20 @@ impl Supervisor {
             };
             let sample_at = self.origin + Duration::from_millis(next_sample.unwrap_or(0));
             tokio::select! {
-                cmd = commands.recv() => match cmd {
+                // Requests first: under a crash storm a `list` waits for at most the one event
+                // being handled, not for a queue of exits.
+                biased;
+                cmd = commands.recv(), if commands_open => match cmd {
                     Some(Command::Request(req, reply)) => self.request(req, reply),
                     Some(Command::Shutdown) => self.begin_shutdown(None),
                     Some(Command::Subscribe(reply)) => {
                         let _ = reply.send(self.live.subscribe());
                     }
                     // Every sender is gone: nobody can reach us any more.
-                    None => self.begin_shutdown(None),
+                    None => {
+                        commands_open = false;
+                        self.begin_shutdown(None);
+                    }
                 },
                 Some(ev) = internal.recv() => self.internal(ev),
                 _ = tokio::time::sleep_until(deadline), if next_timer.is_some() => self.fire_timers(),
