@@ -1205,8 +1205,20 @@ impl Supervisor {
             }
             Request::Stop { target } => {
                 self.on_targets(&target, reply, WaitFor::Down, "stopped", |s, n, i| {
-                    s.set_should_run(n, false);
                     s.dispatch(n, i, Event::Stop(Cause::Stopped));
+                    // The desired state is per app: it is "stopped" once none of its
+                    // instances is left running (stopping one instance of three is not).
+                    let none_left = s.app(n).is_some_and(|a| {
+                        a.insts.values().all(|x| {
+                            matches!(
+                                x.life.status,
+                                Status::Stopping | Status::Stopped | Status::Errored
+                            )
+                        })
+                    });
+                    if none_left {
+                        s.set_should_run(n, false);
+                    }
                 })
             }
             Request::Restart { target, update_env } => {
