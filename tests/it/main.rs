@@ -3,6 +3,7 @@
 
 mod basics;
 mod forensics;
+mod fuzz_regressions;
 mod harness;
 mod lifecycle;
 mod logs;
