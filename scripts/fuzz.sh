@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every fuzz target for a bounded time on the stable toolchain (no sanitizer).
+# Runs every fuzz target for a bounded time on the stable toolchain (no sanitizer; with debug
+# assertions and overflow checks, as in the test builds).
 #
 #   scripts/fuzz.sh [SECONDS]        # default 60 s per target
 #   FUZZ_TARGETS="frame" scripts/fuzz.sh 300
@@ -35,7 +36,7 @@ for t in $targets; do
         dict=(-dict="dicts/$t.dict")
     fi
     echo "== $t: ${secs}s"
-    cargo fuzz run --sanitizer none "$t" "corpus/$t" -- "${dict[@]}" \
+    cargo fuzz run --sanitizer none --debug-assertions "$t" "corpus/$t" -- "${dict[@]}" \
         -max_total_time="$secs" -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
         -print_final_stats=1
     rc=$?

@@ -106,6 +106,64 @@ fn ecosystem_inputs_do_not_panic() {
     ecosystem_target(&deep);
 }
 
+/// The `logfile` target on one input: `[max_size or 0] [write size - 1] payload`.
+fn logfile_target(data: &[u8]) {
+    use svctl::logs::file::{LogFile, rotated_files};
+    let [max, step, payload @ ..] = data else {
+        return;
+    };
+    let payload = &payload[..payload.len().min(1024)];
+    let max_size = (*max > 0).then_some(u64::from(*max) + 15);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app-out.log");
+    let mut f = LogFile::new(path.clone(), max_size, 2_000);
+    for piece in payload.chunks(*step as usize + 1) {
+        assert_eq!(f.write(piece), 0);
+    }
+    let mut files: Vec<_> = rotated_files(&path)
+        .into_iter()
+        .rev()
+        .map(|(_, p)| p)
+        .collect();
+    files.push(path);
+    let mut all = Vec::new();
+    for p in &files {
+        let bytes = std::fs::read(p).unwrap_or_default();
+        if let Some(m) = max_size {
+            assert!(
+                bytes.len() as u64 <= m,
+                "{}: {} > {m}",
+                p.display(),
+                bytes.len()
+            );
+        }
+        all.extend_from_slice(&bytes);
+    }
+    assert_eq!(all, payload);
+}
+
+#[test]
+fn logfile_inputs_keep_every_byte_within_the_limit() {
+    let long = [b'x'; 300];
+    let mut inputs: Vec<Vec<u8>> = vec![
+        vec![],
+        b"\x01\x00".to_vec(),
+        b"\x00\xffno limit\n".to_vec(),
+        b"\x10\x03abcdefghijklmnopqrstuvwxyz".to_vec(),
+        b"\x40\x07line one\nline two\na much longer line that does not fit in sixty-four bytes\n"
+            .to_vec(),
+    ];
+    for step in [0u8, 16, 255] {
+        let mut v = vec![1, step];
+        v.extend_from_slice(&long);
+        v.extend_from_slice(b"\n\n\nend");
+        inputs.push(v);
+    }
+    for input in &inputs {
+        logfile_target(input);
+    }
+}
+
 // ---- Hostile raw frames against a real daemon ----
 
 fn connect(h: &Home) -> UnixStream {
