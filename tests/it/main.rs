@@ -4,6 +4,7 @@
 mod basics;
 mod ecosystem;
 mod forensics;
+mod fuzz_regressions;
 mod harness;
 mod lifecycle;
 mod logs;
