@@ -159,6 +159,22 @@ struct App {
     deleting: bool,
 }
 
+impl App {
+    fn new(spec: AppSpec, should_run: bool, insts: BTreeMap<u32, Inst>) -> App {
+        App {
+            policy: Policy::from_spec(&spec),
+            spec,
+            should_run,
+            next_sample_ms: 0,
+            generation: 0,
+            watcher: None,
+            watch_seq: 0,
+            insts,
+            deleting: false,
+        }
+    }
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum WaitFor {
     /// No process left (stopped, errored, or gone).
@@ -383,17 +399,7 @@ impl Supervisor {
             }
             let should_run = stored.should_run;
             let name = stored.spec.name.clone();
-            self.apps.push(App {
-                policy: Policy::from_spec(&stored.spec),
-                spec: stored.spec,
-                should_run,
-                next_sample_ms: 0,
-                generation: 0,
-                watcher: None,
-                watch_seq: 0,
-                insts,
-                deleting: false,
-            });
+            self.apps.push(App::new(stored.spec, should_run, insts));
             if should_run {
                 let indexes: Vec<u32> = self
                     .app(&name)
@@ -776,15 +782,25 @@ impl Supervisor {
                 inst.exit = Some(exit);
                 let natural = match exit.signal {
                     None => Cause::Exited,
-                    // A SIGKILL svctl did not send, while the kernel counted an OOM kill.
+                    // A SIGKILL svctl did not send, while the kernel counted an OOM kill. The
+                    // counter is host- or cgroup-wide: when the kernel log is readable it
+                    // decides (another process's OOM kill does not make this one), else the
+                    // kill is only "likely" an OOM kill.
                     Some(libc::SIGKILL)
                         if !inst.life.kill_sent
                             && oom_now.is_some_and(|n| n.rose_since(&inst.oom_base)) =>
                     {
-                        let confirmed = inst.pid.and_then(oom::kmsg_confirms) == Some(true);
-                        inst.oom_confidence =
-                            Some(if confirmed { "confirmed" } else { "likely" }.to_string());
-                        Cause::OomKilled
+                        match inst.pid.and_then(oom::kmsg_confirms) {
+                            Some(true) => {
+                                inst.oom_confidence = Some("confirmed".to_string());
+                                Cause::OomKilled
+                            }
+                            Some(false) => Cause::Signaled,
+                            None => {
+                                inst.oom_confidence = Some("likely".to_string());
+                                Cause::OomKilled
+                            }
+                        }
                     }
                     Some(_) => Cause::Signaled,
                 };
@@ -1479,17 +1495,7 @@ impl Supervisor {
                 let insts = (0..count)
                     .map(|i| (i, Inst::new(Instance::new())))
                     .collect();
-                self.apps.push(App {
-                    policy: Policy::from_spec(&spec),
-                    spec: spec.clone(),
-                    should_run: wanted,
-                    next_sample_ms: 0,
-                    generation: 0,
-                    watcher: None,
-                    watch_seq: 0,
-                    insts,
-                    deleting: false,
-                });
+                self.apps.push(App::new(spec.clone(), wanted, insts));
             }
             let should_run = wanted || existed;
             if let Some(a) = self.app_mut(&name) {
