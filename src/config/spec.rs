@@ -211,6 +211,41 @@ impl AppSpec {
         }
     }
 
+    /// The bounds the loader enforces, checked again by the daemon: a spec may also come from
+    /// a raw client on the socket, which must not make it create four billion instances.
+    pub fn check(&self) -> Result<(), String> {
+        let name_ok = !self.name.is_empty()
+            && self.name != "all"
+            && self.name.len() <= 128
+            && !self
+                .name
+                .chars()
+                .any(|c| c == '/' || c == ':' || c.is_whitespace() || c.is_control());
+        if !name_ok {
+            return Err(format!("`{}` is not a valid app name", self.name));
+        }
+        let bad = |what: &str| Err(format!("app `{}`: {what}", self.name));
+        if self.script.is_empty() {
+            return bad("the script is empty");
+        }
+        if !(1..=10_000).contains(&self.instances) {
+            return bad("instances must be 1 to 10000");
+        }
+        if self.memory_check_interval_ms.is_some_and(|ms| ms < 100) {
+            return bad("memory_check_interval must be at least 100 ms");
+        }
+        if self.log_max_size.is_some_and(|b| b != 0 && b < 4096) {
+            return bad("log_max_size must be 0 or at least 4K");
+        }
+        if self.max_memory_samples == 0 {
+            return bad("max_memory_samples must be at least 1");
+        }
+        if crate::proc::parse_signal(&self.kill_signal).is_none() {
+            return bad("kill_signal is not a signal");
+        }
+        Ok(())
+    }
+
     /// The program and its arguments, as they will be executed.
     pub fn argv(&self) -> Vec<String> {
         let mut v = Vec::new();

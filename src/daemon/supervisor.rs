@@ -1212,7 +1212,13 @@ impl Supervisor {
                     let _ = reply.send(e);
                 }
             },
-            Request::Start { apps } => self.start_specs(apps, reply),
+            Request::Start { apps } => {
+                if let Some(e) = apps.iter().find_map(|a| a.check().err()) {
+                    let _ = reply.send(Response::error(ErrorKind::BadRequest, e));
+                    return;
+                }
+                self.start_specs(apps, reply)
+            }
             Request::StartTarget { target } => {
                 self.on_targets(&target, reply, WaitFor::Settled, "started", |s, n, i| {
                     s.set_should_run(n, true);

@@ -18,16 +18,19 @@ fn last_lines_of(path: &Path, n: usize) -> std::io::Result<Vec<Vec<u8>>> {
     let len = f.metadata()?.len();
     let mut end = len;
     let mut data: Vec<u8> = Vec::new();
-    // Read blocks from the end until n+1 newlines are seen (the last byte may be one).
+    let mut newlines = 0usize;
+    // Read blocks from the end until n+1 newlines are seen (the last byte may be one); only the
+    // new block is counted, so a long read stays linear.
     while end > 0 {
         let start = end.saturating_sub(BLOCK);
         let mut block = vec![0u8; (end - start) as usize];
         f.seek(SeekFrom::Start(start))?;
         f.read_exact(&mut block)?;
+        newlines += block.iter().filter(|b| **b == b'\n').count();
         block.extend_from_slice(&data);
         data = block;
         end = start;
-        if data.iter().filter(|b| **b == b'\n').count() > n {
+        if newlines > n {
             break;
         }
     }

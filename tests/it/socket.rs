@@ -148,3 +148,26 @@ fn a_corrupt_database_is_moved_aside_and_reported() {
     assert!(h.log().contains("was corrupt"));
     h.ok(&["start", "sleep", "--name", "after", "--", "100"]);
 }
+
+#[test]
+fn a_raw_client_cannot_start_absurd_specs() {
+    let h = Home::new();
+    let mut s = UnixStream::connect(h.file("svctl.sock")).unwrap();
+    write_frame(
+        &mut s,
+        br#"{"type":"hello","protocol":1,"client_version":"x"}"#,
+    );
+    assert_eq!(read_frame(&mut s).unwrap()["type"], "hello");
+    let mut spec = serde_json::to_value(svctl::config::AppSpec::with_defaults(
+        "huge",
+        "sleep",
+        std::path::PathBuf::from("/tmp"),
+    ))
+    .unwrap();
+    spec["instances"] = serde_json::json!(4_294_967_295u64);
+    let req = serde_json::json!({"type": "start", "apps": [spec]});
+    write_frame(&mut s, req.to_string().as_bytes());
+    let resp = read_frame(&mut s).unwrap();
+    assert_eq!(resp["kind"], "bad_request", "{resp}");
+    assert!(h.list().is_empty());
+}
