@@ -2,6 +2,7 @@
 """Soak test for svctl: many instances of four kinds of apps under one daemon for a while.
 
     scripts/soak.py [--minutes 10] [--instances 500] [--interval 10] [--keep] [--no-build]
+                    [--bin PATH]
 
 Builds the release binary, starts `svctl daemon` in a temporary home, starts the instances in
 four apps (steady, crash-looping, memory-growing, log-spamming), samples the daemon every
@@ -360,7 +361,12 @@ def main():
     ap.add_argument("--interval", type=float, default=10, help="seconds between samples")
     ap.add_argument("--keep", action="store_true", help="keep the temporary home")
     ap.add_argument("--no-build", action="store_true", help="use the existing release binary")
+    ap.add_argument("--bin", help="use this svctl binary (implies --no-build)")
     args = ap.parse_args()
+    if args.bin:
+        global BIN
+        BIN = os.path.abspath(args.bin)
+        args.no_build = True
     if args.instances < 4:
         ap.error("--instances must be at least 4")
     soak = Soak(args)
