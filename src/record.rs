@@ -75,6 +75,25 @@ impl fmt::Display for Cause {
     }
 }
 
+/// What made a spawn happen; the history splits automatic from manual restarts with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SpawnTrigger {
+    Start,
+    AutoRestart,
+    ManualRestart,
+}
+
+impl SpawnTrigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SpawnTrigger::Start => "start",
+            SpawnTrigger::AutoRestart => "auto_restart",
+            SpawnTrigger::ManualRestart => "manual_restart",
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error(
     "unknown cause `{0}`; known causes: exited, signaled, oom_killed, memory_limit, restarted, stopped, cron, watch, spawn_failed, daemon_lost"

@@ -281,16 +281,10 @@ fn caller_env() -> std::collections::BTreeMap<String, String> {
         .collect()
 }
 
-fn looks_like_file(target: &str) -> bool {
-    let p = Path::new(target);
-    let ext = p.extension().and_then(|e| e.to_str()).unwrap_or("");
-    matches!(ext, "yaml" | "yml" | "json") || target.ends_with(".config.js")
-}
-
 /// `restart`: a file restarts its apps with the file's settings; `--env` re-reads each app's
 /// ecosystem file; `--update-env` sends this shell's environment.
 async fn restart(paths: &Paths, autostart: bool, a: &args::RestartArgs) -> Result<(), Failure> {
-    if looks_like_file(&a.target) {
+    if config::is_ecosystem_path(Path::new(&a.target)) {
         let start = StartArgs {
             target: a.target.clone(),
             only: Vec::new(),
@@ -352,7 +346,7 @@ async fn restart(paths: &Paths, autostart: bool, a: &args::RestartArgs) -> Resul
 }
 
 async fn start(paths: &Paths, autostart: bool, a: &StartArgs) -> Result<(), Failure> {
-    if looks_like_file(&a.target) {
+    if config::is_ecosystem_path(Path::new(&a.target)) {
         let opts = LoadOptions {
             env_name: a.env.clone(),
         };

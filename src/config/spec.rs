@@ -246,6 +246,11 @@ impl AppSpec {
         Ok(())
     }
 
+    /// The signal a stop sends first (`kill_signal`, checked at load; SIGINT as PM2 otherwise).
+    pub fn stop_signal(&self) -> nix::sys::signal::Signal {
+        crate::proc::parse_signal(&self.kill_signal).unwrap_or(nix::sys::signal::Signal::SIGINT)
+    }
+
     /// The program and its arguments, as they will be executed.
     pub fn argv(&self) -> Vec<String> {
         let mut v = Vec::new();

@@ -44,14 +44,8 @@ impl Status {
     }
 }
 
-/// What made a spawn happen; the history splits automatic from manual restarts with it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Trigger {
-    Start,
-    AutoRestart,
-    ManualRestart,
-}
+/// What made a spawn happen (the store's word for it too).
+pub use crate::record::SpawnTrigger as Trigger;
 
 /// The restart policy of an app, as the state machine needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -16,7 +16,7 @@ use crate::proc::oom::{self, OomCounters};
 use crate::proc::tree::{self, CpuMeter, TreeSampler};
 use crate::proc::{self, ExitInfo};
 use crate::record::Cause;
-use crate::store::model::{ExitRecord, SpawnRecord, SpawnTrigger};
+use crate::store::model::{ExitRecord, SpawnRecord};
 use crate::store::{Snapshot, Store, Write};
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -612,11 +612,7 @@ impl Supervisor {
             pid_start_ticks: inst.pid_ticks,
             started_at_ms: inst.started_wall_ms.unwrap_or(0),
             restarts: inst.life.restarts,
-            trigger: match trigger {
-                Trigger::Start => SpawnTrigger::Start,
-                Trigger::AutoRestart => SpawnTrigger::AutoRestart,
-                Trigger::ManualRestart => SpawnTrigger::ManualRestart,
-            },
+            trigger,
         };
         self.store.send(Write::Spawn(record));
         let tx = self.internal_tx.clone();
@@ -653,9 +649,7 @@ impl Supervisor {
         let Some(a) = self.app_mut(app) else { return };
         let sig = match signal {
             Signal::Kill => nix::sys::signal::Signal::SIGKILL,
-            Signal::Graceful => {
-                proc::parse_signal(&a.spec.kill_signal).unwrap_or(nix::sys::signal::Signal::SIGINT)
-            }
+            Signal::Graceful => a.spec.stop_signal(),
         };
         let treekill = a.spec.treekill;
         let Some(inst) = a.insts.get_mut(&index) else {
@@ -807,8 +801,7 @@ impl Supervisor {
                 inst.natural = Some(natural);
                 let treekill = a.spec.treekill;
                 let kill_timeout = a.spec.kill_timeout_ms;
-                let graceful = proc::parse_signal(&a.spec.kill_signal)
-                    .unwrap_or(nix::sys::signal::Signal::SIGINT);
+                let graceful = a.spec.stop_signal();
                 let stopping = inst.life.status == Status::Stopping;
                 let mut leftovers: Vec<tree::Member> =
                     inst.members.iter().filter(|m| m.alive()).copied().collect();
@@ -901,13 +894,16 @@ impl Supervisor {
 
     /// Reaps orphans the daemon adopted (as subreaper) that have exited.
     fn reap_adopted(&self) {
-        let ours: std::collections::HashSet<i32> = self
-            .apps
+        proc::reap_adopted(&self.live_pids());
+    }
+
+    /// The main processes the daemon supervises now (tokio waits for each of them).
+    fn live_pids(&self) -> std::collections::HashSet<i32> {
+        self.apps
             .iter()
             .flat_map(|a| a.insts.values())
             .filter_map(|i| i.pid)
-            .collect();
-        proc::reap_adopted(&ours);
+            .collect()
     }
 
     /// The run is over (main process and leftovers): the state machine learns of it now.
@@ -1088,12 +1084,7 @@ impl Supervisor {
             return;
         }
         self.sampling = true;
-        let live: std::collections::HashSet<i32> = self
-            .apps
-            .iter()
-            .flat_map(|a| a.insts.values())
-            .filter_map(|i| i.pid)
-            .collect();
+        let live = self.live_pids();
         let sampler = self.sampler.clone();
         let tx = self.internal_tx.clone();
         tokio::task::spawn_blocking(move || {

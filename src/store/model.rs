@@ -4,24 +4,7 @@ use crate::config::AppSpec;
 use crate::record::Cause;
 use serde::{Deserialize, Serialize};
 
-/// What made a spawn happen.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SpawnTrigger {
-    Start,
-    AutoRestart,
-    ManualRestart,
-}
-
-impl SpawnTrigger {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SpawnTrigger::Start => "start",
-            SpawnTrigger::AutoRestart => "auto_restart",
-            SpawnTrigger::ManualRestart => "manual_restart",
-        }
-    }
-}
+pub use crate::record::SpawnTrigger;
 
 /// One spawn: a run has begun.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

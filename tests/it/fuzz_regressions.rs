@@ -179,14 +179,6 @@ fn frame(body: &[u8]) -> Vec<u8> {
     v
 }
 
-fn read_frame(s: &mut UnixStream) -> Option<serde_json::Value> {
-    let mut len = [0u8; 4];
-    s.read_exact(&mut len).ok()?;
-    let mut buf = vec![0u8; u32::from_be_bytes(len) as usize];
-    s.read_exact(&mut buf).ok()?;
-    serde_json::from_slice(&buf).ok()
-}
-
 /// A connection past the handshake.
 fn hello(h: &Home) -> UnixStream {
     let mut s = connect(h);

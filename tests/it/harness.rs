@@ -245,6 +245,17 @@ pub fn pid_alive(pid: i32) -> bool {
     }
 }
 
+/// Reads one length-prefixed JSON frame from a raw socket; `None` when it closed or the frame
+/// is not JSON.
+pub fn read_frame(s: &mut std::os::unix::net::UnixStream) -> Option<Value> {
+    use std::io::Read;
+    let mut len = [0u8; 4];
+    s.read_exact(&mut len).ok()?;
+    let mut buf = vec![0u8; u32::from_be_bytes(len) as usize];
+    s.read_exact(&mut buf).ok()?;
+    serde_json::from_slice(&buf).ok()
+}
+
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }

@@ -1,17 +1,9 @@
 //! The control socket against hostile or broken clients.
 
 use crate::harness::*;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
-
-fn read_frame(s: &mut UnixStream) -> Option<serde_json::Value> {
-    let mut len = [0u8; 4];
-    s.read_exact(&mut len).ok()?;
-    let mut buf = vec![0u8; u32::from_be_bytes(len) as usize];
-    s.read_exact(&mut buf).ok()?;
-    serde_json::from_slice(&buf).ok()
-}
 
 fn write_frame(s: &mut UnixStream, body: &[u8]) {
     s.write_all(&(body.len() as u32).to_be_bytes()).unwrap();
