@@ -310,19 +310,6 @@ pub fn describe_exit(e: &ExitRecord) -> String {
     }
 }
 
-/// A one-line chart of values, scaled to their own range.
-pub fn sparkline(values: &[u64]) -> String {
-    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
-    let (Some(lo), Some(hi)) = (values.iter().min(), values.iter().max()) else {
-        return String::new();
-    };
-    let span = (hi - lo).max(1) as f64;
-    values
-        .iter()
-        .map(|v| BARS[(((v - lo) as f64 / span) * 7.0).round() as usize])
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -457,12 +444,5 @@ mod tests {
         assert_eq!(late.exits, 1);
         let none = analyse("a", 10_000_000, &exits, &[], 1000);
         assert_eq!(none.findings, vec!["no exit recorded in this window"]);
-    }
-
-    #[test]
-    fn sparkline_scales_to_its_range() {
-        assert_eq!(sparkline(&[]), "");
-        assert_eq!(sparkline(&[5, 5]), "▁▁");
-        assert_eq!(sparkline(&[0, 7, 14]), "▁▅█");
     }
 }

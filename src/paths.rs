@@ -1,6 +1,8 @@
 //! Owns every file location svctl uses. All of them derive from one home folder (`--home`, else
 //! `$SVCTL_HOME`, else `~/.svctl`), so a test isolates everything with one environment variable.
 
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// `sun_path` in `struct sockaddr_un` is 108 bytes, including the terminating NUL.
@@ -105,6 +107,43 @@ pub fn normalize(p: &Path) -> PathBuf {
         out.push(".");
     }
     out
+}
+
+/// Creates the home folder (mode 0700) if needed, and refuses one that another user owns or
+/// that group or others can write: whoever can write there can replace the socket.
+pub fn prepare_home(home: &Path) -> io::Result<()> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(home)?;
+    let meta = std::fs::metadata(home)?;
+    let me = nix::unistd::geteuid().as_raw();
+    if meta.uid() != me {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "{} belongs to uid {}, not to this user (uid {me})",
+                home.display(),
+                meta.uid()
+            ),
+        ));
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "{} can be written by other users (mode {:o}); run `chmod 700 {}`",
+                home.display(),
+                meta.mode() & 0o777,
+                home.display()
+            ),
+        ));
+    }
+    // Logs and the database are private too: tighten a readable home we own.
+    if meta.mode() & 0o077 != 0 {
+        std::fs::set_permissions(home, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,9 +1,42 @@
-//! The vocabulary of the forensic record: why a run ended. Shared by the lifecycle (which
-//! decides the cause), the store (which writes it) and the CLI (which shows it).
+//! The shared vocabulary: an instance's status, why a run ended, what made it start, and signal
+//! names. Shared by the lifecycle (which decides them), the store (which writes them), the
+//! protocol and the CLI (which show them); it imports nothing of svctl.
 
+use nix::sys::signal::Signal;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
+
+/// PM2's status words, used on the wire and in `list`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Stopped,
+    Launching,
+    Online,
+    Stopping,
+    #[serde(rename = "waiting restart")]
+    WaitingRestart,
+    Errored,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Stopped => "stopped",
+            Status::Launching => "launching",
+            Status::Online => "online",
+            Status::Stopping => "stopping",
+            Status::WaitingRestart => "waiting restart",
+            Status::Errored => "errored",
+        }
+    }
+
+    /// Whether a process of this instance may be alive.
+    pub fn has_process(self) -> bool {
+        matches!(self, Status::Launching | Status::Online | Status::Stopping)
+    }
+}
 
 /// Why a run ended. Every run ends in exactly one of these.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
@@ -108,6 +141,28 @@ impl FromStr for Cause {
             .find(|c| c.as_str() == s)
             .ok_or_else(|| UnknownCause(s.to_string()))
     }
+}
+
+/// Parses `SIGTERM`, `TERM`, `term` or `15`.
+pub fn parse_signal(name: &str) -> Option<Signal> {
+    let t = name.trim();
+    if let Ok(n) = t.parse::<i32>() {
+        return Signal::try_from(n).ok();
+    }
+    let upper = t.to_ascii_uppercase();
+    let full = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    Signal::from_str(&full).ok()
+}
+
+/// The name of signal number `n` (`SIGSEGV`), or `SIG<n>` for one nix does not know.
+pub fn signal_name(n: i32) -> String {
+    Signal::try_from(n)
+        .map(|s| s.as_str().to_string())
+        .unwrap_or_else(|_| format!("SIG{n}"))
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! and mapping failures to exit codes (0 ok, 1 refused or failed, 2 usage or configuration).
 
 pub mod args;
+pub mod check;
 pub mod docs;
 pub mod history;
 pub mod render;
@@ -474,7 +475,7 @@ fn check(file: &Path, env: Option<&str>, json: bool) -> Result<(), Failure> {
     if json {
         print_json(&loaded)
     } else {
-        print!("{}", config::render_check(&loaded));
+        print!("{}", check::render_check(&loaded));
         Ok(())
     }
 }

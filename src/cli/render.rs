@@ -1,7 +1,7 @@
 //! Owns how the client shows things: the process table, `describe`, human units.
 
-use crate::daemon::lifecycle::Status;
 use crate::ipc::{AppDetail, LastExit, ProcessInfo};
+use crate::record::Status;
 use comfy_table::{Cell, Color, ContentArrangement, Table, presets};
 
 /// `5s`, `3m`, `2h`, `4d`, as PM2 shows uptime.
@@ -87,7 +87,7 @@ pub fn last_exit(e: &LastExit) -> String {
     if let Some(sig) = &e.signal {
         s.push_str(&format!(", {sig}"));
     }
-    let ago = (crate::daemon::supervisor::wall_ms() - e.ended_at_ms).max(0) as u64;
+    let ago = (crate::store::now_ms() - e.ended_at_ms).max(0) as u64;
     s.push_str(&format!(", {} ago", duration_short(ago)));
     if let Some(err) = &e.error {
         s.push_str(&format!(" ({err})"));
@@ -188,7 +188,7 @@ pub fn describe(
                 &format!("  memory 1h {}", p.instance),
                 format!(
                     "{} {}…{} (per minute)",
-                    crate::forensics::sparkline(&mine),
+                    sparkline(&mine),
                     bytes(*lo),
                     bytes(*hi)
                 ),
@@ -219,6 +219,19 @@ pub fn shell_join(argv: &[String]) -> String {
         })
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// A one-line chart of values, scaled to their own range.
+pub fn sparkline(values: &[u64]) -> String {
+    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let (Some(lo), Some(hi)) = (values.iter().min(), values.iter().max()) else {
+        return String::new();
+    };
+    let span = (hi - lo).max(1) as f64;
+    values
+        .iter()
+        .map(|v| BARS[(((v - lo) as f64 / span) * 7.0).round() as usize])
+        .collect()
 }
 
 #[cfg(test)]
@@ -252,5 +265,12 @@ mod tests {
             "".into(),
         ];
         assert_eq!(shell_join(&argv), r"bash -c 'echo it'\''s' ''");
+    }
+
+    #[test]
+    fn sparkline_scales_to_its_range() {
+        assert_eq!(sparkline(&[]), "");
+        assert_eq!(sparkline(&[5, 5]), "▁▁");
+        assert_eq!(sparkline(&[0, 7, 14]), "▁▅█");
     }
 }

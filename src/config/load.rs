@@ -972,7 +972,7 @@ pub(crate) fn app(path: &str, at: &Located, ctx: &mut Ctx) -> Option<AppSpec> {
     if let Some(f) = field("kill_signal")
         && let Some(s) = f.str(ctx)
     {
-        match crate::proc::parse_signal(&s) {
+        match crate::record::parse_signal(&s) {
             Some(sig) => spec.kill_signal = sig.as_str().to_string(),
             None => ctx.problem(
                 f.at,

@@ -240,7 +240,7 @@ impl AppSpec {
         if self.max_memory_samples == 0 {
             return bad("max_memory_samples must be at least 1");
         }
-        if crate::proc::parse_signal(&self.kill_signal).is_none() {
+        if crate::record::parse_signal(&self.kill_signal).is_none() {
             return bad("kill_signal is not a signal");
         }
         Ok(())
@@ -248,7 +248,7 @@ impl AppSpec {
 
     /// The signal a stop sends first (`kill_signal`, checked at load; SIGINT as PM2 otherwise).
     pub fn stop_signal(&self) -> nix::sys::signal::Signal {
-        crate::proc::parse_signal(&self.kill_signal).unwrap_or(nix::sys::signal::Signal::SIGINT)
+        crate::record::parse_signal(&self.kill_signal).unwrap_or(nix::sys::signal::Signal::SIGINT)
     }
 
     /// The program and its arguments, as they will be executed.

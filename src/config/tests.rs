@@ -420,16 +420,3 @@ fn the_example_file_is_valid_and_uses_every_field() {
         );
     }
 }
-
-#[test]
-fn check_report_lists_what_will_run() {
-    let l = ok(
-        "apps:\n  - name: a\n    script: sleep\n    args: \"10\"\n    env:\n      SECRET: hunter2\n",
-    );
-    let r = render_check(&l);
-    assert!(r.contains("sleep 10"), "{r}");
-    assert!(
-        r.contains("SECRET") && !r.contains("hunter2"),
-        "values are hidden: {r}"
-    );
-}

@@ -11,38 +11,8 @@
 
 use crate::daemon::backoff::{self, DelayPolicy};
 use crate::record::Cause;
-use serde::{Deserialize, Serialize};
 
-/// PM2's status words, used on the wire and in `list`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Status {
-    Stopped,
-    Launching,
-    Online,
-    Stopping,
-    #[serde(rename = "waiting restart")]
-    WaitingRestart,
-    Errored,
-}
-
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Stopped => "stopped",
-            Status::Launching => "launching",
-            Status::Online => "online",
-            Status::Stopping => "stopping",
-            Status::WaitingRestart => "waiting restart",
-            Status::Errored => "errored",
-        }
-    }
-
-    /// Whether a process of this instance may be alive.
-    pub fn has_process(self) -> bool {
-        matches!(self, Status::Launching | Status::Online | Status::Stopping)
-    }
-}
+pub use crate::record::Status;
 
 /// What made a spawn happen (the store's word for it too).
 pub use crate::record::SpawnTrigger as Trigger;

@@ -13,46 +13,8 @@ use anyhow::Context;
 use nix::fcntl::{Flock, FlockArg};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
-use std::path::Path;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use tokio::sync::mpsc;
-
-/// Creates the home folder (mode 0700) if needed, and refuses one that another user owns or
-/// that group or others can write: whoever can write there can replace the socket.
-pub fn prepare_home(home: &Path) -> io::Result<()> {
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(home)?;
-    let meta = std::fs::metadata(home)?;
-    let me = nix::unistd::geteuid().as_raw();
-    if meta.uid() != me {
-        return Err(io::Error::new(
-            io::ErrorKind::PermissionDenied,
-            format!(
-                "{} belongs to uid {}, not to this user (uid {me})",
-                home.display(),
-                meta.uid()
-            ),
-        ));
-    }
-    if meta.mode() & 0o022 != 0 {
-        return Err(io::Error::new(
-            io::ErrorKind::PermissionDenied,
-            format!(
-                "{} can be written by other users (mode {:o}); run `chmod 700 {}`",
-                home.display(),
-                meta.mode() & 0o777,
-                home.display()
-            ),
-        ));
-    }
-    // Logs and the database are private too: tighten a readable home we own.
-    if meta.mode() & 0o077 != 0 {
-        std::fs::set_permissions(home, std::fs::Permissions::from_mode(0o700))?;
-    }
-    Ok(())
-}
 
 /// Takes the daemon lock of this home, or says which daemon holds it.
 fn take_lock(paths: &Paths) -> anyhow::Result<Flock<File>> {
@@ -231,7 +193,7 @@ pub fn run(paths: &Paths) -> anyhow::Result<()> {
     if let Err(e) = crate::proc::become_subreaper() {
         tracing::warn!("cannot become the reaper of orphaned app processes: {e}");
     }
-    prepare_home(&paths.home)?;
+    crate::paths::prepare_home(&paths.home)?;
     let _lock = take_lock(paths)?;
     std::fs::DirBuilder::new()
         .recursive(true)

@@ -3,7 +3,7 @@
 //! kept in one ordered map, never a polling loop). Each event goes through
 //! [`lifecycle::step`]; the effects it returns are performed here, and their outcomes fed back.
 
-use super::lifecycle::{self, Effect, Event, Instance, Policy, Signal, Status, TimerKind, Trigger};
+use super::lifecycle::{self, Effect, Event, Instance, Policy, Signal, TimerKind, Trigger};
 use super::triggers;
 use crate::config::AppSpec;
 use crate::ipc::{
@@ -16,13 +16,14 @@ use crate::proc::oom::{self, OomCounters};
 use crate::proc::tree::{self, CpuMeter, TreeSampler};
 use crate::proc::{self, ExitInfo};
 use crate::record::Cause;
+use crate::record::Status;
 use crate::store::model::{ExitRecord, SpawnRecord};
 use crate::store::{Snapshot, Store, Write};
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Weak;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
@@ -222,12 +223,6 @@ pub struct Supervisor {
     live: LiveFeed,
 }
 
-pub fn wall_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
 impl Supervisor {
     pub fn new(paths: Paths, store: Store, warnings: Vec<String>) -> Supervisor {
         let (internal_tx, internal_rx) = mpsc::unbounded_channel();
@@ -238,7 +233,7 @@ impl Supervisor {
             timers: BTreeMap::new(),
             timer_seq: 0,
             origin: Instant::now(),
-            started_wall_ms: wall_ms(),
+            started_wall_ms: crate::store::now_ms(),
             waiters: Vec::new(),
             shutting_down: false,
             kill_replies: Vec::new(),
@@ -342,7 +337,7 @@ impl Supervisor {
     /// their process groups when they are verifiably still ours), then starts again the apps
     /// that should run.
     pub fn restore(&mut self, snapshot: Snapshot) {
-        let now = wall_ms();
+        let now = crate::store::now_ms();
         let mut lost: HashMap<(String, u32), LastExit> = HashMap::new();
         for open in snapshot.open_runs {
             let alive = open.pid > 1
@@ -558,7 +553,7 @@ impl Supervisor {
             return Event::SpawnFailed { run };
         };
         lifecycle::mark_started(&mut inst.life, now);
-        inst.started_wall_ms = Some(wall_ms());
+        inst.started_wall_ms = Some(crate::store::now_ms());
         inst.exit = None;
         inst.spawn_error = None;
         inst.cpu = None;
@@ -690,7 +685,7 @@ impl Supervisor {
             return;
         };
         let exit = inst.exit.take();
-        let ended = wall_ms();
+        let ended = crate::store::now_ms();
         let breach = inst.memory_breach.take();
         if let Some(w) = inst.minute.take() {
             self.store.send(minute_write(app, index, w));
@@ -1113,7 +1108,7 @@ impl Supervisor {
     fn apply_samples(&mut self, samples: Vec<(tree::TreeSample, Option<f32>)>) {
         let by_pid: HashMap<i32, (tree::TreeSample, Option<f32>)> =
             samples.into_iter().map(|s| (s.0.root, s)).collect();
-        let minute_now = wall_ms() / 60_000 * 60_000;
+        let minute_now = crate::store::now_ms() / 60_000 * 60_000;
         let mut breaches = Vec::new();
         for a in &mut self.apps {
             for (index, inst) in &mut a.insts {
@@ -1182,7 +1177,7 @@ impl Supervisor {
                 let _ = reply.send(Response::Pong {
                     version: crate::VERSION.to_string(),
                     pid: std::process::id(),
-                    uptime_ms: (wall_ms() - self.started_wall_ms).max(0) as u64,
+                    uptime_ms: (crate::store::now_ms() - self.started_wall_ms).max(0) as u64,
                     home: self.paths.home.display().to_string(),
                 });
             }

@@ -161,7 +161,7 @@ fn is_not_running(e: &io::Error) -> bool {
 /// Starts `svctl daemon` detached: its own session, stdin from /dev/null, output appended to
 /// the daemon log. The lock in the home makes a racing second daemon exit at once.
 fn spawn_daemon(paths: &Paths) -> io::Result<()> {
-    crate::daemon::prepare_home(&paths.home)?;
+    crate::paths::prepare_home(&paths.home)?;
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)

@@ -46,8 +46,8 @@ pub mod client;
 pub mod codec;
 
 use crate::config::AppSpec;
-use crate::daemon::lifecycle::Status;
 use crate::record::Cause;
+use crate::record::Status;
 use serde::{Deserialize, Serialize};
 
 /// Bumped whenever a request or response changes incompatibly.

@@ -10,29 +10,8 @@ use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use std::os::unix::process::ExitStatusExt;
 use std::process::Stdio;
-use std::str::FromStr;
 
-/// Parses `SIGTERM`, `TERM`, `term` or `15`.
-pub fn parse_signal(name: &str) -> Option<Signal> {
-    let t = name.trim();
-    if let Ok(n) = t.parse::<i32>() {
-        return Signal::try_from(n).ok();
-    }
-    let upper = t.to_ascii_uppercase();
-    let full = if upper.starts_with("SIG") {
-        upper
-    } else {
-        format!("SIG{upper}")
-    };
-    Signal::from_str(&full).ok()
-}
-
-/// The name of signal number `n` (`SIGSEGV`), or `SIG<n>` for one nix does not know.
-pub fn signal_name(n: i32) -> String {
-    Signal::try_from(n)
-        .map(|s| s.as_str().to_string())
-        .unwrap_or_else(|_| format!("SIG{n}"))
-}
+pub use crate::record::{parse_signal, signal_name};
 
 /// Sends `sig` to process group `pgid`. A group that no longer exists is not an error.
 pub fn signal_group(pgid: i32, sig: Signal) -> nix::Result<()> {
