@@ -8,9 +8,10 @@ use std::fmt;
 use std::str::FromStr;
 
 /// PM2's status words, used on the wire and in `list`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
+    #[default]
     Stopped,
     Launching,
     Online,

@@ -1,7 +1,6 @@
 //! Owns the daemon process: its home folder and lock, start-up (restoring the previous daemon's
 //! state from the store), the control socket server, signals, and an orderly shutdown.
 
-pub mod backoff;
 pub mod lifecycle;
 pub mod server;
 pub mod supervisor;
@@ -225,10 +224,13 @@ async fn serve(paths: &Paths) -> anyhow::Result<()> {
     std::fs::set_permissions(&paths.socket, std::fs::Permissions::from_mode(0o600))?;
 
     let (cmd_tx, cmd_rx) = mpsc::channel(1024);
-    let mut sup = supervisor::Supervisor::new(paths.clone(), store, warnings);
-    sup.set_memory_check_default(memory_check_default()?);
     let (log_max, log_retain) = log_defaults()?;
-    sup.set_log_defaults(log_max, log_retain);
+    let defaults = supervisor::Defaults {
+        memory_check_ms: memory_check_default()?,
+        log_max_size: log_max,
+        log_retain,
+    };
+    let mut sup = supervisor::Supervisor::new(paths.clone(), store, warnings, defaults);
     let rotation = tokio::spawn(rotate_own_log(
         paths.daemon_log.clone(),
         log_max,

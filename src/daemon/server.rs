@@ -99,20 +99,26 @@ async fn handle(stream: UnixStream, tx: mpsc::Sender<Command>) {
             let _ = codec::send(&mut conn, &err).await;
             return;
         }
-        let (reply_tx, reply_rx) = oneshot::channel();
-        if tx.send(Command::Request(req, reply_tx)).await.is_err() {
-            let err = Response::error(ErrorKind::Refused, "the daemon is shutting down");
-            let _ = codec::send(&mut conn, &err).await;
-            return;
-        }
-        let resp = reply_rx
-            .await
-            .unwrap_or_else(|_| Response::error(ErrorKind::Refused, "the daemon is shutting down"));
+        let resp = ask(&tx, req).await;
         let last = matches!(resp, Response::Killed { .. });
         let sent = tokio::time::timeout(WRITE_TIMEOUT, codec::send(&mut conn, &resp)).await;
         if !matches!(sent, Ok(Ok(()))) || last {
             return;
         }
+    }
+}
+
+/// Relays one request to the supervisor; its domain errors become typed error responses.
+async fn ask(tx: &mpsc::Sender<Command>, req: Request) -> Response {
+    let gone = || Response::error(ErrorKind::Refused, "the daemon is shutting down");
+    let (reply_tx, reply_rx) = oneshot::channel();
+    if tx.send(Command::Request(req, reply_tx)).await.is_err() {
+        return gone();
+    }
+    match reply_rx.await {
+        Ok(Ok(resp)) => resp,
+        Ok(Err(e)) => e.into_response(),
+        Err(_) => gone(),
     }
 }
 
@@ -170,13 +176,7 @@ async fn follow_logs(conn: &mut Conn, tx: &mpsc::Sender<Command>, req: Request) 
         return;
     }
     let Ok(mut live) = sub_rx.await else { return };
-    let (reply_tx, reply_rx) = oneshot::channel();
-    if tx.send(Command::Request(req, reply_tx)).await.is_err() {
-        return;
-    }
-    let first = reply_rx
-        .await
-        .unwrap_or_else(|_| Response::error(ErrorKind::Refused, "the daemon is shutting down"));
+    let first = ask(tx, req).await;
     let wanted: HashSet<LogSource> = match &first {
         Response::LogLines { sources, .. } => sources.iter().cloned().collect(),
         _ => {

@@ -7,6 +7,7 @@
 
 pub mod file;
 pub mod format;
+pub mod registry;
 pub mod tail;
 
 use crate::config::{AppSpec, LogTarget};

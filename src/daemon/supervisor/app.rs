@@ -1,0 +1,197 @@
+//! Owns the supervisor's record of each app and instance: the pure lifecycle state, and beside
+//! it the runtime facts of the current run (pid, samples, log counters) that the state machine
+//! does not decide. A run's facts are set in one place ([`Inst::begin_run`]) and cleared in one
+//! place ([`Inst::end_run`]).
+
+use crate::config::AppSpec;
+use crate::daemon::lifecycle::backoff::DelayPolicy;
+use crate::daemon::lifecycle::desired::Desired;
+use crate::daemon::lifecycle::{Instance, MemoryLimit, Policy};
+use crate::ipc::LastExit;
+use crate::logs::{Counters, Tail};
+use crate::proc::tree;
+use crate::store::model::ExitRecord;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+/// The restart policy the state machine applies to an app's instances.
+pub fn policy_of(spec: &AppSpec) -> Policy {
+    Policy {
+        autorestart: spec.autorestart,
+        stop_exit_codes: spec.stop_exit_codes.clone(),
+        delay: DelayPolicy {
+            restart_delay_ms: spec.restart_delay_ms,
+            exp_backoff_ms: spec.exp_backoff_restart_delay_ms,
+        },
+        min_uptime_ms: spec.min_uptime_ms,
+        max_restarts: spec.max_restarts,
+        kill_timeout_ms: spec.kill_timeout_ms,
+        memory: spec.max_memory_restart.map(|limit_bytes| MemoryLimit {
+            limit_bytes,
+            samples: spec.max_memory_samples,
+        }),
+        treekill: spec.treekill,
+    }
+}
+
+/// The memory of the minute being aggregated for the history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Minute {
+    pub start_ms: i64,
+    pub min: u64,
+    pub max: u64,
+    pub sum: u64,
+    pub samples: u64,
+}
+
+impl Minute {
+    /// Adds a sample; returns the finished minute when `minute_ms` starts a new one.
+    pub fn add(cur: &mut Option<Minute>, minute_ms: i64, rss: u64) -> Option<Minute> {
+        match cur {
+            Some(m) if m.start_ms == minute_ms => {
+                m.min = m.min.min(rss);
+                m.max = m.max.max(rss);
+                m.sum = m.sum.saturating_add(rss);
+                m.samples += 1;
+                None
+            }
+            _ => cur.replace(Minute {
+                start_ms: minute_ms,
+                min: rss,
+                max: rss,
+                sum: rss,
+                samples: 1,
+            }),
+        }
+    }
+
+    pub fn avg(&self) -> u64 {
+        self.sum / self.samples.max(1)
+    }
+}
+
+/// The facts of the current run, known once it was spawned.
+#[derive(Debug, Default)]
+pub struct Run {
+    pub pid: Option<i32>,
+    pub pid_ticks: Option<u64>,
+    pub started_wall_ms: Option<i64>,
+    /// The OS error when the program could not be executed.
+    pub spawn_error: Option<String>,
+    pub cpu: Option<f32>,
+    pub rss: Option<u64>,
+    pub rss_peak: Option<u64>,
+    /// The run's descendants at the last sample (or at the stop), to find them again once the
+    /// main process is gone or when they left its process group.
+    pub members: Vec<tree::Member>,
+    /// Processes in the run's tree at the last sample.
+    pub processes: Option<u32>,
+    /// How the main process ended, once it has.
+    pub exit: Option<crate::daemon::lifecycle::ExitFacts>,
+    pub minute: Option<Minute>,
+    /// The last lines of the run's stderr.
+    pub tail: Arc<Mutex<Tail>>,
+}
+
+/// One instance: the pure state and the runtime facts.
+pub struct Inst {
+    pub life: Instance,
+    pub run: Run,
+    pub last_exit: Option<LastExit>,
+    /// Log bytes written and lost, over the instance's life in this daemon.
+    pub out: Arc<Counters>,
+    pub err: Arc<Counters>,
+}
+
+impl Inst {
+    pub fn new(life: Instance) -> Inst {
+        Inst {
+            life,
+            run: Run::default(),
+            last_exit: None,
+            out: Arc::default(),
+            err: Arc::default(),
+        }
+    }
+
+    /// A spawn is being attempted: the previous run's facts are gone.
+    pub fn begin_run(&mut self, started_wall_ms: i64) {
+        self.run = Run {
+            started_wall_ms: Some(started_wall_ms),
+            ..Run::default()
+        };
+    }
+
+    /// The run was recorded: keep what `list` shows of it, drop the rest.
+    pub fn end_run(&mut self, last_exit: LastExit) {
+        self.last_exit = Some(last_exit);
+        self.run = Run {
+            rss_peak: self.run.rss_peak,
+            ..Run::default()
+        };
+    }
+}
+
+pub struct App {
+    pub spec: AppSpec,
+    pub policy: Policy,
+    pub desired: Desired,
+    /// When this app's instances are sampled next (supervisor clock, ms).
+    pub next_sample_ms: u64,
+    /// Bumped whenever the spec changes: stale cron and watch deadlines are ignored.
+    pub generation: u64,
+    /// The file watcher (`watch`), dropped with the app or its old spec.
+    pub watcher: Option<notify::RecommendedWatcher>,
+    /// Bumped on every watched change: only the last change's quiet period restarts.
+    pub watch_seq: u64,
+    pub insts: BTreeMap<u32, Inst>,
+}
+
+impl App {
+    pub fn new(spec: AppSpec, should_run: bool, insts: BTreeMap<u32, Inst>) -> App {
+        App {
+            policy: policy_of(&spec),
+            spec,
+            desired: Desired::new(should_run),
+            next_sample_ms: 0,
+            generation: 0,
+            watcher: None,
+            watch_seq: 0,
+            insts,
+        }
+    }
+
+    /// The instances as `(name, index)` keys.
+    pub fn keys(&self) -> impl Iterator<Item = (String, u32)> + '_ {
+        self.insts.keys().map(|i| (self.spec.name.clone(), *i))
+    }
+}
+
+pub fn last_exit_of(r: &ExitRecord) -> LastExit {
+    LastExit {
+        cause: r.cause,
+        exit_code: r.exit_code,
+        signal: r.signal.clone(),
+        ended_at_ms: r.ended_at_ms,
+        error: r.error.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_minute_folds_its_samples_and_hands_over_when_the_next_starts() {
+        let mut cur = None;
+        assert_eq!(Minute::add(&mut cur, 0, 10), None);
+        assert_eq!(Minute::add(&mut cur, 0, 30), None);
+        assert_eq!(Minute::add(&mut cur, 0, 20), None);
+        let done = Minute::add(&mut cur, 60_000, 5).expect("the first minute is finished");
+        assert_eq!(
+            (done.min, done.max, done.avg(), done.samples),
+            (10, 30, 20, 3)
+        );
+        assert_eq!(cur.map(|m| (m.start_ms, m.min)), Some((60_000, 5)));
+    }
+}

@@ -1,0 +1,181 @@
+//! Owns the end of a run: handing the exit to the state machine, sweeping what the run left
+//! (its process group, descendants that escaped it, orphans carrying its mark) off the actor,
+//! writing the exit row, and forgetting deleted instances.
+
+use super::app::last_exit_of;
+use super::spawn::signal_escaped;
+use super::{Internal, Supervisor};
+use crate::daemon::lifecycle::{Event, ExitFacts, ExitSummary};
+use crate::proc::{self, tree};
+use crate::store::Write;
+use crate::store::model::ExitRecord;
+use nix::sys::signal::Signal;
+use std::collections::HashSet;
+use std::time::Duration;
+
+impl Supervisor {
+    /// The main process of a run ended: the state machine names the exit and decides whether
+    /// its leftovers must be swept first.
+    pub(super) fn main_exited(&mut self, app: &str, index: u32, run: u64, exit: ExitFacts) {
+        if let Some(inst) = self.inst_mut(app, index)
+            && inst.life.run() == run
+        {
+            inst.run.exit = Some(exit);
+        }
+        self.reap_adopted();
+        self.dispatch(app, index, Event::Exited { run, exit });
+    }
+
+    /// Carries out a `SweepLeftovers` effect on the blocking pool; `LeftoversGone` comes back.
+    pub(super) fn sweep(&mut self, app: &str, index: u32, run: u64, grace: bool) {
+        let Some(a) = self.app(app) else { return };
+        let Some(inst) = a.insts.get(&index) else {
+            return;
+        };
+        let pid = inst.run.pid.unwrap_or(0);
+        let members = inst.run.members.clone();
+        let graceful = a.spec.stop_signal();
+        let kill_timeout = Duration::from_millis(a.spec.kill_timeout_ms);
+        let mark = proc::run_id(app, index, run);
+        let tx = self.internal_tx.clone();
+        let app = app.to_string();
+        tokio::spawn(async move {
+            let found =
+                tokio::task::spawn_blocking(move || find_leftovers(pid, members, &mark)).await;
+            let (leftovers, group) = found.unwrap_or_default();
+            let killed = if leftovers.is_empty() && !group {
+                0
+            } else {
+                let count = (leftovers.len() as u32).max(u32::from(group));
+                if grace {
+                    // A crash: what the main process left (workers holding its ports…) gets the
+                    // kill_signal, then SIGKILL after kill_timeout, before the next start.
+                    tracing::info!(app = %app, index, count, "stopping what the main process left");
+                    let _ = proc::signal_group(pid, graceful);
+                    signal_escaped(pid, &leftovers, graceful);
+                    let all_gone = async {
+                        for m in &leftovers {
+                            if !tree::exited(m.pid).await {
+                                // No pidfd: let the deadline decide.
+                                std::future::pending::<()>().await;
+                            }
+                        }
+                    };
+                    let _ = tokio::time::timeout(kill_timeout, all_gone).await;
+                }
+                // A stop sent the stop signal to all of them already: no second grace.
+                let _ = proc::signal_group(pid, Signal::SIGKILL);
+                for m in leftovers.iter().filter(|m| m.alive()) {
+                    let _ =
+                        nix::sys::signal::kill(nix::unistd::Pid::from_raw(m.pid), Signal::SIGKILL);
+                }
+                count
+            };
+            let _ = tx.send(Internal::LeftoversGone {
+                app,
+                index,
+                run,
+                killed,
+            });
+        });
+    }
+
+    /// Carries out a `RecordExit` effect: the exit row, with what the run's facts add to it.
+    pub(super) fn record_exit(&mut self, app: &str, index: u32, s: ExitSummary) {
+        let Some(inst) = self.inst_mut(app, index) else {
+            return;
+        };
+        let ended = crate::store::now_ms();
+        let minute = inst.run.minute.take();
+        let exit = inst.run.exit.take();
+        let breach = s.breach;
+        let record = ExitRecord {
+            app: app.to_string(),
+            instance: index,
+            run: s.run,
+            pid: inst.run.pid,
+            started_at_ms: inst.run.started_wall_ms.unwrap_or(ended),
+            ended_at_ms: ended,
+            cause: s.cause,
+            exit_code: exit.and_then(|e| e.code),
+            signal: exit.and_then(|e| e.signal).map(proc::signal_name),
+            core_dumped: exit.is_some_and(|e| e.core_dumped),
+            unstable: s.unstable,
+            sigkill_needed: s.sigkill_needed,
+            next_delay_ms: s.next_delay_ms,
+            error: inst.run.spawn_error.clone(),
+            rss_last_bytes: breach.map(|b| b.rss_bytes).or(inst.run.rss),
+            rss_peak_bytes: inst.run.rss_peak,
+            memory_limit_bytes: breach.map(|b| b.limit_bytes),
+            oom_confidence: s.oom_confidence.map(|c| c.as_str().to_string()),
+            leftovers_killed: s.leftovers_killed,
+            stderr_tail: inst.run.tail.lock().ok().and_then(|t| t.text()),
+        };
+        inst.end_run(last_exit_of(&record));
+        tracing::info!(
+            app,
+            index,
+            run = s.run,
+            cause = %s.cause,
+            code = ?record.exit_code,
+            signal = ?record.signal,
+            "run ended"
+        );
+        if let Some(m) = minute {
+            self.store.send(super::sample::minute_write(app, index, m));
+        }
+        self.store.send(Write::Exit(record));
+    }
+
+    /// Carries out a `Forget` effect; an app being deleted goes once its last instance has.
+    pub(super) fn forget(&mut self, app: &str, index: u32) {
+        let Some(pos) = self.apps.iter().position(|a| a.spec.name == app) else {
+            return;
+        };
+        let a = &mut self.apps[pos];
+        a.insts.remove(&index);
+        if a.insts.is_empty() && a.desired.deleting() {
+            self.apps.remove(pos);
+            self.store.send(Write::DeleteApp {
+                name: app.to_string(),
+            });
+        }
+    }
+
+    /// Reaps orphans the daemon adopted (as subreaper) that have exited. This stays on the
+    /// actor (a read of `/proc/self/task/*/children` and of the zombies' stat): it must see a
+    /// set of main processes that no spawn changes meanwhile, or it could reap a new child
+    /// before tokio does.
+    pub(super) fn reap_adopted(&self) {
+        proc::reap_adopted(&self.live_pids());
+    }
+
+    /// The main processes the daemon supervises now (tokio waits for each of them).
+    pub(super) fn live_pids(&self) -> HashSet<i32> {
+        self.apps
+            .iter()
+            .flat_map(|a| a.insts.values())
+            .filter_map(|i| i.run.pid)
+            .collect()
+    }
+}
+
+/// What a run whose main process `pid` ended left: descendants seen at the last sample that are
+/// still the same processes, orphans re-parented to the daemon that carry the run's mark (and
+/// their trees), and whether its process group still has members.
+fn find_leftovers(pid: i32, members: Vec<tree::Member>, mark: &str) -> (Vec<tree::Member>, bool) {
+    let mut leftovers: Vec<tree::Member> = members.into_iter().filter(|m| m.alive()).collect();
+    let orphans: Vec<i32> = proc::own_children()
+        .into_iter()
+        .filter(|p| *p != pid && proc::run_id_of(*p).as_deref() == Some(mark))
+        .collect();
+    for t in tree::sample(&orphans) {
+        if let Some(m) = tree::member_of(t.root) {
+            leftovers.push(m);
+        }
+        leftovers.extend(t.members);
+    }
+    leftovers.sort_by_key(|m| m.pid);
+    leftovers.dedup_by_key(|m| m.pid);
+    (leftovers, proc::group_alive(pid))
+}

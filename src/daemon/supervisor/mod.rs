@@ -1,0 +1,324 @@
+//! Owns all app state: the one actor of the daemon. It receives requests from the socket
+//! server, exits and sweeps from child watchers, samples from the sampler, and its own timers
+//! (deadlines in one ordered queue, never a polling loop). Each event for an instance goes
+//! through [`lifecycle::step`], the only decider; the effects it returns are carried out here
+//! and their outcomes fed back. Blocking work (`/proc` walks, `/dev/kmsg`, truncating files)
+//! runs on the blocking pool and comes back as an [`Internal`] message.
+//!
+//! Files: `app` (the records), `spawn` (processes and pipes), `exit` (watching and sweeping),
+//! `sample` (sampling and the memory history), `timers` (deadlines, cron, watch), `requests`
+//! and `logs` (protocol handlers), `targets` (resolution and waiters), `views` (list and
+//! describe), `restore` (what the previous daemon left).
+
+mod app;
+mod exit;
+mod logs;
+mod requests;
+mod restore;
+mod sample;
+mod spawn;
+mod targets;
+mod timers;
+mod views;
+
+use crate::daemon::lifecycle::{self, Effect, Event, ExitFacts};
+use crate::ipc::{ErrorKind, Request, Response};
+use crate::logs::{LiveFeed, LogChunk};
+use crate::paths::Paths;
+use crate::proc::oom::OomCounters;
+use crate::proc::tree::{self, CpuMeter, TreeSampler};
+use crate::store::Store;
+use app::App;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use targets::Waiter;
+use timers::{Timer, TimerQueue};
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::time::Instant;
+
+pub use sample::DEFAULT_MEMORY_CHECK_MS;
+
+/// Why a request could not be carried out. The socket server turns it into a typed error
+/// response; the supervisor never builds wire errors itself.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RequestError {
+    #[error("{message}")]
+    NotFound { message: String, known: Vec<String> },
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Refused(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl RequestError {
+    pub fn into_response(self) -> Response {
+        match self {
+            RequestError::NotFound { message, known } => Response::Error {
+                kind: ErrorKind::NotFound,
+                message,
+                known,
+            },
+            RequestError::BadRequest(m) => Response::error(ErrorKind::BadRequest, m),
+            RequestError::Refused(m) => Response::error(ErrorKind::Refused, m),
+            RequestError::Internal(m) => Response::error(ErrorKind::Internal, m),
+        }
+    }
+}
+
+/// The answer to a request.
+pub type Reply = Result<Response, RequestError>;
+pub type ReplyTx = oneshot::Sender<Reply>;
+
+/// What the rest of the daemon sends to the supervisor.
+pub enum Command {
+    Request(Request, ReplyTx),
+    /// A receiver of the live log feed, for `logs --follow`.
+    Subscribe(oneshot::Sender<broadcast::Receiver<LogChunk>>),
+    /// SIGTERM or SIGINT: stop every app, then end.
+    Shutdown,
+}
+
+/// What the supervisor's own helpers send back to it.
+enum Internal {
+    /// A watched file of `app` changed (generation of its watcher).
+    WatchChange { app: String, generation: u64 },
+    /// The main process of a run ended (with the OOM evidence, read off the actor).
+    Exited {
+        app: String,
+        index: u32,
+        run: u64,
+        exit: ExitFacts,
+    },
+    /// What a run left is gone (`killed` had to be ended).
+    LeftoversGone {
+        app: String,
+        index: u32,
+        run: u64,
+        killed: u32,
+    },
+    /// Per main pid: tree RSS, and CPU % since the previous sample.
+    Samples(Vec<(tree::TreeSample, Option<f32>)>),
+}
+
+/// Settings of the daemon that apps do not set themselves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Defaults {
+    /// `memory_check_interval` of apps that do not set one.
+    pub memory_check_ms: u64,
+    /// Rotation of apps that do not set theirs: max size and files kept.
+    pub log_max_size: u64,
+    pub log_retain: u32,
+}
+
+impl Default for Defaults {
+    fn default() -> Self {
+        Defaults {
+            memory_check_ms: DEFAULT_MEMORY_CHECK_MS,
+            log_max_size: crate::logs::DEFAULT_MAX_SIZE,
+            log_retain: crate::logs::DEFAULT_RETAIN,
+        }
+    }
+}
+
+pub struct Supervisor {
+    paths: Paths,
+    store: Store,
+    defaults: Defaults,
+    apps: Vec<App>,
+    timers: TimerQueue,
+    /// The supervisor's monotonic clock starts here (tokio's clock, so tests can pause it).
+    origin: Instant,
+    started_wall_ms: i64,
+    waiters: Vec<Waiter>,
+    shutting_down: bool,
+    kill_replies: Vec<ReplyTx>,
+    warnings: Vec<String>,
+    internal_tx: mpsc::UnboundedSender<Internal>,
+    internal_rx: Option<mpsc::UnboundedReceiver<Internal>>,
+    /// The sampler's state between rounds (open stat files, CPU readings).
+    sampler: Arc<Mutex<(TreeSampler, CpuMeter)>>,
+    sampling: bool,
+    logs: crate::logs::registry::Registry,
+    /// The kernel's OOM-kill counters as last read, and when (supervisor clock).
+    oom_seen: OomCounters,
+    oom_read_at: Option<u64>,
+    live: LiveFeed,
+}
+
+impl Supervisor {
+    pub fn new(paths: Paths, store: Store, warnings: Vec<String>, defaults: Defaults) -> Self {
+        let (internal_tx, internal_rx) = mpsc::unbounded_channel();
+        let live = broadcast::channel(4096).0;
+        Supervisor {
+            logs: crate::logs::registry::Registry::new(
+                paths.clone(),
+                defaults.log_max_size,
+                defaults.log_retain,
+                live.clone(),
+            ),
+            paths,
+            store,
+            defaults,
+            apps: Vec::new(),
+            timers: TimerQueue::default(),
+            origin: Instant::now(),
+            started_wall_ms: crate::store::now_ms(),
+            waiters: Vec::new(),
+            shutting_down: false,
+            kill_replies: Vec::new(),
+            warnings,
+            internal_tx,
+            internal_rx: Some(internal_rx),
+            sampler: Arc::default(),
+            sampling: false,
+            oom_seen: OomCounters::default(),
+            oom_read_at: None,
+            live,
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.origin.elapsed().as_millis() as u64
+    }
+
+    /// Runs until shutdown completes; returns the store so the caller can close it.
+    pub async fn run(mut self, mut commands: mpsc::Receiver<Command>) -> Store {
+        let Some(mut internal) = self.internal_rx.take() else {
+            return self.store;
+        };
+        let mut commands_open = true;
+        loop {
+            if self.shutting_down && self.all_down() {
+                break;
+            }
+            let next_timer = self.timers.next_at();
+            let deadline = self.origin + Duration::from_millis(next_timer.unwrap_or(0));
+            let next_sample = if self.sampling {
+                None
+            } else {
+                self.next_sample_due()
+            };
+            let sample_at = self.origin + Duration::from_millis(next_sample.unwrap_or(0));
+            tokio::select! {
+                // Requests first: under a crash storm a `list` waits for at most the one event
+                // being handled, not for a queue of exits.
+                biased;
+                cmd = commands.recv(), if commands_open => match cmd {
+                    Some(Command::Request(req, reply)) => self.request(req, reply),
+                    Some(Command::Shutdown) => self.begin_shutdown(None),
+                    Some(Command::Subscribe(reply)) => {
+                        let _ = reply.send(self.live.subscribe());
+                    }
+                    // Every sender is gone: nobody can reach us any more.
+                    None => {
+                        commands_open = false;
+                        self.begin_shutdown(None);
+                    }
+                },
+                Some(ev) = internal.recv() => self.internal(ev),
+                _ = tokio::time::sleep_until(deadline), if next_timer.is_some() => self.fire_timers(),
+                _ = tokio::time::sleep_until(sample_at), if next_sample.is_some() => self.start_sample(),
+            }
+            self.settle_waiters();
+        }
+        for reply in self.kill_replies.drain(..) {
+            let stopped = self.apps.iter().map(|a| a.insts.len() as u32).sum();
+            let _ = reply.send(Ok(Response::Killed { stopped }));
+        }
+        for w in self.waiters.drain(..) {
+            let _ = w
+                .reply
+                .send(Err(RequestError::Refused("the daemon stopped".into())));
+        }
+        self.store
+    }
+
+    fn internal(&mut self, ev: Internal) {
+        match ev {
+            Internal::Exited {
+                app,
+                index,
+                run,
+                exit,
+            } => self.main_exited(&app, index, run, exit),
+            Internal::LeftoversGone {
+                app,
+                index,
+                run,
+                killed,
+            } => {
+                self.reap_adopted();
+                self.dispatch(&app, index, Event::LeftoversGone { run, killed });
+            }
+            Internal::Samples(samples) => {
+                self.sampling = false;
+                self.apply_samples(samples);
+                self.reap_adopted();
+            }
+            Internal::WatchChange { app, generation } => self.watch_changed(app, generation),
+        }
+    }
+
+    fn all_down(&self) -> bool {
+        self.apps
+            .iter()
+            .flat_map(|a| a.insts.values())
+            .all(|i| !i.life.status().has_process())
+    }
+
+    fn app(&self, name: &str) -> Option<&App> {
+        self.apps.iter().find(|a| a.spec.name == name)
+    }
+
+    fn app_mut(&mut self, name: &str) -> Option<&mut App> {
+        self.apps.iter_mut().find(|a| a.spec.name == name)
+    }
+
+    fn inst_mut(&mut self, name: &str, index: u32) -> Option<&mut app::Inst> {
+        self.app_mut(name).and_then(|a| a.insts.get_mut(&index))
+    }
+
+    /// Feeds one event to an instance's state machine and performs the effects, feeding their
+    /// outcomes back until nothing is left.
+    fn dispatch(&mut self, app: &str, index: u32, event: Event) {
+        let mut queue = vec![event];
+        while let Some(ev) = queue.pop() {
+            let now = self.now_ms();
+            let Some(a) = self.apps.iter_mut().find(|a| a.spec.name == app) else {
+                return;
+            };
+            let Some(inst) = a.insts.get_mut(&index) else {
+                return;
+            };
+            let effects = lifecycle::step(&mut inst.life, &a.policy, ev, now);
+            for effect in effects {
+                if let Some(back) = self.perform(app, index, effect) {
+                    queue.push(back);
+                }
+            }
+        }
+    }
+
+    fn perform(&mut self, app: &str, index: u32, effect: Effect) -> Option<Event> {
+        match effect {
+            Effect::Spawn { run, trigger } => return Some(self.spawn(app, index, run, trigger)),
+            Effect::Signal { run, signal } => self.signal(app, index, run, signal),
+            Effect::Timer { run, kind, at_ms } => {
+                let app = app.to_string();
+                let timer = Timer::Instance {
+                    app,
+                    index,
+                    run,
+                    kind,
+                };
+                self.timers.add(at_ms, timer);
+            }
+            Effect::SweepLeftovers { run, grace } => self.sweep(app, index, run, grace),
+            Effect::RecordExit(summary) => self.record_exit(app, index, summary),
+            Effect::Forget => self.forget(app, index),
+        }
+        None
+    }
+}

@@ -1,0 +1,286 @@
+//! Owns the protocol's requests that change apps: each is turned into lifecycle events for the
+//! instances its target names and a change of the app's desired state, and answered once the
+//! instances reach the wanted state (a waiter). Failures are [`RequestError`]s.
+
+use super::app::{App, Inst, policy_of};
+use super::targets::{self, Key, WaitFor, Waiter};
+use super::{ReplyTx, RequestError, Supervisor};
+use crate::config::AppSpec;
+use crate::daemon::lifecycle::desired::{self, AppRequest};
+use crate::daemon::lifecycle::{Event, Instance};
+use crate::ipc::{Request, Response};
+use crate::record::Cause;
+use crate::store::Write;
+use std::collections::BTreeMap;
+
+impl Supervisor {
+    pub(super) fn request(&mut self, req: Request, reply: ReplyTx) {
+        let refuse_when_stopping = matches!(
+            req,
+            Request::Start { .. } | Request::StartTarget { .. } | Request::Restart { .. }
+        );
+        if self.shutting_down && refuse_when_stopping {
+            let _ = reply.send(Err(RequestError::Refused(
+                "the daemon is shutting down".into(),
+            )));
+            return;
+        }
+        match req {
+            Request::Hello { .. } => {
+                let _ = reply.send(Err(RequestError::BadRequest(
+                    "hello is only valid once".into(),
+                )));
+            }
+            Request::Ping => {
+                let _ = reply.send(Ok(Response::Pong {
+                    version: crate::VERSION.to_string(),
+                    pid: std::process::id(),
+                    uptime_ms: (crate::store::now_ms() - self.started_wall_ms).max(0) as u64,
+                    home: self.paths.home.display().to_string(),
+                }));
+            }
+            Request::List => {
+                let _ = reply.send(Ok(Response::List {
+                    processes: self.list(None),
+                    warnings: self.warnings.clone(),
+                }));
+            }
+            Request::Describe { target } => {
+                let answer = self.resolve(&target).map(|keys| {
+                    let mut names: Vec<&str> = keys.iter().map(|(n, _)| n.as_str()).collect();
+                    names.dedup();
+                    let apps = names.iter().filter_map(|n| self.describe(n)).collect();
+                    Response::Describe { apps }
+                });
+                let _ = reply.send(answer);
+            }
+            Request::Start { apps } => {
+                if let Some(e) = apps.iter().find_map(|a| a.check().err()) {
+                    let _ = reply.send(Err(RequestError::BadRequest(e)));
+                    return;
+                }
+                self.start_specs(apps, reply)
+            }
+            Request::StartTarget { target } => {
+                self.on_targets(&target, reply, WaitFor::Settled, "started", |s, n, i| {
+                    s.set_desired(n, AppRequest::Run);
+                    s.dispatch(n, i, Event::Start);
+                })
+            }
+            Request::Stop { target } => {
+                self.on_targets(&target, reply, WaitFor::Down, "stopped", |s, n, i| {
+                    s.dispatch(n, i, Event::Stop(Cause::Stopped));
+                    let left_running = s.app(n).is_some_and(|a| {
+                        desired::left_running(a.insts.values().map(|x| x.life.status()))
+                    });
+                    s.set_desired(n, AppRequest::Stop { left_running });
+                })
+            }
+            Request::Restart { target, update_env } => {
+                self.on_targets(&target, reply, WaitFor::Settled, "restarted", |s, n, i| {
+                    if let Some(env) = &update_env {
+                        s.update_base_env(n, env);
+                    }
+                    s.set_desired(n, AppRequest::Run);
+                    s.dispatch(n, i, Event::Restart(Cause::Restarted));
+                })
+            }
+            Request::Delete { target } => {
+                if target.contains(':') {
+                    let _ = reply.send(Err(RequestError::BadRequest(
+                        "delete removes whole apps: name an app, a namespace or `all`, not an instance".into(),
+                    )));
+                    return;
+                }
+                self.on_targets(&target, reply, WaitFor::Gone, "deleted", |s, n, i| {
+                    s.set_desired(n, AppRequest::Delete);
+                    s.dispatch(n, i, Event::Delete);
+                })
+            }
+            Request::Reset { target } => {
+                self.on_targets(&target, reply, WaitFor::Settled, "reset", |s, n, i| {
+                    s.dispatch(n, i, Event::Reset);
+                    // The store resets the whole app; once per instance is harmless.
+                    let name = n.to_string();
+                    s.store.send(Write::ResetCounters { name });
+                })
+            }
+            Request::Logs {
+                target,
+                lines,
+                streams,
+                ..
+            } => self.logs(target.as_deref(), lines, streams, reply),
+            Request::Flush { target } => self.flush(target.as_deref(), reply),
+            Request::Kill => self.begin_shutdown(Some(reply)),
+        }
+    }
+
+    /// The instances a target names among the apps that are not being deleted.
+    pub(super) fn resolve(&self, target: &str) -> Result<Vec<Key>, RequestError> {
+        let live = self.apps.iter().filter(|a| !a.desired.deleting());
+        targets::resolve(live, target)
+    }
+
+    /// Changes an app's desired state through the pure rule, and stores it when it changed.
+    fn set_desired(&mut self, name: &str, req: AppRequest) {
+        let Some(a) = self.app_mut(name) else { return };
+        let before = a.desired;
+        a.desired = before.on(req);
+        if a.desired.should_run() != before.should_run() && !a.desired.deleting() {
+            let should_run = a.desired.should_run();
+            let name = name.to_string();
+            self.store.send(Write::SetShouldRun { name, should_run });
+        }
+    }
+
+    /// `restart --update-env`: the next runs get the caller's environment; stored at once.
+    fn update_base_env(&mut self, name: &str, env: &BTreeMap<String, String>) {
+        let Some(a) = self.app_mut(name) else { return };
+        if &a.spec.base_env == env {
+            return;
+        }
+        a.spec.base_env = env.clone();
+        let (spec, should_run) = (a.spec.clone(), a.desired.should_run());
+        self.store.send(Write::UpsertApp {
+            spec: Box::new(spec),
+            should_run,
+        });
+    }
+
+    /// Applies `act` to every instance the target names, then answers once they reach `want`.
+    fn on_targets(
+        &mut self,
+        target: &str,
+        reply: ReplyTx,
+        want: WaitFor,
+        verb: &str,
+        act: impl Fn(&mut Supervisor, &str, u32),
+    ) {
+        let keys = match self.resolve(target) {
+            Ok(k) => k,
+            Err(e) => {
+                let _ = reply.send(Err(e));
+                return;
+            }
+        };
+        for (name, index) in &keys {
+            act(self, name, *index);
+        }
+        self.waiters.push(Waiter {
+            keys,
+            want,
+            message: format!("{verb} {target}"),
+            reply,
+        });
+    }
+
+    /// `start FILE`: new apps are added and started (unless `autostart: false`); apps that
+    /// exist take the new spec and are restarted (or started); never duplicated.
+    fn start_specs(&mut self, specs: Vec<AppSpec>, reply: ReplyTx) {
+        let mut keys = Vec::new();
+        for spec in specs {
+            let name = spec.name.clone();
+            let count = spec.instances;
+            let existed = self.app(&name).is_some();
+            let req = AppRequest::Apply {
+                autostart: spec.autostart,
+                existed,
+            };
+            if let Some(a) = self.app_mut(&name) {
+                a.policy = policy_of(&spec);
+                a.spec = spec.clone();
+                let old: Vec<u32> = a.insts.keys().copied().collect();
+                for i in 0..count {
+                    a.insts
+                        .entry(i)
+                        .or_insert_with(|| Inst::new(Instance::new()));
+                }
+                for i in old.into_iter().filter(|i| *i >= count) {
+                    self.dispatch(&name, i, Event::Delete);
+                }
+            } else {
+                let insts = (0..count)
+                    .map(|i| (i, Inst::new(Instance::new())))
+                    .collect();
+                self.apps.push(App::new(spec.clone(), false, insts));
+            }
+            let Some(a) = self.app_mut(&name) else {
+                continue;
+            };
+            a.desired = a.desired.on(req);
+            let should_run = a.desired.should_run();
+            self.store.send(Write::UpsertApp {
+                spec: Box::new(spec),
+                should_run,
+            });
+            self.arm_triggers(&name);
+            if !should_run {
+                continue;
+            }
+            for i in 0..count {
+                let running = self
+                    .app(&name)
+                    .and_then(|a| a.insts.get(&i))
+                    .is_some_and(|inst| inst.life.status().has_process());
+                let ev = if running {
+                    Event::Restart(Cause::Restarted)
+                } else {
+                    Event::Start
+                };
+                self.dispatch(&name, i, ev);
+                keys.push((name.clone(), i));
+            }
+        }
+        self.waiters.push(Waiter {
+            keys,
+            want: WaitFor::Settled,
+            message: "started".to_string(),
+            reply,
+        });
+        // A start request can be megabytes of specs; give the freed memory back to the system,
+        // off the actor.
+        tokio::task::spawn_blocking(|| {
+            // SAFETY: malloc_trim only releases free heap memory; it takes no pointer.
+            unsafe {
+                libc::malloc_trim(0);
+            }
+        });
+    }
+
+    pub(super) fn begin_shutdown(&mut self, reply: Option<ReplyTx>) {
+        if let Some(r) = reply {
+            self.kill_replies.push(r);
+        }
+        if self.shutting_down {
+            return;
+        }
+        self.shutting_down = true;
+        // The desired state is left as it is: the next daemon brings back what was running.
+        let keys: Vec<Key> = self.apps.iter().flat_map(App::keys).collect();
+        for (name, i) in keys {
+            self.dispatch(&name, i, Event::Stop(Cause::Stopped));
+        }
+    }
+
+    pub(super) fn settle_waiters(&mut self) {
+        if self.waiters.is_empty() {
+            return;
+        }
+        for w in std::mem::take(&mut self.waiters) {
+            let reached = w.keys.iter().all(|(name, i)| {
+                let inst = self.app(name).and_then(|a| a.insts.get(i));
+                w.want.reached(inst.map(|x| x.life.status()))
+            });
+            if reached {
+                let processes = self.processes_of(&w.keys);
+                let _ = w.reply.send(Ok(Response::Done {
+                    message: w.message,
+                    processes,
+                }));
+            } else {
+                self.waiters.push(w);
+            }
+        }
+    }
+}

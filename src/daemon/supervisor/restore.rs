@@ -1,0 +1,92 @@
+//! Owns taking over from the previous daemon: closing the runs it left open as `daemon_lost`
+//! (killing their process groups when they are verifiably still the same processes), then
+//! bringing back every app with its counters, its triggers armed, and started if it should run.
+
+use super::Supervisor;
+use super::app::{App, Inst, last_exit_of};
+use crate::daemon::lifecycle::{Counters, Event, Instance};
+use crate::ipc::LastExit;
+use crate::proc;
+use crate::record::Cause;
+use crate::store::model::ExitRecord;
+use crate::store::{Snapshot, Write};
+use std::collections::{BTreeMap, HashMap};
+
+impl Supervisor {
+    /// Loads what the previous daemon left. Runs before the actor's loop starts.
+    pub fn restore(&mut self, snapshot: Snapshot) {
+        let now = crate::store::now_ms();
+        let mut lost: HashMap<(String, u32), LastExit> = HashMap::new();
+        for open in snapshot.open_runs {
+            let alive = open.pid > 1
+                && open.pid_start_ticks.is_some()
+                && proc::start_ticks(open.pid) == open.pid_start_ticks;
+            if alive {
+                tracing::warn!(
+                    app = %open.app,
+                    instance = open.instance,
+                    pid = open.pid,
+                    "a process of the previous daemon is still running: killing its group"
+                );
+                let _ = proc::signal_group(open.pid, nix::sys::signal::Signal::SIGKILL);
+            }
+            let record = ExitRecord {
+                app: open.app,
+                instance: open.instance,
+                run: open.run,
+                pid: Some(open.pid),
+                started_at_ms: open.started_at_ms,
+                ended_at_ms: now,
+                cause: Cause::DaemonLost,
+                exit_code: None,
+                signal: None,
+                core_dumped: false,
+                unstable: false,
+                sigkill_needed: alive,
+                next_delay_ms: None,
+                error: Some("the daemon ended while this run was alive".to_string()),
+                rss_last_bytes: None,
+                rss_peak_bytes: None,
+                memory_limit_bytes: None,
+                oom_confidence: None,
+                leftovers_killed: u32::from(alive),
+                stderr_tail: None,
+            };
+            lost.insert((record.app.clone(), record.instance), last_exit_of(&record));
+            self.store.send(Write::Exit(record));
+        }
+        for stored in snapshot.apps {
+            let mut insts = BTreeMap::new();
+            for i in 0..stored.spec.instances {
+                let c = stored.instances.iter().find(|c| c.index == i);
+                let life = c.map_or_else(Instance::new, |c| {
+                    Instance::restored(Counters {
+                        run: c.last_run,
+                        restarts: c.restarts,
+                        auto_restarts: c.auto_restarts,
+                        manual_restarts: c.manual_restarts,
+                        unstable: c.unstable_restarts,
+                    })
+                });
+                let mut inst = Inst::new(life);
+                inst.last_exit = lost
+                    .remove(&(stored.spec.name.clone(), i))
+                    .or_else(|| c.and_then(|c| c.last_exit.as_ref()).map(last_exit_of));
+                insts.insert(i, inst);
+            }
+            let name = stored.spec.name.clone();
+            let should_run = stored.should_run;
+            self.apps.push(App::new(stored.spec, should_run, insts));
+            // cron_restart and watch hold whatever path brought the app back.
+            self.arm_triggers(&name);
+            if should_run {
+                let indexes: Vec<u32> = self
+                    .app(&name)
+                    .map_or_else(Vec::new, |a| a.insts.keys().copied().collect());
+                for i in indexes {
+                    self.dispatch(&name, i, Event::Start);
+                }
+            }
+        }
+    }
+}

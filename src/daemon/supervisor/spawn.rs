@@ -1,0 +1,174 @@
+//! Owns starting and signalling processes: spawning a run in its own process group with its
+//! pipes wired to the log files, the task that waits for its exit (and gathers the OOM
+//! evidence off the actor), and sending stop signals to the run's tree.
+
+use super::{Internal, Supervisor};
+use crate::daemon::lifecycle::{Event, ExitFacts, OomEvidence, Signal, Trigger};
+use crate::logs;
+use crate::proc::oom::{self, OomCounters};
+use crate::proc::{self, ExitInfo, tree};
+use crate::store::Write;
+use crate::store::model::SpawnRecord;
+use nix::sys::signal::Signal as NixSignal;
+use std::time::Duration;
+
+/// How old the OOM-kill counters may be when used as a new run's baseline.
+const OOM_FRESH_MS: u64 = 100;
+
+/// How long an exit waits for the end of its stderr before it is handled.
+const STDERR_GRACE: Duration = Duration::from_millis(50);
+
+impl Supervisor {
+    /// Carries out a `Spawn` effect; the outcome is the event fed back to the state machine.
+    pub(super) fn spawn(&mut self, app: &str, index: u32, run: u64, trigger: Trigger) -> Event {
+        let now = self.now_ms();
+        // Reading /proc/vmstat on every spawn would cost a crash storm dearly; a reading at
+        // most OOM_FRESH_MS old is as good a baseline.
+        if self
+            .oom_read_at
+            .is_none_or(|at| now.saturating_sub(at) > OOM_FRESH_MS)
+        {
+            self.oom_seen = OomCounters::read();
+            self.oom_read_at = Some(now);
+        }
+        let oom_base = self.oom_seen;
+        let Some(a) = self.app_mut(app) else {
+            return Event::SpawnFailed { run };
+        };
+        let spec = a.spec.clone();
+        let Some(inst) = a.insts.get_mut(&index) else {
+            return Event::SpawnFailed { run };
+        };
+        inst.begin_run(crate::store::now_ms());
+        let mut child = match proc::command(&spec, index, run).spawn() {
+            Ok(c) => c,
+            Err(e) => {
+                let argv0 = spec.argv().first().cloned().unwrap_or_default();
+                let msg = format!("cannot execute `{argv0}` in {}: {e}", spec.cwd.display());
+                tracing::warn!(app, index, "{msg}");
+                inst.run.spawn_error = Some(msg);
+                return Event::SpawnFailed { run };
+            }
+        };
+        let pid = child.id().map(|p| p as i32);
+        inst.run.pid = pid;
+        inst.run.pid_ticks = pid.and_then(proc::start_ticks);
+        let counters = (inst.out.clone(), inst.err.clone());
+        let tail = inst.run.tail.clone();
+        let record = SpawnRecord {
+            app: app.to_string(),
+            instance: index,
+            run,
+            pid: pid.unwrap_or(0),
+            pid_start_ticks: inst.run.pid_ticks,
+            started_at_ms: inst.run.started_wall_ms.unwrap_or(0),
+            restarts: inst.life.restarts(),
+            trigger,
+        };
+        let (out_sink, err_sink) = self.logs.outputs(&spec, index, counters, tail);
+        if let Some(out) = child.stdout.take() {
+            tokio::spawn(logs::capture(out, out_sink));
+        }
+        let stderr_done = child
+            .stderr
+            .take()
+            .map(|err| tokio::spawn(logs::capture(err, err_sink)));
+        self.store.send(Write::Spawn(record));
+        let tx = self.internal_tx.clone();
+        let name = app.to_string();
+        tokio::spawn(async move {
+            let info = match child.wait().await {
+                Ok(status) => ExitInfo::from_status(status),
+                Err(e) => {
+                    tracing::error!(app = %name, index, "waiting for the process failed: {e}");
+                    ExitInfo {
+                        code: None,
+                        signal: None,
+                        core_dumped: false,
+                    }
+                }
+            };
+            // What the process wrote just before it died is usually still in the pipe: give the
+            // reader a moment to reach end of file so the stderr tail is complete. Processes
+            // that keep the pipe open (left-over children) cost at most this pause.
+            if let Some(done) = stderr_done {
+                let _ = tokio::time::timeout(STDERR_GRACE, done).await;
+            }
+            let oom = if info.signal == Some(libc::SIGKILL) {
+                oom_evidence(pid, oom_base).await
+            } else {
+                OomEvidence::default()
+            };
+            let exit = ExitFacts {
+                code: info.code,
+                signal: info.signal,
+                core_dumped: info.core_dumped,
+                oom,
+            };
+            let _ = tx.send(Internal::Exited {
+                app: name,
+                index,
+                run,
+                exit,
+            });
+        });
+        Event::Spawned { run }
+    }
+
+    /// Carries out a `Signal` effect: to the process group, and to the descendants that left it
+    /// (found by a fresh walk of the tree, off the actor).
+    pub(super) fn signal(&mut self, app: &str, index: u32, run: u64, signal: Signal) {
+        let Some(a) = self.app(app) else { return };
+        let sig = match signal {
+            Signal::Kill => NixSignal::SIGKILL,
+            Signal::Graceful => a.spec.stop_signal(),
+        };
+        let treekill = a.spec.treekill;
+        let Some(inst) = a.insts.get(&index) else {
+            return;
+        };
+        if inst.life.run() != run {
+            return;
+        }
+        let Some(pid) = inst.run.pid else { return };
+        if !treekill {
+            // PM2's `treekill: false`: the main process only.
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig);
+            return;
+        }
+        let known = inst.run.members.clone();
+        tokio::task::spawn_blocking(move || {
+            // The tree as it is now: descendants that left the group (setsid) are signalled too.
+            let members = tree::sample(&[pid]).pop().map_or(known, |t| t.members);
+            if let Err(e) = proc::signal_group(pid, sig) {
+                tracing::warn!(pid, "sending {sig} failed: {e}");
+            }
+            signal_escaped(pid, &members, sig);
+        });
+    }
+}
+
+/// Whether the kernel's OOM killer took `pid`: the counters since the run started, and the
+/// kernel log (which can hold up to 100,000 records to read) — on the blocking pool.
+async fn oom_evidence(pid: Option<i32>, base: OomCounters) -> OomEvidence {
+    let read = tokio::task::spawn_blocking(move || {
+        let counter_rose = OomCounters::read().rose_since(&base);
+        OomEvidence {
+            counter_rose,
+            kmsg_names_pid: if counter_rose {
+                pid.and_then(oom::kmsg_confirms)
+            } else {
+                None
+            },
+        }
+    });
+    read.await.unwrap_or_default()
+}
+
+/// Signals the descendants of `root` that left its process group (`setsid`), which a signal to
+/// the group misses. Each is checked to be the very process seen before (pid and start time).
+pub(super) fn signal_escaped(root: i32, members: &[tree::Member], sig: NixSignal) {
+    for m in members.iter().filter(|m| m.pgrp != root && m.alive()) {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(m.pid), sig);
+    }
+}

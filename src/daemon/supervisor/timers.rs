@@ -1,0 +1,221 @@
+//! Owns the supervisor's deadlines: one ordered queue (never a polling loop), firing restart
+//! delays, kill timeouts, `cron_restart` and the `watch` quiet period, and the arming of cron
+//! and watch whenever an app runs with a new spec.
+
+use super::{Internal, Supervisor};
+use crate::daemon::lifecycle::{Event, TimerKind};
+use crate::daemon::triggers;
+use crate::logs;
+use crate::record::Cause;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// A deadline the supervisor keeps. App-level ones carry a generation or sequence number, so a
+/// deadline armed before the app changed (or was deleted) is ignored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Timer {
+    Instance {
+        app: String,
+        index: u32,
+        run: u64,
+        kind: TimerKind,
+    },
+    Cron {
+        app: String,
+        generation: u64,
+    },
+    Watch {
+        app: String,
+        seq: u64,
+    },
+}
+
+/// Deadlines in the order they fall due; equal deadlines fire in the order they were armed.
+#[derive(Debug, Default)]
+pub struct TimerQueue {
+    due: BTreeMap<(u64, u64), Timer>,
+    seq: u64,
+}
+
+impl TimerQueue {
+    pub fn add(&mut self, at_ms: u64, timer: Timer) {
+        self.seq += 1;
+        self.due.insert((at_ms, self.seq), timer);
+    }
+
+    /// When the earliest deadline falls due.
+    pub fn next_at(&self) -> Option<u64> {
+        self.due.keys().next().map(|(at, _)| *at)
+    }
+
+    /// Takes the earliest deadline if it is due at `now_ms`.
+    pub fn pop_due(&mut self, now_ms: u64) -> Option<Timer> {
+        let entry = self.due.first_entry()?;
+        if entry.key().0 > now_ms {
+            return None;
+        }
+        Some(entry.remove())
+    }
+}
+
+impl Supervisor {
+    pub(super) fn fire_timers(&mut self) {
+        let now = self.now_ms();
+        while let Some(timer) = self.timers.pop_due(now) {
+            match timer {
+                Timer::Instance {
+                    app,
+                    index,
+                    run,
+                    kind,
+                } => {
+                    let ev = match kind {
+                        TimerKind::RestartDue => Event::RestartDue { run },
+                        TimerKind::KillDeadline => Event::KillDeadline { run },
+                    };
+                    self.dispatch(&app, index, ev);
+                }
+                Timer::Cron { app, generation } => {
+                    if self.app(&app).is_some_and(|a| a.generation == generation) {
+                        tracing::info!(app = %app, "cron_restart fired");
+                        self.restart_running(&app, Cause::Cron);
+                        self.arm_cron(&app);
+                    }
+                }
+                Timer::Watch { app, seq } => {
+                    if self.app(&app).is_some_and(|a| a.watch_seq == seq) {
+                        tracing::info!(app = %app, "watched files changed: restarting");
+                        self.restart_running(&app, Cause::Watch);
+                    }
+                }
+            }
+        }
+    }
+
+    /// A watched file of `app` changed: each change pushes the restart back by `watch_delay`.
+    pub(super) fn watch_changed(&mut self, app: String, generation: u64) {
+        let now = self.now_ms();
+        let Some(a) = self.app_mut(&app) else { return };
+        if a.generation != generation {
+            return;
+        }
+        a.watch_seq += 1;
+        let (seq, delay) = (a.watch_seq, a.spec.watch_delay_ms.max(100));
+        self.timers.add(now + delay, Timer::Watch { app, seq });
+    }
+
+    /// Restarts the instances of `app` that have a process (a stopped app stays stopped).
+    fn restart_running(&mut self, app: &str, cause: Cause) {
+        let running: Vec<u32> = self.app(app).map_or_else(Vec::new, |a| {
+            a.insts
+                .iter()
+                .filter(|(_, i)| i.life.status().has_process())
+                .map(|(k, _)| *k)
+                .collect()
+        });
+        for i in running {
+            self.dispatch(app, i, Event::Restart(cause));
+        }
+    }
+
+    /// Every trigger the spec of `app` declares is armed afresh (new generation): after a
+    /// `start FILE`, and whenever a daemon restores the app.
+    pub(super) fn arm_triggers(&mut self, app: &str) {
+        if let Some(a) = self.app_mut(app) {
+            a.generation += 1;
+        }
+        self.arm_cron(app);
+        self.arm_watch(app);
+    }
+
+    /// Arms the next `cron_restart` deadline of `app`, if it has a pattern.
+    fn arm_cron(&mut self, app: &str) {
+        let Some(a) = self.app(app) else { return };
+        let Some(pattern) = a.spec.cron_restart.clone() else {
+            return;
+        };
+        let generation = a.generation;
+        match triggers::next_cron_delay(&pattern, &chrono::Local::now()) {
+            // A match in the same millisecond would fire twice: aim one past it.
+            Some(delay) => {
+                let at = self.now_ms() + delay.max(1);
+                let app = app.to_string();
+                self.timers.add(at, Timer::Cron { app, generation });
+            }
+            None => tracing::warn!(app, pattern, "cron_restart has no next match"),
+        }
+    }
+
+    /// (Re)starts the file watcher of `app`.
+    fn arm_watch(&mut self, app: &str) {
+        let Some(a) = self.app_mut(app) else { return };
+        a.watcher = None;
+        if a.spec.watch.is_empty() {
+            return;
+        }
+        let (spec, generation) = (a.spec.clone(), a.generation);
+        // svctl's own files (its logs, database and log) and the app's log files never count
+        // as changes, or an app that logs into its watched folder would restart forever.
+        let p = &self.paths;
+        let mut excluded = vec![
+            p.logs_dir.clone(),
+            p.db.clone(),
+            PathBuf::from(format!("{}-wal", p.db.display())),
+            PathBuf::from(format!("{}-shm", p.db.display())),
+            p.daemon_log.clone(),
+        ];
+        for i in 0..spec.instances {
+            excluded.extend(logs::files(&self.paths, &spec, i).into_iter().flatten());
+        }
+        let filter = triggers::WatchFilter::new(&spec.watch, &spec.ignore_watch, excluded);
+        let tx = self.internal_tx.clone();
+        let name = app.to_string();
+        let watcher = triggers::watch(filter, move || {
+            let _ = tx.send(Internal::WatchChange {
+                app: name.clone(),
+                generation,
+            });
+        });
+        match watcher {
+            Ok(w) => {
+                if let Some(a) = self.app_mut(app) {
+                    a.watcher = Some(w);
+                }
+            }
+            Err(e) => {
+                let paths: Vec<String> =
+                    spec.watch.iter().map(|p| p.display().to_string()).collect();
+                tracing::error!(app, "cannot watch {}: {e}", paths.join(", "));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cron(app: &str) -> Timer {
+        Timer::Cron {
+            app: app.to_string(),
+            generation: 1,
+        }
+    }
+
+    #[test]
+    fn deadlines_fire_in_order_and_only_when_due() {
+        let mut q = TimerQueue::default();
+        assert_eq!(q.next_at(), None);
+        q.add(300, cron("c"));
+        q.add(100, cron("a"));
+        q.add(100, cron("b"));
+        assert_eq!(q.next_at(), Some(100));
+        assert_eq!(q.pop_due(99), None);
+        assert_eq!(q.pop_due(100), Some(cron("a")), "armed first, fires first");
+        assert_eq!(q.pop_due(100), Some(cron("b")));
+        assert_eq!(q.pop_due(299), None);
+        assert_eq!(q.next_at(), Some(300));
+        assert_eq!(q.pop_due(1000), Some(cron("c")));
+        assert_eq!(q.pop_due(1000), None);
+    }
+}

@@ -1,0 +1,92 @@
+//! Owns what `list` and `describe` show of the app table.
+
+use super::Supervisor;
+use super::app::{App, Inst};
+use super::targets::{Key, Target};
+use crate::ipc::{AppDetail, ProcessInfo};
+use crate::logs;
+use std::sync::atomic::Ordering::Relaxed;
+
+impl Target for App {
+    fn name(&self) -> &str {
+        &self.spec.name
+    }
+    fn namespace(&self) -> &str {
+        &self.spec.namespace
+    }
+    fn indexes(&self) -> Vec<u32> {
+        self.insts.keys().copied().collect()
+    }
+}
+
+impl Supervisor {
+    fn info(&self, a: &App, index: u32, inst: &Inst) -> ProcessInfo {
+        let life = &inst.life;
+        let running = life.status().has_process() && inst.run.pid.is_some();
+        let now = self.now_ms();
+        ProcessInfo {
+            name: a.spec.name.clone(),
+            namespace: a.spec.namespace.clone(),
+            instance: index,
+            pid: if running { inst.run.pid } else { None },
+            status: life.status(),
+            run: life.run(),
+            restarts: life.restarts(),
+            auto_restarts: life.auto_restarts(),
+            manual_restarts: life.manual_restarts(),
+            unstable_restarts: life.unstable(),
+            uptime_ms: if running {
+                life.started_at_ms().map(|s| now.saturating_sub(s))
+            } else {
+                None
+            },
+            started_at_ms: if running {
+                inst.run.started_wall_ms
+            } else {
+                None
+            },
+            log_bytes_lost: inst.out.lost.load(Relaxed) + inst.err.lost.load(Relaxed),
+            processes: if running { inst.run.processes } else { None },
+            log_bytes_written: inst.out.written.load(Relaxed) + inst.err.written.load(Relaxed),
+            cpu_percent: inst.run.cpu,
+            memory_bytes: inst.run.rss,
+            last_exit: inst.last_exit.clone(),
+        }
+    }
+
+    pub(super) fn list(&self, only: Option<&str>) -> Vec<ProcessInfo> {
+        self.apps
+            .iter()
+            .filter(|a| only.is_none_or(|n| a.spec.name == n))
+            .flat_map(|a| a.insts.iter().map(move |(i, inst)| self.info(a, *i, inst)))
+            .collect()
+    }
+
+    pub(super) fn processes_of(&self, keys: &[Key]) -> Vec<ProcessInfo> {
+        keys.iter()
+            .filter_map(|(name, i)| {
+                let a = self.app(name)?;
+                let inst = a.insts.get(i)?;
+                Some(self.info(a, *i, inst))
+            })
+            .collect()
+    }
+
+    pub(super) fn describe(&self, name: &str) -> Option<AppDetail> {
+        let a = self.app(name)?;
+        let logs_of = |which: usize| {
+            a.insts
+                .keys()
+                .filter_map(|i| logs::files(&self.paths, &a.spec, *i)[which].clone())
+                .map(|p| p.display().to_string())
+                .collect()
+        };
+        Some(AppDetail {
+            spec: a.spec.clone(),
+            should_run: a.desired.should_run(),
+            instances: self.list(Some(name)),
+            out_log: logs_of(0),
+            err_log: logs_of(1),
+        })
+    }
+}
