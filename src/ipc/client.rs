@@ -174,7 +174,12 @@ fn spawn_daemon(paths: &Paths) -> io::Result<()> {
         .stdin(std::process::Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log);
-    // SAFETY: setsid is async-signal-safe and touches no memory of the parent.
+    // A session of its own (not only a process group: `process_group(0)` would leave it in
+    // the shell's session, and hangups of that terminal would reach it). Stable std has no
+    // safe way (`CommandExt::setsid` is nightly-only, `process_setsid`), hence `pre_exec`.
+    // SAFETY: the closure runs in the forked child before exec, where only async-signal-safe
+    // work is allowed: setsid(2) is a single system call, and turning its Errno into an
+    // io::Error (`from_raw_os_error`) neither allocates nor takes a lock.
     unsafe {
         cmd.pre_exec(|| {
             nix::unistd::setsid().map_err(io::Error::from)?;

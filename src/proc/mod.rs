@@ -1,8 +1,18 @@
 //! Owns the operating-system side of a process: building the command of an instance (own
-//! process group, environment, pipes), signalling its group, decoding how it ended, and reading
-//! `/proc` for start times and memory.
+//! process group, environment, pipes), signalling its group, decoding how it ended, becoming
+//! the subreaper of orphans and reaping them, and finding a run's processes by their run id.
+//!
+//! Submodules:
+//! - [`stat`]: the one parser of `/proc/PID/stat` and the units of its fields.
+//! - [`tree`]: RSS and CPU of each supervised process summed over its descendants.
+//! - [`pidfd`]: waiting for a process that is not our child to exit.
+//! - [`oom`]: telling an OOM kill from another SIGKILL.
+//!
+//! No helper here blocks: each reads a few small `/proc` files or makes one system call.
 
 pub mod oom;
+pub mod pidfd;
+pub mod stat;
 pub mod tree;
 
 use crate::config::AppSpec;
@@ -55,15 +65,7 @@ impl ExitInfo {
 /// The process's start time in clock ticks since boot (`/proc/PID/stat` field 22). With the pid
 /// it identifies a process for good: a reused pid has another start time.
 pub fn start_ticks(pid: i32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    parse_start_ticks(&stat)
-}
-
-fn parse_start_ticks(stat: &str) -> Option<u64> {
-    // The command name (field 2) may contain spaces and parentheses: fields resume after the
-    // last ')'. Field 3 is then the first, so field 22 is the 20th.
-    let rest = &stat[stat.rfind(')')? + 1..];
-    rest.split_whitespace().nth(19)?.parse().ok()
+    stat::read(pid).map(|s| s.start_ticks)
 }
 
 /// The variable that marks every process of a run, so the daemon can find the run's
@@ -105,13 +107,7 @@ pub fn command(spec: &AppSpec, index: u32, run: u64) -> tokio::process::Command 
 /// Makes this process the reaper of its orphaned descendants: an app's workers whose parent
 /// died are re-parented to the daemon, which can then find and end them.
 pub fn become_subreaper() -> std::io::Result<()> {
-    // SAFETY: PR_SET_CHILD_SUBREAPER takes an integer flag and touches no memory.
-    let r = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
+    nix::sys::prctl::set_child_subreaper(true).map_err(std::io::Error::from)
 }
 
 /// This process's children (over all its threads).
@@ -151,12 +147,7 @@ pub fn reap_adopted(ours: &std::collections::HashSet<i32>) {
         if ours.contains(&pid) {
             continue;
         }
-        let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|st| {
-            st.rsplit_once(')')
-                .and_then(|(_, r)| r.split_whitespace().next())
-                == Some("Z")
-        });
-        if zombie {
+        if stat::read(pid).is_some_and(|s| s.zombie()) {
             let _ = nix::sys::wait::waitpid(
                 nix::unistd::Pid::from_raw(pid),
                 Some(nix::sys::wait::WaitPidFlag::WNOHANG),
@@ -188,12 +179,10 @@ mod tests {
     }
 
     #[test]
-    fn start_ticks_survive_odd_command_names() {
-        let stat = "42 (a b) c)) S 1 42 42 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 10";
-        assert_eq!(parse_start_ticks(stat), Some(987654));
-        assert_eq!(parse_start_ticks("garbage"), None);
+    fn start_ticks_of_this_process() {
         let me = std::process::id() as i32;
-        assert!(start_ticks(me).is_some());
+        assert!(start_ticks(me).is_some_and(|t| t > 0));
+        assert_eq!(start_ticks(i32::MAX), None);
     }
 
     #[test]

@@ -4,8 +4,14 @@
 //! Per process it reads `/proc/PID/stat` (state, threads, CPU time, RSS in one read) and the
 //! children list of each of its threads (`/proc/PID/task/TID/children`), so the cost is about
 //! two small reads per supervised process, with no scan of every process on the host.
+//!
+//! It also owns [`CpuMeter`], which turns the summed CPU ticks into percentages.
 
+use super::stat::{self, BUF_LEN, Stat, StatFile};
 use std::collections::HashMap;
+
+/// Waiting for a member to exit; kept here, where the daemon has always found it.
+pub use super::pidfd::exited;
 
 /// One tree at one moment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,39 +36,13 @@ pub struct Member {
 impl Member {
     /// Whether this very process (not a later one with the same pid) is still alive.
     pub fn alive(&self) -> bool {
-        read_stat(self.pid)
-            .is_some_and(|s| s.start_ticks == self.start_ticks && s.state != 'Z' && s.state != 'X')
+        stat::read(self.pid).is_some_and(|s| s.start_ticks == self.start_ticks && s.alive())
     }
-}
 
-/// The fields of `/proc/PID/stat` that matter here.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Stat {
-    state: char,
-    pgrp: i32,
-    threads: u32,
-    cpu_ticks: u64,
-    start_ticks: u64,
-    rss_pages: u64,
-}
-
-fn parse_stat(text: &str) -> Option<Stat> {
-    // After the last ')' come fields 3.. (state is field 3).
-    let rest = &text[text.rfind(')')? + 1..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let field = |n: usize| f.get(n - 3).copied();
-    Some(Stat {
-        state: field(3)?.chars().next()?,
-        pgrp: field(5)?.parse().ok()?,
-        cpu_ticks: field(14)?.parse::<u64>().ok()? + field(15)?.parse::<u64>().ok()?,
-        threads: field(20)?.parse().ok()?,
-        start_ticks: field(22)?.parse().ok()?,
-        rss_pages: field(24)?.parse().ok()?,
-    })
-}
-
-fn read_stat(pid: i32) -> Option<Stat> {
-    parse_stat(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+    /// Waits until this very process has exited (see [`super::pidfd::exited_since`]).
+    pub async fn exited(&self) -> bool {
+        super::pidfd::exited_since(self.pid, self.start_ticks).await
+    }
 }
 
 fn children(pid: i32, threads: u32, out: &mut Vec<i32>) {
@@ -87,19 +67,6 @@ fn children(pid: i32, threads: u32, out: &mut Vec<i32>) {
     }
 }
 
-fn page_size() -> u64 {
-    // SAFETY: sysconf has no preconditions.
-    let v = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    if v > 0 { v as u64 } else { 4096 }
-}
-
-/// Clock ticks per second, the unit of `cpu_ticks`.
-pub fn ticks_per_second() -> u64 {
-    // SAFETY: sysconf has no preconditions.
-    let v = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if v > 0 { v as u64 } else { 100 }
-}
-
 /// Samples the tree under each root. A root that no longer exists gives no sample. (The
 /// one-shot form of [`TreeSampler`], for a single tree walked on demand.)
 pub fn sample(roots: &[i32]) -> Vec<TreeSample> {
@@ -111,7 +78,7 @@ pub fn sample(roots: &[i32]) -> Vec<TreeSample> {
 #[derive(Debug)]
 struct Root {
     /// `/proc/PID/stat`, kept open: re-reading at offset 0 costs one syscall instead of three.
-    stat: std::fs::File,
+    stat: StatFile,
     start_ticks: u64,
     /// It had children at the last look.
     had_children: bool,
@@ -129,23 +96,17 @@ pub struct TreeSampler {
 /// A main process without children is looked at again for new ones every this many rounds.
 const CHILD_RECHECK_ROUNDS: u64 = 5;
 
-fn pread_stat(f: &std::fs::File, buf: &mut [u8]) -> Option<Stat> {
-    use std::os::unix::fs::FileExt;
-    let n = f.read_at(buf, 0).ok()?;
-    parse_stat(std::str::from_utf8(&buf[..n]).ok()?)
-}
-
 impl TreeSampler {
     pub fn sample(&mut self, roots: &[i32], full: bool) -> Vec<TreeSample> {
         self.round += 1;
         let recheck = full || self.round % CHILD_RECHECK_ROUNDS == 0;
-        let page = page_size();
+        let page = stat::page_size();
         let mut out = Vec::with_capacity(roots.len());
-        let mut buf = [0u8; 1024];
+        let mut buf = [0u8; BUF_LEN];
         let mut stack: Vec<(i32, Stat)> = Vec::new();
         for &root in roots {
             let rs = match self.roots.get(&root) {
-                Some(r) => match pread_stat(&r.stat, &mut buf) {
+                Some(r) => match r.stat.read(&mut buf) {
                     Some(s) if s.start_ticks == r.start_ticks => Some(s),
                     _ => None,
                 },
@@ -155,10 +116,10 @@ impl TreeSampler {
                 Some(s) => s,
                 None => {
                     self.roots.remove(&root);
-                    let Ok(f) = std::fs::File::open(format!("/proc/{root}/stat")) else {
+                    let Ok(f) = StatFile::open(root) else {
                         continue;
                     };
-                    let Some(s) = pread_stat(&f, &mut buf) else {
+                    let Some(s) = f.read(&mut buf) else {
                         continue;
                     };
                     self.roots.insert(
@@ -185,7 +146,7 @@ impl TreeSampler {
             // A tree deeper or wider than this is an attack or a bug; stop counting there.
             let mut budget = 100_000;
             while let Some((pid, st)) = stack.pop() {
-                if st.state != 'Z' && st.state != 'X' {
+                if st.alive() {
                     s.rss_bytes += st.rss_pages * page;
                     s.cpu_ticks += st.cpu_ticks;
                     s.processes += 1;
@@ -207,7 +168,7 @@ impl TreeSampler {
                     if budget == 0 {
                         break;
                     }
-                    if let Some(ks) = read_stat(k) {
+                    if let Some(ks) = stat::read(k) {
                         stack.push((k, ks));
                     }
                 }
@@ -228,33 +189,12 @@ impl TreeSampler {
 
 /// `pid` as a tree member (with its start time and group), if it is alive.
 pub fn member_of(pid: i32) -> Option<Member> {
-    let st = read_stat(pid)?;
-    (st.state != 'Z' && st.state != 'X').then_some(Member {
+    let st = stat::read(pid)?;
+    st.alive().then_some(Member {
         pid,
         start_ticks: st.start_ticks,
         pgrp: st.pgrp,
     })
-}
-
-/// Waits until the process `pid` (not necessarily a child) has exited, with a pidfd; returns at
-/// once when it is already gone. `false` when pidfds are not available (old kernels).
-pub async fn exited(pid: i32) -> bool {
-    use std::os::fd::{FromRawFd, OwnedFd};
-    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    if fd < 0 {
-        return std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
-    }
-    // SAFETY: the descriptor was just returned to us and is owned by nobody else.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
-    // SAFETY: an OwnedFd stays open and refers to the same pidfd until the AsyncFd drops it.
-    let registered = unsafe {
-        tokio::io::unix::AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE)
-    };
-    match registered {
-        Ok(afd) => afd.readable().await.is_ok(),
-        Err(_) => false,
-    }
 }
 
 /// Turns successive CPU-tick readings into percentages of one core.
@@ -272,7 +212,7 @@ impl CpuMeter {
         if secs <= 0.0 {
             return None;
         }
-        let used = ticks.saturating_sub(t0) as f64 / ticks_per_second() as f64;
+        let used = ticks.saturating_sub(t0) as f64 / stat::ticks_per_second() as f64;
         Some((used / secs * 100.0) as f32)
     }
 
@@ -285,25 +225,6 @@ impl CpuMeter {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_stat_lines() {
-        let line = "4242 (my (odd) app) S 1 4242 4242 0 -1 4194560 120 0 0 0 7 5 0 0 20 0 3 0 12345 10000000 256 18446744073709551615";
-        let s = parse_stat(line).unwrap();
-        assert_eq!(
-            s,
-            Stat {
-                state: 'S',
-                pgrp: 4242,
-                threads: 3,
-                cpu_ticks: 12,
-                start_ticks: 12345,
-                rss_pages: 256
-            }
-        );
-        assert_eq!(parse_stat("nonsense"), None);
-        assert_eq!(parse_stat("1 (x) S 1"), None);
-    }
 
     #[test]
     fn sums_a_real_tree_including_grandchildren() {
@@ -379,7 +300,7 @@ mod tests {
         let t0 = std::time::Instant::now();
         assert_eq!(m.percent(1, 100, t0), None);
         let t1 = t0 + std::time::Duration::from_secs(2);
-        let tps = ticks_per_second();
+        let tps = stat::ticks_per_second();
         let p = m.percent(1, 100 + tps, t1).unwrap();
         assert!((p - 50.0).abs() < 0.01, "{p}");
         m.retain(&std::collections::HashSet::new());
