@@ -55,7 +55,7 @@ impl Supervisor {
                     signal_escaped(pid, &leftovers, graceful);
                     let all_gone = async {
                         for m in &leftovers {
-                            if !tree::exited(m.pid).await {
+                            if !m.exited().await {
                                 // No pidfd: let the deadline decide.
                                 std::future::pending::<()>().await;
                             }
