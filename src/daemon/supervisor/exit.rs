@@ -3,7 +3,7 @@
 //! writing the exit row, and forgetting deleted instances.
 
 use super::app::last_exit_of;
-use super::spawn::signal_escaped;
+use super::spawner::signal_escaped;
 use super::{Internal, Supervisor};
 use crate::daemon::lifecycle::{Event, ExitFacts, ExitSummary};
 use crate::proc::{self, tree};

@@ -5,7 +5,7 @@
 //! and their outcomes fed back. Blocking work (`/proc` walks, `/dev/kmsg`, truncating files)
 //! runs on the blocking pool and comes back as an [`Internal`] message.
 //!
-//! Files: `app` (the records), `spawn` (processes and pipes), `exit` (watching and sweeping),
+//! Files: `app` (the records), `spawn` (runs and their pipes), `spawner` (the OS boundary), `exit` (watching and sweeping),
 //! `sample` (sampling and the memory history), `timers` (deadlines, cron, watch), `requests`
 //! and `logs` (protocol handlers), `targets` (resolution and waiters), `views` (list and
 //! describe), `restore` (what the previous daemon left).
@@ -17,6 +17,7 @@ mod requests;
 mod restore;
 mod sample;
 mod spawn;
+pub mod spawner;
 mod targets;
 mod timers;
 mod views;
@@ -145,6 +146,7 @@ pub struct Supervisor {
     oom_seen: OomCounters,
     oom_read_at: Option<u64>,
     live: LiveFeed,
+    spawner: Box<dyn spawner::Spawner>,
 }
 
 impl Supervisor {
@@ -176,7 +178,14 @@ impl Supervisor {
             oom_seen: OomCounters::default(),
             oom_read_at: None,
             live,
+            spawner: Box::new(spawner::OsSpawner),
         }
+    }
+
+    /// Runs the apps' processes through `spawner` instead of the operating system's.
+    pub fn with_spawner(mut self, spawner: Box<dyn spawner::Spawner>) -> Self {
+        self.spawner = spawner;
+        self
     }
 
     fn now_ms(&self) -> u64 {

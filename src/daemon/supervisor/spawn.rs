@@ -5,8 +5,8 @@
 use super::{Internal, Supervisor};
 use crate::daemon::lifecycle::{Event, ExitFacts, OomEvidence, Signal, Trigger};
 use crate::logs;
+use crate::proc;
 use crate::proc::oom::{self, OomCounters};
-use crate::proc::{self, ExitInfo, tree};
 use crate::store::Write;
 use crate::store::model::SpawnRecord;
 use nix::sys::signal::Signal as NixSignal;
@@ -40,17 +40,22 @@ impl Supervisor {
             return Event::SpawnFailed { run };
         };
         inst.begin_run(crate::store::now_ms());
-        let mut child = match proc::command(&spec, index, run).spawn() {
+        let spawned = match self.spawner.spawn(&spec, index, run) {
             Ok(c) => c,
             Err(e) => {
                 let argv0 = spec.argv().first().cloned().unwrap_or_default();
                 let msg = format!("cannot execute `{argv0}` in {}: {e}", spec.cwd.display());
                 tracing::warn!(app, index, "{msg}");
-                inst.run.spawn_error = Some(msg);
+                if let Some(inst) = self.inst_mut(app, index) {
+                    inst.run.spawn_error = Some(msg);
+                }
                 return Event::SpawnFailed { run };
             }
         };
-        let pid = child.id().map(|p| p as i32);
+        let Some(inst) = self.inst_mut(app, index) else {
+            return Event::SpawnFailed { run };
+        };
+        let pid = spawned.pid;
         inst.run.pid = pid;
         inst.run.pid_ticks = pid.and_then(proc::start_ticks);
         let counters = (inst.out.clone(), inst.err.clone());
@@ -66,28 +71,18 @@ impl Supervisor {
             trigger,
         };
         let (out_sink, err_sink) = self.logs.outputs(&spec, index, counters, tail);
-        if let Some(out) = child.stdout.take() {
+        if let Some(out) = spawned.stdout {
             tokio::spawn(logs::capture(out, out_sink));
         }
-        let stderr_done = child
+        let stderr_done = spawned
             .stderr
-            .take()
             .map(|err| tokio::spawn(logs::capture(err, err_sink)));
         self.store.send(Write::Spawn(record));
         let tx = self.internal_tx.clone();
         let name = app.to_string();
+        let wait = spawned.exit;
         tokio::spawn(async move {
-            let info = match child.wait().await {
-                Ok(status) => ExitInfo::from_status(status),
-                Err(e) => {
-                    tracing::error!(app = %name, index, "waiting for the process failed: {e}");
-                    ExitInfo {
-                        code: None,
-                        signal: None,
-                        core_dumped: false,
-                    }
-                }
-            };
+            let info = wait.await;
             // What the process wrote just before it died is usually still in the pipe: give the
             // reader a moment to reach end of file so the stderr tail is complete. Processes
             // that keep the pipe open (left-over children) cost at most this pause.
@@ -116,7 +111,7 @@ impl Supervisor {
     }
 
     /// Carries out a `Signal` effect: to the process group, and to the descendants that left it
-    /// (found by a fresh walk of the tree, off the actor).
+    /// (found by a fresh walk of the tree, off the actor), or to the main process only.
     pub(super) fn signal(&mut self, app: &str, index: u32, run: u64, signal: Signal) {
         let Some(a) = self.app(app) else { return };
         let sig = match signal {
@@ -131,20 +126,8 @@ impl Supervisor {
             return;
         }
         let Some(pid) = inst.run.pid else { return };
-        if !treekill {
-            // PM2's `treekill: false`: the main process only.
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig);
-            return;
-        }
         let known = inst.run.members.clone();
-        tokio::task::spawn_blocking(move || {
-            // The tree as it is now: descendants that left the group (setsid) are signalled too.
-            let members = tree::sample(&[pid]).pop().map_or(known, |t| t.members);
-            if let Err(e) = proc::signal_group(pid, sig) {
-                tracing::warn!(pid, "sending {sig} failed: {e}");
-            }
-            signal_escaped(pid, &members, sig);
-        });
+        self.spawner.signal(pid, sig, treekill, known);
     }
 }
 
@@ -163,12 +146,4 @@ async fn oom_evidence(pid: Option<i32>, base: OomCounters) -> OomEvidence {
         }
     });
     read.await.unwrap_or_default()
-}
-
-/// Signals the descendants of `root` that left its process group (`setsid`), which a signal to
-/// the group misses. Each is checked to be the very process seen before (pid and start time).
-pub(super) fn signal_escaped(root: i32, members: &[tree::Member], sig: NixSignal) {
-    for m in members.iter().filter(|m| m.pgrp != root && m.alive()) {
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(m.pid), sig);
-    }
 }

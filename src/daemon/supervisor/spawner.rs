@@ -1,0 +1,88 @@
+//! Owns the boundary between the supervisor and the operating system's processes: starting a
+//! run and signalling it. The daemon uses [`OsSpawner`] (real processes in their own process
+//! groups); tests of the actor inject one whose processes they end at will, so restart delays,
+//! kill timeouts and waiters run on tokio's paused clock.
+
+use crate::config::AppSpec;
+use crate::proc::{self, ExitInfo, tree};
+use nix::sys::signal::Signal;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use tokio::io::AsyncRead;
+
+pub type Output = Pin<Box<dyn AsyncRead + Send>>;
+
+/// A started run: its main pid, its output pipes and the wait for its end.
+pub struct Spawned {
+    pub pid: Option<i32>,
+    pub stdout: Option<Output>,
+    pub stderr: Option<Output>,
+    pub exit: Pin<Box<dyn Future<Output = ExitInfo> + Send>>,
+}
+
+pub trait Spawner: Send {
+    /// Starts run `run` of instance `index`.
+    fn spawn(&mut self, spec: &AppSpec, index: u32, run: u64) -> io::Result<Spawned>;
+
+    /// Sends `sig` to the run whose main process is `pid`: with `tree`, to its process group
+    /// and to the descendants that left it (`known` from the last sample, or a fresh walk);
+    /// else to the main process only.
+    fn signal(&mut self, pid: i32, sig: Signal, tree: bool, known: Vec<tree::Member>);
+}
+
+/// Real processes.
+pub struct OsSpawner;
+
+impl Spawner for OsSpawner {
+    fn spawn(&mut self, spec: &AppSpec, index: u32, run: u64) -> io::Result<Spawned> {
+        let mut child = proc::command(spec, index, run).spawn()?;
+        let pid = child.id().map(|p| p as i32);
+        let stdout = child.stdout.take().map(|s| Box::pin(s) as Output);
+        let stderr = child.stderr.take().map(|s| Box::pin(s) as Output);
+        let exit = Box::pin(async move {
+            match child.wait().await {
+                Ok(status) => ExitInfo::from_status(status),
+                Err(e) => {
+                    tracing::error!(pid, "waiting for the process failed: {e}");
+                    ExitInfo {
+                        code: None,
+                        signal: None,
+                        core_dumped: false,
+                    }
+                }
+            }
+        });
+        Ok(Spawned {
+            pid,
+            stdout,
+            stderr,
+            exit,
+        })
+    }
+
+    fn signal(&mut self, pid: i32, sig: Signal, tree: bool, known: Vec<tree::Member>) {
+        if !tree {
+            // PM2's `treekill: false`: the main process only.
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig);
+            return;
+        }
+        // The tree is walked on the blocking pool, not on the actor.
+        tokio::task::spawn_blocking(move || {
+            // The tree as it is now: descendants that left the group (setsid) are signalled too.
+            let members = tree::sample(&[pid]).pop().map_or(known, |t| t.members);
+            if let Err(e) = proc::signal_group(pid, sig) {
+                tracing::warn!(pid, "sending {sig} failed: {e}");
+            }
+            signal_escaped(pid, &members, sig);
+        });
+    }
+}
+
+/// Signals the descendants of `root` that left its process group (`setsid`), which a signal to
+/// the group misses. Each is checked to be the very process seen before (pid and start time).
+pub fn signal_escaped(root: i32, members: &[tree::Member], sig: Signal) {
+    for m in members.iter().filter(|m| m.pgrp != root && m.alive()) {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(m.pid), sig);
+    }
+}
