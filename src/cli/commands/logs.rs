@@ -34,13 +34,44 @@ pub async fn logs(paths: &Paths, autostart: bool, a: &LogsArgs) -> Result<(), Fa
     if !follow {
         return Ok(());
     }
+    let mut reader_gone = stdout_reader_gone();
     loop {
-        match client.next().await? {
-            Some(Response::LogLines { lines, .. }) => print_lines(&lines, a, colored)?,
-            Some(other) => return answer_error(other),
-            None => return Ok(()),
+        tokio::select! {
+            next = client.next() => match next? {
+                Some(Response::LogLines { lines, .. }) => print_lines(&lines, a, colored)?,
+                Some(other) => return answer_error(other),
+                None => return Ok(()),
+            },
+            // `svctl logs -f | head -1`: end when head does, not at the next line.
+            Ok(()) = &mut reader_gone => return Ok(()),
         }
     }
+}
+
+/// Resolves when stdout can no longer be read: a pipe whose read end closed (POLLERR) or a
+/// terminal that hung up (POLLHUP). A file never resolves it. The watching thread ends with the
+/// process.
+fn stdout_reader_gone() -> tokio::sync::oneshot::Receiver<()> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let mut fd = libc::pollfd {
+            fd: libc::STDOUT_FILENO,
+            events: 0,
+            revents: 0,
+        };
+        loop {
+            // SAFETY: `fd` is one valid pollfd that lives across the call.
+            let n = unsafe { libc::poll(&mut fd, 1, -1) };
+            if n > 0 && fd.revents & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0 {
+                let _ = tx.send(());
+                return;
+            }
+            if n < 0 && std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+                return;
+            }
+        }
+    });
+    rx
 }
 
 /// Writes a batch of lines; a closed pipe ends `logs` (and a follow) quietly.
