@@ -5,7 +5,7 @@ use super::args::Cli;
 use clap::CommandFactory;
 use clap_complete::Shell;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The generated files, as (path relative to the repository root, contents).
 pub fn generate() -> io::Result<Vec<(String, Vec<u8>)>> {
@@ -26,16 +26,18 @@ pub fn generate() -> io::Result<Vec<(String, Vec<u8>)>> {
     Ok(out)
 }
 
-pub fn write_all(root: &Path) -> io::Result<()> {
+/// Writes the generated files under `root`; returns their paths.
+pub fn write_all(root: &Path) -> io::Result<Vec<PathBuf>> {
+    let mut written = Vec::new();
     for (rel, bytes) in generate()? {
         let path = root.join(&rel);
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
         std::fs::write(&path, bytes)?;
-        println!("wrote {}", path.display());
+        written.push(path);
     }
-    Ok(())
+    Ok(written)
 }
 
 #[cfg(test)]

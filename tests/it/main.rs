@@ -3,6 +3,7 @@
 
 mod basics;
 mod ecosystem;
+mod edge;
 mod forensics;
 mod fuzz_regressions;
 mod harness;

@@ -1,6 +1,7 @@
-//! Owns the human report of `svctl check`: what each app of a valid file will run.
+//! Owns the human report of `svctl check`: what each app of a valid file will run (its
+//! warnings go to stderr, as every warning).
 
-use super::render::{bytes, shell_join};
+use super::{bytes, shell_join};
 use crate::config::{Loaded, LogTarget};
 
 /// The human report of `svctl check`.
@@ -35,7 +36,8 @@ pub fn render_check(loaded: &Loaded) -> String {
             if s.stop_exit_codes.is_empty() {
                 String::new()
             } else {
-                format!(", stop exit codes {:?}", s.stop_exit_codes)
+                let codes: Vec<String> = s.stop_exit_codes.iter().map(|c| c.to_string()).collect();
+                format!(", stop exit codes {}", codes.join(", "))
             }
         ));
         out.push_str(&format!(
@@ -84,12 +86,6 @@ pub fn render_check(loaded: &Loaded) -> String {
         if !s.autostart {
             out.push_str("  autostart    false (added stopped)\n");
         }
-    }
-    for w in &loaded.warnings {
-        out.push_str(&format!("\nwarning: {w}"));
-    }
-    if !loaded.warnings.is_empty() {
-        out.push('\n');
     }
     out
 }

@@ -1,15 +1,15 @@
 //! Owns `history` and `why`: they read the database directly (read-only, beside the running
 //! daemon thanks to WAL), so they work even when the daemon is down.
 
-use super::Failure;
-use super::args::{HistoryArgs, WhyArgs};
-use super::render::{bytes, duration_short};
-use crate::forensics::{self, describe_exit};
+use crate::cli::args::{HistoryArgs, WhyArgs};
+use crate::cli::error::Failure;
+use crate::cli::output;
+use crate::cli::render::history as render;
+use crate::forensics;
 use crate::paths::Paths;
 use crate::record::Cause;
 use crate::store::{HistoryFilter, Reader};
 use chrono::{Local, NaiveDate, NaiveDateTime, TimeZone};
-use comfy_table::{Table, presets};
 
 /// `2h`, `30m`, `7d` back from `now_ms`, or a local date / date-time.
 pub fn parse_since(text: &str, now_ms: i64) -> Result<i64, String> {
@@ -46,20 +46,13 @@ pub fn parse_since(text: &str, now_ms: i64) -> Result<i64, String> {
     ))
 }
 
-pub fn local_time(ms: i64) -> String {
-    Local.timestamp_millis_opt(ms).single().map_or_else(
-        || ms.to_string(),
-        |d| d.format("%Y-%m-%d %H:%M:%S").to_string(),
-    )
-}
-
 fn open(paths: &Paths) -> Result<Option<Reader>, Failure> {
     if !paths.db.exists() {
         return Ok(None);
     }
     Reader::open(&paths.db)
         .map(Some)
-        .map_err(|e| Failure::failed(e.to_string()))
+        .map_err(|e| Failure::failed_by(format_args!("opening {}", paths.db.display()), &e))
 }
 
 /// `NAME` or `NAME:INSTANCE`.
@@ -75,11 +68,12 @@ fn split_target(t: &str) -> Result<(String, Option<u32>), Failure> {
 
 fn unknown_app(reader: &Reader, name: &str) -> Failure {
     let known = reader.apps_with_history().unwrap_or_default();
-    let mut msg = format!("no history for an app called `{name}`");
-    if !known.is_empty() {
-        msg.push_str(&format!("\n  known: {}", known.join(", ")));
+    let f = Failure::failed(format!("no history for an app called `{name}`"));
+    if known.is_empty() {
+        f
+    } else {
+        f.hint(format!("known: {}", known.join(", ")))
     }
-    Failure::failed(msg)
 }
 
 pub fn history(paths: &Paths, a: &HistoryArgs) -> Result<(), Failure> {
@@ -95,17 +89,16 @@ pub fn history(paths: &Paths, a: &HistoryArgs) -> Result<(), Failure> {
         .as_deref()
         .map(str::parse::<Cause>)
         .transpose()
-        .map_err(|e| Failure::usage(e.to_string()))?;
+        .map_err(|e| Failure::usage_by("--cause", &e))?;
     let Some(reader) = open(paths)? else {
-        if a.json {
-            println!("[]");
+        return if a.json {
+            output::line("[]")
         } else {
-            println!(
+            output::line(format_args!(
                 "no history yet: nothing has run in {}",
                 paths.home.display()
-            );
-        }
-        return Ok(());
+            ))
+        };
     };
     let (apps, instance) = match &a.target {
         Some(t) => {
@@ -129,69 +122,14 @@ pub fn history(paths: &Paths, a: &HistoryArgs) -> Result<(), Failure> {
             cause,
             limit: Some(a.limit),
         })
-        .map_err(|e| Failure::failed(e.to_string()))?;
+        .map_err(|e| Failure::failed_by("reading the history", &e))?;
     if a.json {
-        let text =
-            serde_json::to_string_pretty(&rows).map_err(|e| Failure::failed(e.to_string()))?;
-        println!("{text}");
-        return Ok(());
+        return output::json(&rows);
     }
     if rows.is_empty() {
-        println!("no exits match");
-        return Ok(());
+        return output::line("no exits match");
     }
-    let mut t = Table::new();
-    t.load_style(presets::UTF8_FULL_CONDENSED);
-    t.force_no_tty();
-    t.set_header(vec![
-        "ended",
-        "app",
-        "run",
-        "cause",
-        "code/signal",
-        "uptime",
-        "rss",
-        "next",
-        "detail",
-    ]);
-    for r in &rows {
-        let e = &r.exit;
-        let code = match (e.exit_code, &e.signal) {
-            (Some(c), _) => c.to_string(),
-            (None, Some(s)) if e.core_dumped => format!("{s} (core)"),
-            (None, Some(s)) => s.clone(),
-            (None, None) => "-".into(),
-        };
-        let mut detail = Vec::new();
-        if let Some(l) = e.memory_limit_bytes {
-            detail.push(format!("limit {}", bytes(l)));
-        }
-        if let Some(c) = &e.oom_confidence {
-            detail.push(format!("oom {c}"));
-        }
-        if e.sigkill_needed {
-            detail.push("SIGKILL needed".into());
-        }
-        if e.leftovers_killed > 0 {
-            detail.push(format!("{} leftover(s) killed", e.leftovers_killed));
-        }
-        if let Some(err) = &e.error {
-            detail.push(err.clone());
-        }
-        t.add_row(vec![
-            local_time(e.ended_at_ms),
-            format!("{}:{}", e.app, e.instance),
-            e.run.to_string(),
-            e.cause.to_string(),
-            code,
-            duration_short((e.ended_at_ms - e.started_at_ms).max(0) as u64),
-            e.rss_last_bytes.map_or("-".into(), bytes),
-            e.next_delay_ms.map_or("-".into(), |d| format!("{d} ms")),
-            detail.join("; "),
-        ]);
-    }
-    println!("{t}");
-    Ok(())
+    output::line(render::history_table(&rows))
 }
 
 pub fn why(paths: &Paths, a: &WhyArgs) -> Result<(), Failure> {
@@ -219,11 +157,11 @@ pub fn why(paths: &Paths, a: &WhyArgs) -> Result<(), Failure> {
             cause: None,
             limit: Some(100_000),
         })
-        .map_err(|e| Failure::failed(e.to_string()))?;
+        .map_err(|e| Failure::failed_by("reading the history", &e))?;
     let exits: Vec<_> = rows.into_iter().map(|r| r.exit).collect();
     let mut minutes = reader
         .memory(&name, since_ms - 3_600_000)
-        .map_err(|e| Failure::failed(e.to_string()))?;
+        .map_err(|e| Failure::failed_by("reading the memory samples", &e))?;
     if let Some(i) = instance {
         minutes.retain(|m| m.instance == i);
     }
@@ -235,66 +173,9 @@ pub fn why(paths: &Paths, a: &WhyArgs) -> Result<(), Failure> {
         });
     let report = forensics::analyse(&a.target, since_ms, &exits, &minutes, min_uptime);
     if a.json {
-        let text =
-            serde_json::to_string_pretty(&report).map_err(|e| Failure::failed(e.to_string()))?;
-        println!("{text}");
-        return Ok(());
+        return output::json(&report);
     }
-    println!(
-        "{}: {} exit{} since {}",
-        report.app,
-        report.exits,
-        if report.exits == 1 { "" } else { "s" },
-        local_time(since_ms)
-    );
-    if !report.by_cause.is_empty() {
-        let mut t = Table::new();
-        t.load_style(presets::UTF8_FULL_CONDENSED);
-        t.force_no_tty();
-        t.set_header(vec![
-            "cause",
-            "count",
-            "first",
-            "last",
-            "typical uptime",
-            "codes / signals",
-        ]);
-        for c in &report.by_cause {
-            let mut cs: Vec<String> = c
-                .exit_codes
-                .iter()
-                .map(|(k, n)| format!("{k}×{n}"))
-                .collect();
-            cs.extend(c.signals.iter().map(|(k, n)| format!("{k}×{n}")));
-            t.add_row(vec![
-                c.cause.to_string(),
-                c.count.to_string(),
-                local_time(c.first_ms),
-                local_time(c.last_ms),
-                forensics::human_duration(c.median_uptime_ms),
-                cs.join(" "),
-            ]);
-        }
-        println!("{t}");
-    }
-    println!("\nfindings:");
-    for f in &report.findings {
-        println!("  - {f}");
-    }
-    if let (Some(cause), Some(tail)) = (report.dominant_crash, &report.stderr_tail) {
-        println!("\nlast stderr of a `{cause}` exit:");
-        for line in tail.lines() {
-            println!("  | {line}");
-        }
-    }
-    if let Some(last) = exits.iter().max_by_key(|e| e.ended_at_ms) {
-        println!(
-            "\nlast exit: {} at {}",
-            describe_exit(last),
-            local_time(last.ended_at_ms)
-        );
-    }
-    Ok(())
+    output::text(&render::why_report(&report, &exits, since_ms))
 }
 
 #[cfg(test)]

@@ -1,4 +1,8 @@
-//! Owns how the client shows things: the process table, `describe`, human units.
+//! Owns how the client shows things: the process table, `describe`, human units; `check` and
+//! `history` hold the reports of those commands.
+
+pub mod check;
+pub mod history;
 
 use crate::ipc::{AppDetail, LastExit, ProcessInfo};
 use crate::record::Status;

@@ -1,0 +1,89 @@
+//! Owns `kill`, `ping` and `describe`: questions to the daemon, and stopping it.
+
+use super::answer_error;
+use crate::cli::args::DescribeArgs;
+use crate::cli::error::Failure;
+use crate::cli::output::{self, Out};
+use crate::cli::render;
+use crate::ipc::client::{Client, ClientError};
+use crate::ipc::{Request, Response};
+use crate::paths::Paths;
+
+/// `kill`: stops every app and the daemon, and returns once the daemon is gone.
+pub async fn kill(paths: &Paths) -> Result<(), Failure> {
+    let mut client = match Client::connect(paths).await {
+        Ok(c) => c,
+        Err(ClientError::NotRunning(_)) => {
+            return output::line(format_args!(
+                "no daemon is running for {}",
+                paths.home.display()
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let pid = client.daemon_pid;
+    match client.request(&Request::Kill).await? {
+        Response::Killed { stopped } => {
+            drop(client);
+            // Wait even when stdout is gone: `kill` returns when the daemon is.
+            let printed = output::line(format_args!(
+                "stopped {stopped} process(es); daemon (pid {pid}) is exiting"
+            ));
+            wait_daemon_gone(pid).await;
+            printed
+        }
+        other => answer_error(other),
+    }
+}
+
+/// Waits (briefly) until the daemon process is gone, so `kill` returns when it is done.
+async fn wait_daemon_gone(pid: u32) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    let pid = nix::unistd::Pid::from_raw(pid as i32);
+    while nix::sys::signal::kill(pid, None).is_ok() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+pub async fn ping(paths: &Paths, autostart: bool) -> Result<(), Failure> {
+    let mut client = Client::connect_or_start(paths, autostart).await?;
+    match client.request(&Request::Ping).await? {
+        Response::Pong {
+            version,
+            pid,
+            uptime_ms,
+            home,
+        } => output::line(format_args!(
+            "pong: svctl daemon {version}, pid {pid}, up {}, home {home}",
+            render::duration_short(uptime_ms)
+        )),
+        other => answer_error(other),
+    }
+}
+
+pub async fn describe(paths: &Paths, autostart: bool, a: &DescribeArgs) -> Result<(), Failure> {
+    let mut client = Client::connect_or_start(paths, autostart).await?;
+    let req = Request::Describe {
+        target: a.target.clone(),
+    };
+    let apps = match client.request(&req).await? {
+        Response::Describe { apps } => apps,
+        other => return answer_error(other),
+    };
+    if a.json {
+        return output::json(&apps);
+    }
+    // The memory sparkline comes from the database; without it, describe still works.
+    let reader = crate::store::Reader::open(&paths.db).ok();
+    let since = crate::store::now_ms() - 3_600_000;
+    let color = output::color();
+    let mut out = Out::lock();
+    for d in &apps {
+        let memory = reader
+            .as_ref()
+            .and_then(|r| r.memory(&d.spec.name, since).ok())
+            .unwrap_or_default();
+        out.line(render::describe(d, &memory, color))?;
+    }
+    out.flush()
+}
