@@ -2,12 +2,18 @@
 //! in the file at once, each with its file, line, column and field, in the style of a compiler.
 //! Every shape PM2 accepts works: `apps:` as a list or a single mapping, a bare list of apps, a
 //! single app object; anchors and `<<:` merge keys; JSON files through the same parser.
+//!
+//! `node` parses the text into a located tree (its syntax errors written for users), `fields`
+//! is the vocabulary of keys, `load` validates each app section by section, `spec` is the
+//! validated form, `units` reads durations and sizes.
 
+mod fields;
 pub mod load;
 pub mod node;
 pub mod spec;
 pub mod units;
 
+pub use load::name_problem;
 pub use spec::{AppSpec, LogTarget};
 
 use serde::Serialize;

@@ -147,12 +147,14 @@ pub struct SyntaxError {
     pub message: String,
 }
 
+/// Ecosystem files nest a few levels; a low cap keeps recursion (and the stack) small.
+const MAX_DEPTH: usize = 32;
+
 /// Parses YAML (or JSON) text into a located tree, within fixed limits.
 pub fn parse(text: &str) -> Result<Located, SyntaxError> {
     let mut budget = Budget::default();
-    // Ecosystem files nest a few levels; a low cap keeps recursion (and the stack) small.
-    budget.max_depth = 32;
-    budget.flow_nesting_limit = 32;
+    budget.max_depth = MAX_DEPTH;
+    budget.flow_nesting_limit = MAX_DEPTH;
     budget.max_events = 200_000;
     budget.max_nodes = 100_000;
     budget.max_aliases = 2_000;
@@ -164,27 +166,84 @@ pub fn parse(text: &str) -> Result<Located, SyntaxError> {
     options.with_snippet = false;
     // YAML 1.2 booleans only, as PM2's YAML parser: `y`, `yes`, `on` stay strings.
     options.strict_booleans = true;
-    match serde_saphyr::from_str_with_options::<Spanned<Node>>(text, options) {
-        Ok(s) => Ok(located(s)),
-        Err(e) => {
-            let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
-            let full = e.to_string();
-            // The message starts with its own "error: line L column C: " prefix.
-            let message = full
-                .split_once(&format!("line {line} column {column}: "))
-                .map_or(full.as_str(), |(_, rest)| rest)
-                .lines()
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_string();
-            Err(SyntaxError {
+    serde_saphyr::from_str_with_options::<Spanned<Node>>(text, options)
+        .map(located)
+        .map_err(|e| {
+            let (line, column) = e
+                .location()
+                .filter(|l| l.line() > 0)
+                .map_or((1, 1), |l| (l.line(), l.column().max(1)));
+            SyntaxError {
                 line,
                 column,
-                message,
-            })
-        }
+                message: user_message(&e),
+            }
+        })
+}
+
+/// The error's message for the file's author, without its location (the caller prints
+/// `file:line:column` once) and without the parser's advice to its own users.
+fn user_message(err: &serde_saphyr::Error) -> String {
+    use serde_saphyr::MessageFormatter;
+    use serde_saphyr::budget::BudgetBreach;
+    // The error behind alias and snippet wrappers (what the renderers unwrap too).
+    let mut e = err;
+    while let serde_saphyr::Error::AliasError { error, .. }
+    | serde_saphyr::Error::WithSnippet { error, .. } = e
+    {
+        e = error;
     }
+    const ALIASES: &str = "anchors and aliases (`&name`, `*name`) expand to more than svctl reads \
+                           in an ecosystem file; write the repeated values out or use fewer aliases";
+    let text = match e {
+        serde_saphyr::Error::DuplicateMappingKey { key: Some(k), .. } => {
+            format!("duplicate key `{k}`: a key can appear once in a mapping")
+        }
+        serde_saphyr::Error::DuplicateMappingKey { key: None, .. } => {
+            "duplicate key: a key can appear once in a mapping".to_string()
+        }
+        serde_saphyr::Error::AliasReplayCounterOverflow { .. }
+        | serde_saphyr::Error::AliasReplayLimitExceeded { .. }
+        | serde_saphyr::Error::AliasExpansionLimitExceeded { .. }
+        | serde_saphyr::Error::AliasReplayStackDepthExceeded { .. } => ALIASES.to_string(),
+        serde_saphyr::Error::UnknownAnchor { .. } => {
+            "this alias (`*name`) names no anchor (`&name`) defined before it".to_string()
+        }
+        serde_saphyr::Error::MultipleDocuments { .. } => {
+            "the file holds several YAML documents (`---`); an ecosystem file is one".to_string()
+        }
+        serde_saphyr::Error::Budget { breach, .. } => match breach {
+            BudgetBreach::Aliases { .. }
+            | BudgetBreach::Anchors { .. }
+            | BudgetBreach::AliasAnchorRatio { .. }
+            | BudgetBreach::RecordedAnchorEvents { .. }
+            | BudgetBreach::RecordedAnchorBytes { .. }
+            | BudgetBreach::MergeKeys { .. } => ALIASES.to_string(),
+            BudgetBreach::Depth { .. } => {
+                format!("the file nests more than {MAX_DEPTH} levels deep")
+            }
+            BudgetBreach::Documents { .. } => {
+                "the file holds several YAML documents (`---`); an ecosystem file is one"
+                    .to_string()
+            }
+            _ => "the file has more values than svctl reads in an ecosystem file".to_string(),
+        },
+        other => serde_saphyr::UserMessageFormatter
+            .format_message(other)
+            .into_owned(),
+    };
+    // One line of plain text: the first line, control characters escaped.
+    let first = text.lines().next().unwrap_or("").trim();
+    first
+        .chars()
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_debug().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -240,7 +299,8 @@ mod tests {
         }
         let t = std::time::Instant::now();
         let e = parse(&bomb).unwrap_err();
-        assert!(e.message.contains("budget"), "{e:?}");
+        assert!(e.message.starts_with("anchors and aliases"), "{e:?}");
+        assert!(!e.message.contains("budget"), "{e:?}");
         assert!(t.elapsed() < std::time::Duration::from_secs(5));
         let deep = "[".repeat(10_000);
         assert!(parse(&deep).is_err());

@@ -16,8 +16,11 @@ pub const DEFAULT_KILL_TIMEOUT_MS: u64 = 1600;
 pub const DEFAULT_KILL_SIGNAL: &str = "SIGINT";
 
 /// One app of an ecosystem file, validated.
+///
+/// Unknown fields are ignored when this is read back (no `deny_unknown_fields`): a spec stored
+/// or sent by a newer svctl stays readable by an older daemon. Files are strict on their own:
+/// the loader rejects keys it does not know.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct AppSpec {
     /// Unique name; also the log file stem.
     pub name: String,
@@ -211,39 +214,11 @@ impl AppSpec {
         }
     }
 
-    /// The bounds the loader enforces, checked again by the daemon: a spec may also come from
-    /// a raw client on the socket, which must not make it create four billion instances.
+    /// The loader's bounds (name, instances, sizes, durations, kill_signal, cron, globs…),
+    /// checked again by the daemon: a spec may also come from a raw client on the socket, which
+    /// must not make it create four billion instances. The same code as the loader's checks.
     pub fn check(&self) -> Result<(), String> {
-        let name_ok = !self.name.is_empty()
-            && self.name != "all"
-            && self.name.len() <= 128
-            && !self
-                .name
-                .chars()
-                .any(|c| c == '/' || c == ':' || c.is_whitespace() || c.is_control());
-        if !name_ok {
-            return Err(format!("`{}` is not a valid app name", self.name));
-        }
-        let bad = |what: &str| Err(format!("app `{}`: {what}", self.name));
-        if self.script.is_empty() {
-            return bad("the script is empty");
-        }
-        if !(1..=10_000).contains(&self.instances) {
-            return bad("instances must be 1 to 10000");
-        }
-        if self.memory_check_interval_ms.is_some_and(|ms| ms < 100) {
-            return bad("memory_check_interval must be at least 100 ms");
-        }
-        if self.log_max_size.is_some_and(|b| b != 0 && b < 4096) {
-            return bad("log_max_size must be 0 or at least 4K");
-        }
-        if self.max_memory_samples == 0 {
-            return bad("max_memory_samples must be at least 1");
-        }
-        if crate::record::parse_signal(&self.kill_signal).is_none() {
-            return bad("kill_signal is not a signal");
-        }
-        Ok(())
+        super::load::check(self)
     }
 
     /// The signal a stop sends first (`kill_signal`, checked at load; SIGINT as PM2 otherwise).
@@ -279,5 +254,74 @@ impl AppSpec {
             env.insert(var.clone(), (start + i64::from(index)).to_string());
         }
         env
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_spec_from_a_newer_svctl_with_unknown_fields_is_readable() {
+        let spec = AppSpec::with_defaults("a", "sleep", PathBuf::from("/tmp"));
+        let mut json = serde_json::to_value(&spec).unwrap();
+        json["health_check"] = serde_json::json!({"url": "http://localhost/"});
+        json["future_flag"] = serde_json::json!(true);
+        let back: AppSpec = serde_json::from_value(json).unwrap();
+        assert_eq!(back, spec);
+    }
+
+    #[test]
+    fn check_uses_the_loaders_bounds() {
+        let ok = AppSpec::with_defaults("a", "sleep", PathBuf::from("/tmp"));
+        assert_eq!(ok.check(), Ok(()));
+        let with = |f: &dyn Fn(&mut AppSpec)| {
+            let mut s = ok.clone();
+            f(&mut s);
+            s.check().unwrap_err()
+        };
+        assert_eq!(
+            with(&|s| s.instances = u32::MAX),
+            "app `a`: instances: 4294967295 is out of range (1 to 10000)"
+        );
+        assert_eq!(
+            with(&|s| s.name = "all".into()),
+            "`all` is not a valid app name: `all` is a target word and cannot be an app name"
+        );
+        assert!(with(&|s| s.name = "a b".into()).contains("cannot contain"));
+        assert!(with(&|s| s.name = "x".repeat(129)).contains("at most 128"));
+        assert_eq!(
+            with(&|s| s.kill_signal = "SIGNOPE".into()),
+            "app `a`: kill_signal: `SIGNOPE` is not a signal (e.g. SIGINT, SIGTERM, SIGQUIT)"
+        );
+        assert_eq!(
+            with(&|s| s.memory_check_interval_ms = Some(5)),
+            "app `a`: memory_check_interval: at least 100 ms"
+        );
+        assert_eq!(
+            with(&|s| s.log_max_size = Some(100)),
+            "app `a`: log_max_size: at least 4K (or 0: no rotation)"
+        );
+        assert!(
+            with(&|s| s.max_memory_samples = 0).contains("max_memory_samples: 0 is out of range")
+        );
+        assert!(with(&|s| s.log_retain = Some(5000)).contains("log_retain: 5000 is out of range"));
+        assert!(with(&|s| s.stop_exit_codes = vec![0, 256]).contains("stop_exit_codes[1]"));
+        assert!(
+            with(&|s| s.cron_restart = Some("61 * * * *".into()))
+                .contains("cron_restart: `61 * * * *` is not a valid cron pattern")
+        );
+        assert!(
+            with(&|s| s.ignore_watch = vec!["[oops".into()])
+                .starts_with("app `a`: ignore_watch[0]: `[oops` is not a valid glob")
+        );
+        assert!(with(&|s| s.script = String::new()).contains("script: the script cannot be empty"));
+        assert!(with(&|s| s.namespace = "a/b".into()).contains("namespace: a name cannot contain"));
+        assert!(
+            with(&|s| {
+                s.env.insert("A=B".into(), "x".into());
+            })
+            .contains("env.A=B: a variable name cannot contain")
+        );
     }
 }

@@ -1,3 +1,8 @@
+//! What a valid file gives: every shape, defaults, aliases, units, environment, paths.
+
+mod errors;
+mod parts;
+
 use super::*;
 
 fn load(yaml: &str) -> Result<Loaded, ConfigError> {
@@ -193,84 +198,6 @@ fn increment_var_counts_per_instance() {
     assert_eq!(a.environment(2)["PORT"], "8002");
     assert_eq!(a.environment(2)["NODE_APP_INSTANCE"], "2");
 }
-
-#[test]
-fn unknown_keys_get_a_suggestion_at_their_location() {
-    let e = err(
-        "apps:\n  - name: a\n    scripts: x\n    max_restart: 3\n    instance: 2\n    colour: red\n",
-    );
-    let want = "/tmp/eco/ecosystem.yaml:2:5: apps[0]: missing required field `script` (the program to run)
-/tmp/eco/ecosystem.yaml:3:5: apps[0].scripts: unknown field
-  hint: did you mean `script`?
-/tmp/eco/ecosystem.yaml:4:5: apps[0].max_restart: unknown field
-  hint: did you mean `max_restarts`?
-/tmp/eco/ecosystem.yaml:5:5: apps[0].instance: unknown field
-  hint: did you mean `instances`?
-/tmp/eco/ecosystem.yaml:6:5: apps[0].colour: unknown field (see ecosystem.example.yaml for every supported key)
-5 problems in /tmp/eco/ecosystem.yaml; nothing was started";
-    assert_eq!(e, want);
-}
-
-#[test]
-fn wrong_types_and_values_are_reported_all_at_once() {
-    let e = err(
-        "apps:\n  - name: a\n    script: x\n    max_memory_restart: 300MB\n    max_restarts: -1\n    autorestart: maybe\n    kill_signal: SIGNOPE\n    cron_restart: \"61 * * * *\"\n    min_uptime: 5 minutes\n    stop_exit_codes: [1, 300]\n",
-    );
-    for want in [
-        "4:25: apps[0].max_memory_restart: `300MB`: write `300M`",
-        "5:19: apps[0].max_restarts: -1 is out of range",
-        "6:18: apps[0].autorestart: expected true or false, found \"maybe\"",
-        "7:18: apps[0].kill_signal: `SIGNOPE` is not a signal",
-        "8:19: apps[0].cron_restart: `61 * * * *` is not a valid cron pattern",
-        "9:17: apps[0].min_uptime: `5 minutes` has an unknown unit",
-        "10:26: apps[0].stop_exit_codes[1]: 300 is out of range (0 to 255)",
-        "7 problems",
-    ] {
-        assert!(e.contains(want), "missing {want:?} in\n{e}");
-    }
-}
-
-#[test]
-fn cron_patterns_with_5_or_6_fields_and_0_disables() {
-    assert!(load::check_cron("*/5 * * * *").is_ok());
-    assert!(load::check_cron("*/10 * * * * *").is_ok());
-    assert!(
-        load::check_cron("* * * *")
-            .unwrap_err()
-            .contains("4 fields")
-    );
-    let a = &ok("apps:\n  - script: x\n    cron_restart: 0\n").apps[0];
-    assert_eq!(a.cron_restart, None);
-}
-
-#[test]
-fn names_must_be_valid_and_unique() {
-    let e = err(
-        "apps:\n  - name: a\n    script: x\n  - name: a\n    script: y\n  - name: all\n    script: z\n  - name: \"b:1\"\n    script: z\n",
-    );
-    assert!(
-        e.contains("4:5: [1]: a second app named `a`")
-            || e.contains("apps[1]: a second app named `a`"),
-        "{e}"
-    );
-    assert!(e.contains("apps[2].name: `all` is a target word"), "{e}");
-    assert!(e.contains("apps[3].name: a name cannot contain"), "{e}");
-}
-
-#[test]
-fn syntax_errors_and_bad_shapes() {
-    let e = err("apps:\n  - name: a\n    script: [x\n");
-    assert!(e.starts_with("/tmp/eco/ecosystem.yaml:3:"), "{e}");
-    assert!(err("").contains("the file is empty"));
-    assert!(err("apps: 3\n").contains("expected a list of apps, found a number"));
-    let e = err("app:\n  - script: x\n");
-    assert!(
-        e.contains("app: unknown top-level key\n  hint: did you mean `apps`?"),
-        "{e}"
-    );
-    assert!(err("42\n").contains("expected an `apps:` list"));
-}
-
 #[test]
 fn node_only_options_are_one_warning() {
     let l = ok(
@@ -341,70 +268,6 @@ fn scripts_resolve_against_cwd_and_pick_an_interpreter() {
     assert_eq!(a[4].env["A"], "from-env", "env wins over env_file");
     assert_eq!(a[4].env["B"], "two words");
     assert_eq!(a[4].env["C"], "x");
-}
-
-#[test]
-fn hostile_files_are_refused_quickly() {
-    let dir = tempfile::tempdir().unwrap();
-    let big = dir.path().join("big.yaml");
-    std::fs::write(&big, vec![b'#'; 10 * 1024 * 1024]).unwrap();
-    assert!(matches!(
-        load_file(&big, &LoadOptions::default()),
-        Err(ConfigError::TooLarge { .. })
-    ));
-    let bin = dir.path().join("bin.yaml");
-    std::fs::write(&bin, b"apps:\n  - script: \xff\xfe\n").unwrap();
-    let e = load_file(&bin, &LoadOptions::default())
-        .unwrap_err()
-        .to_string();
-    assert!(
-        e.contains("bin.yaml:2:13: the file is not valid UTF-8"),
-        "{e}"
-    );
-    let js = dir.path().join("ecosystem.config.js");
-    std::fs::write(&js, "module.exports = {}").unwrap();
-    let e = load_file(&js, &LoadOptions::default())
-        .unwrap_err()
-        .to_string();
-    assert!(e.contains("need Node.js"), "{e}");
-    let missing = load_file(&dir.path().join("nope.yaml"), &LoadOptions::default()).unwrap_err();
-    assert!(matches!(missing, ConfigError::Io { .. }));
-    let huge = err("apps:\n  - script: x\n    max_restarts: 99999999999999999999999999\n");
-    assert!(
-        huge.contains("apps[0].max_restarts: expected a whole number"),
-        "{huge}"
-    );
-}
-
-#[test]
-fn env_file_parser() {
-    let m = load::parse_env_file("A=1\n\n# c\nexport B='q'\nC=\n").unwrap();
-    assert_eq!(m["A"], "1");
-    assert_eq!(m["B"], "q");
-    assert_eq!(m["C"], "");
-    assert!(load::parse_env_file("just words\n").is_err());
-    assert!(load::parse_env_file("BAD KEY=1\n").is_err());
-}
-
-#[test]
-fn shell_like_splitting() {
-    assert_eq!(
-        load::split_args("a 'b c' \"d \\\" e\" f\\ g").unwrap(),
-        ["a", "b c", "d \" e", "f g"]
-    );
-    assert_eq!(load::split_args("  ").unwrap(), Vec::<String>::new());
-    assert_eq!(load::split_args("''").unwrap(), [""]);
-    assert!(load::split_args("'open").is_err());
-}
-
-#[test]
-fn suggestions_only_for_close_names() {
-    assert_eq!(
-        load::suggest("max_restart", ["max_restarts", "script"]),
-        Some("max_restarts")
-    );
-    assert_eq!(load::suggest("xyzzy", ["max_restarts", "script"]), None);
-    assert_eq!(load::suggest("SCRIPT", ["script"]), Some("script"));
 }
 
 #[test]
