@@ -164,18 +164,11 @@ fn no_autostart_fails_when_no_daemon_runs() {
 #[test]
 fn racing_autostarts_end_with_exactly_one_daemon() {
     let h = Home::empty();
-    let children: Vec<_> = (0..4)
-        .map(|_| {
-            h.cmd(&["ping"])
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .expect("spawn client")
-        })
-        .collect();
+    // Four clients at once, each free to autostart a daemon.
+    let clients: Vec<Running> = (0..4).map(|_| h.spawn(&mut h.cmd(&["ping"]))).collect();
     let mut pids = Vec::new();
-    for c in children {
-        let out = c.wait_with_output().expect("client output");
+    for c in clients {
+        let out = h.finish(c);
         assert!(out.status.success(), "{}", stderr(&out));
         let text = stdout(&out);
         let pid: u32 = text
@@ -267,9 +260,7 @@ fn a_daemon_killed_with_sigkill_is_recovered_by_the_next_one() {
     let old = h.wait_status("orphan", 0, "online")["pid"]
         .as_i64()
         .unwrap() as i32;
-    let mut daemon = h.forget_daemon().expect("daemon child");
-    daemon.kill().unwrap();
-    daemon.wait().unwrap();
+    h.kill_daemon();
     assert!(pid_alive(old), "the app outlives a SIGKILLed daemon");
 
     h.start_daemon();

@@ -31,29 +31,28 @@ fn wait_greeting(h: &Home, want: &str) {
 fn env_blocks_switch_and_restarts_keep_or_refresh_the_env() {
     let h = Home::new();
     let file = greeter(&h);
-    h.cmd(&["--no-autostart", "start", &file, "--env", "production"])
-        .env("FROM_SHELL", "one")
-        .output()
-        .unwrap();
+    let out = h.run(
+        h.cmd(&["--no-autostart", "start", &file, "--env", "production"])
+            .env("FROM_SHELL", "one"),
+    );
+    h.succeeded("start --env production", &out);
     wait_greeting(&h, "greeting=prod shell=one");
     // A plain restart keeps the env the app was started with, whatever the caller's shell has.
-    let out = h
-        .cmd(&["--no-autostart", "restart", "greet"])
-        .env("FROM_SHELL", "two")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    let out = h.run(
+        h.cmd(&["--no-autostart", "restart", "greet"])
+            .env("FROM_SHELL", "two"),
+    );
+    h.succeeded("restart", &out);
     h.wait_until("a new run printed", || {
         std::fs::read_to_string(h.file("logs/greet-out.log")).is_ok_and(|t| t.lines().count() == 2)
     });
     assert_eq!(last_greeting(&h), "greeting=prod shell=one");
     // --update-env takes the caller's environment.
-    let out = h
-        .cmd(&["--no-autostart", "restart", "greet", "--update-env"])
-        .env("FROM_SHELL", "three")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    let out = h.run(
+        h.cmd(&["--no-autostart", "restart", "greet", "--update-env"])
+            .env("FROM_SHELL", "three"),
+    );
+    h.succeeded("restart --update-env", &out);
     wait_greeting(&h, "greeting=prod shell=three");
     // --env re-reads the file: without the production block, `default`... here the dev value.
     h.ok(&["restart", "greet", "--env", "nothing"]);
@@ -78,34 +77,70 @@ fn a_six_field_cron_restarts_the_app_and_records_cron() {
     assert!(p["auto_restarts"].as_u64().unwrap_or(0) >= 1, "{p}");
 }
 
+fn history(h: &Home, target: &str) -> Vec<serde_json::Value> {
+    let text = h.ok(&["history", target, "--json"]);
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
 #[test]
 fn a_change_in_a_watched_folder_restarts_the_app_and_ignored_ones_do_not() {
     let h = Home::new();
     let src = h.file("src");
     std::fs::create_dir(&src).unwrap();
+    // `probe` watches the same folder with nothing ignored and a much longer quiet period. Its
+    // watch restart after a change to an ignored file is the sign that `dev`'s watcher saw that
+    // change too and that, had the change counted, `dev`'s shorter quiet period would have
+    // ended and restarted it long before (both watchers feed the daemon's one timer queue).
     let file = h.ecosystem(
         "eco.yaml",
         &format!(
-            "apps:\n  - name: dev\n    script: sleep\n    args: \"1000\"\n    watch: [\"{}\"]\n    ignore_watch: [\"*.tmp\"]\n    watch_delay: 200\n",
-            src.display()
+            "apps:\n  - name: dev\n    script: sleep\n    args: \"1000\"\n    watch: [\"{src}\"]\n    ignore_watch: [\"*.tmp\"]\n    watch_delay: 200\n  - name: probe\n    script: sleep\n    args: \"1000\"\n    watch: [\"{src}\"]\n    watch_delay: 2500\n",
+            src = src.display()
         ),
     );
     h.ok(&["start", &file]);
     let first = h.wait_status("dev", 0, "online")["pid"].clone();
-    // An ignored file first, then, well after its quiet period would have ended, a real
-    // change: if the first counted there would be two restarts.
+    h.wait_status("probe", 0, "online");
+
     std::fs::write(src.join("scratch.tmp"), "x").unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(800));
-    std::fs::write(src.join("main.py"), "print(1)\n").unwrap();
-    h.wait_until("a watch restart", || {
-        h.ok(&["history", "dev", "--json"])
-            .contains("\"cause\": \"watch\"")
+    let mut rows = Vec::new();
+    h.wait_until("probe restarts for the change to scratch.tmp", || {
+        rows = history(&h, "probe");
+        !rows.is_empty()
     });
-    let p = h.wait_status("dev", 0, "online");
-    assert_ne!(p["pid"], first);
-    let rows: Vec<serde_json::Value> =
-        serde_json::from_str(&h.ok(&["history", "dev", "--json"])).unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["cause"], "watch", "{rows:?}");
+    let rows = history(&h, "dev");
+    assert!(rows.is_empty(), "an ignored file restarted dev: {rows:?}");
+    let p = h.proc("dev", 0).unwrap();
+    assert_eq!(
+        (&p["pid"], &p["restarts"]),
+        (&first, &serde_json::json!(0)),
+        "{p}"
+    );
+
+    // A watched file: exactly one restart, caused by the watch.
+    std::fs::write(src.join("main.py"), "print(1)\n").unwrap();
+    let mut rows = Vec::new();
+    h.wait_until("dev's exit for the change is recorded", || {
+        rows = history(&h, "dev");
+        !rows.is_empty()
+    });
+    let p = h.wait_status_where("dev", 0, "online after a restart", |p| {
+        p["status"] == "online" && p["pid"] != first
+    });
+    assert_eq!(p["restarts"], 1, "{p}");
     assert_eq!(rows.len(), 1, "one quiet period, one restart: {rows:?}");
+    assert_eq!(rows[0]["cause"], "watch", "{rows:?}");
+    let why: serde_json::Value = serde_json::from_str(&h.ok(&["why", "dev", "--json"])).unwrap();
+    assert_eq!(why["exits"], 1, "{why}");
+    let causes = why["by_cause"].as_array().expect("by_cause");
+    assert_eq!(causes.len(), 1, "{why}");
+    assert_eq!(
+        (&causes[0]["cause"], &causes[0]["count"]),
+        (&"watch".into(), &1.into()),
+        "{why}"
+    );
 }
 
 #[test]

@@ -1,14 +1,29 @@
 //! A temp home with a real daemon, a way to run the CLI against it, and deadline-based waits.
+//!
+//! Nothing here waits without a deadline: every child a test runs goes through [`Running`] (or
+//! [`wait_exit`] for the daemon), which kills it by pid when its time is up and fails the test
+//! with the command, what it printed so far, and the daemon log.
 
 use serde_json::Value;
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_svctl");
 
-/// Generous: the test machines are shared and loaded.
+/// How long a condition may take to hold. Generous: the test machines are shared and loaded.
 pub const BUDGET: Duration = Duration::from_secs(30);
+
+/// How long one CLI call (or any other child a test runs to completion) may take unless the
+/// call says otherwise: generous for a loaded 2-core machine, and a hang fails after it instead
+/// of hanging CI.
+pub const CLI_DEADLINE: Duration = Duration::from_secs(60);
+
+/// After a SIGKILL, how long the kernel may take to let the child be reaped.
+const REAP_DEADLINE: Duration = Duration::from_secs(10);
 
 pub fn fixture(name: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -16,6 +31,166 @@ pub fn fixture(name: &str) -> String {
         .join(name)
         .display()
         .to_string()
+}
+
+/// A child whose stdout and stderr are collected as they come (so a watchdog that gives up on
+/// it can still show what it printed, and a test can wait for a line while it runs). Killed by
+/// pid when dropped before it finished.
+pub struct Running {
+    what: String,
+    child: Option<Child>,
+    out: Arc<Mutex<Vec<u8>>>,
+    err: Arc<Mutex<Vec<u8>>>,
+    readers: Vec<JoinHandle<()>>,
+}
+
+impl Running {
+    /// Spawns `cmd` with its stdout and stderr piped to the collectors.
+    pub fn spawn(cmd: &mut Command) -> Running {
+        Running::try_spawn(cmd).unwrap_or_else(|e| panic!("cannot spawn {cmd:?}: {e}"))
+    }
+
+    /// [`Running::spawn`] for a program that may not be installed.
+    pub fn try_spawn(cmd: &mut Command) -> std::io::Result<Running> {
+        let what = format!("{cmd:?}");
+        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
+        let out = Arc::new(Mutex::new(Vec::new()));
+        let err = Arc::new(Mutex::new(Vec::new()));
+        let readers = vec![
+            collect(child.stdout.take().expect("piped stdout"), out.clone()),
+            collect(child.stderr.take().expect("piped stderr"), err.clone()),
+        ];
+        Ok(Running {
+            what,
+            child: Some(child),
+            out,
+            err,
+            readers,
+        })
+    }
+
+    /// What it printed on stdout so far.
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.out.lock().unwrap()).into_owned()
+    }
+
+    /// What it printed on stderr so far.
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.err.lock().unwrap()).into_owned()
+    }
+
+    /// The command, and what it printed so far, for a failure message.
+    pub fn report(&self) -> String {
+        format!(
+            "command: {}\n--- its stdout so far ---\n{}\n--- its stderr so far ---\n{}",
+            self.what,
+            self.stdout(),
+            self.stderr()
+        )
+    }
+
+    /// Waits until it exited and its output is read, within `budget`. On expiry it is killed
+    /// (by pid) and the test fails with the command, its output so far and `context()`.
+    pub fn finish(mut self, budget: Duration, context: impl Fn() -> String) -> Output {
+        let deadline = Instant::now() + budget;
+        let mut child = self.child.take().expect("a child");
+        let status = match wait_exit(&mut child, deadline) {
+            Some(status) => status,
+            None => {
+                kill_and_reap(&mut child);
+                panic!(
+                    "timed out: still running after {budget:?}, killed it (pid {})\n{}\n{}",
+                    child.id(),
+                    self.report(),
+                    context()
+                );
+            }
+        };
+        // A grandchild that kept the pipes open would make the reads wait forever.
+        let mut pause = Duration::from_millis(1);
+        while !self.readers.iter().all(JoinHandle::is_finished) {
+            if Instant::now() > deadline {
+                panic!(
+                    "timed out: it exited ({status}) but its output pipes stayed open for \
+                     {budget:?} (a process it started holds them)\n{}\n{}",
+                    self.report(),
+                    context()
+                );
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(20));
+        }
+        for r in self.readers.drain(..) {
+            r.join().expect("output reader");
+        }
+        Output {
+            status,
+            stdout: std::mem::take(&mut *self.out.lock().unwrap()),
+            stderr: std::mem::take(&mut *self.err.lock().unwrap()),
+        }
+    }
+
+    /// Kills it (by pid) now and reaps it.
+    pub fn kill(mut self) {
+        if let Some(mut child) = self.child.take() {
+            kill_and_reap(&mut child);
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            kill_and_reap(&mut child);
+        }
+    }
+}
+
+fn collect(mut from: impl Read + Send + 'static, into: Arc<Mutex<Vec<u8>>>) -> JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 8192];
+        while let Ok(n) = from.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            into.lock().unwrap().extend_from_slice(&buf[..n]);
+        }
+    })
+}
+
+/// Polls `child` until it exits or `deadline` passes (`None`); it is left running then.
+pub fn wait_exit(child: &mut Child, deadline: Instant) -> Option<ExitStatus> {
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Some(status),
+            Ok(None) => {}
+            Err(e) => panic!("waiting for pid {}: {e}", child.id()),
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(20));
+    }
+}
+
+/// SIGKILLs `child` (by its pid) and reaps it; a child that cannot be reaped even then fails
+/// the test.
+pub fn kill_and_reap(child: &mut Child) -> ExitStatus {
+    // An error here means it already exited; try_wait below reaps it.
+    let _ = child.kill();
+    wait_exit(child, Instant::now() + REAP_DEADLINE).unwrap_or_else(|| {
+        panic!(
+            "pid {} was not reaped {REAP_DEADLINE:?} after SIGKILL",
+            child.id()
+        )
+    })
+}
+
+/// Runs `cmd` to completion within `budget` (see [`Running::finish`]).
+pub fn run_within(cmd: &mut Command, budget: Duration, context: impl Fn() -> String) -> Output {
+    Running::spawn(cmd).finish(budget, context)
 }
 
 pub struct Home {
@@ -76,25 +251,26 @@ impl Home {
     /// Waits for the foreground daemon to exit; returns its exit code.
     pub fn wait_daemon_exit(&mut self) -> Option<i32> {
         let mut child = self.daemon.take()?;
-        let deadline = Instant::now() + BUDGET;
-        loop {
-            if let Ok(Some(status)) = child.try_wait() {
-                return status.code();
+        match wait_exit(&mut child, Instant::now() + BUDGET) {
+            Some(status) => status.code(),
+            None => {
+                kill_and_reap(&mut child);
+                panic!(
+                    "the daemon (pid {}) did not exit within {BUDGET:?}: killed it\n{}",
+                    child.id(),
+                    self.log()
+                );
             }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("the daemon did not exit within {BUDGET:?}\n{}", self.log());
-            }
-            std::thread::sleep(Duration::from_millis(20));
         }
     }
 
-    /// Takes the daemon child without stopping it (for tests that kill it themselves).
-    pub fn forget_daemon(&mut self) -> Option<Child> {
-        self.daemon.take()
+    /// SIGKILLs the daemon (by pid) and reaps it, as a crash would end it.
+    pub fn kill_daemon(&mut self) {
+        let mut child = self.daemon.take().expect("a daemon child");
+        kill_and_reap(&mut child);
     }
 
+    /// The CLI with this home, no colour and no stdin; see [`Home::run`] to run it.
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(BIN);
         c.args(args)
@@ -104,25 +280,67 @@ impl Home {
         c
     }
 
+    /// Runs `cmd` to completion within [`CLI_DEADLINE`]; a hang fails the test with the
+    /// command, its output so far and the daemon log.
+    pub fn run(&self, cmd: &mut Command) -> Output {
+        self.run_within(cmd, CLI_DEADLINE)
+    }
+
+    /// [`Home::run`] with a deadline of its own, for a call that legitimately takes longer.
+    pub fn run_within(&self, cmd: &mut Command, budget: Duration) -> Output {
+        run_within(cmd, budget, || self.log())
+    }
+
+    /// Starts `cmd` in the background (`logs --follow`, racing clients); finish it with
+    /// [`Home::finish`], or drop it to kill it.
+    pub fn spawn(&self, cmd: &mut Command) -> Running {
+        Running::spawn(cmd)
+    }
+
+    /// Waits for a background command within [`CLI_DEADLINE`].
+    pub fn finish(&self, r: Running) -> Output {
+        r.finish(CLI_DEADLINE, || self.log())
+    }
+
     /// Runs the CLI without autostart (the test owns the daemon).
     pub fn svctl(&self, args: &[&str]) -> Output {
+        self.svctl_within(CLI_DEADLINE, args)
+    }
+
+    /// [`Home::svctl`] with a deadline of its own.
+    pub fn svctl_within(&self, budget: Duration, args: &[&str]) -> Output {
         let mut all = vec!["--no-autostart"];
         all.extend_from_slice(args);
-        self.cmd(&all).output().expect("run svctl")
+        self.run_within(&mut self.cmd(&all), budget)
     }
 
     /// Runs the CLI and insists that it succeeds; returns stdout.
     pub fn ok(&self, args: &[&str]) -> String {
         let out = self.svctl(args);
+        self.succeeded(&format!("svctl {args:?}"), &out)
+    }
+
+    /// Insists that `out` is a success; returns its stdout.
+    pub fn succeeded(&self, what: &str, out: &Output) -> String {
         assert!(
             out.status.success(),
-            "svctl {args:?} failed ({:?})\nstdout: {}\nstderr: {}\n{}",
+            "{what} failed ({:?})\nstdout: {}\nstderr: {}\n{}",
             out.status.code(),
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr),
             self.log()
         );
         String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// A raw connection to the control socket whose reads and writes give up after
+    /// [`CLI_DEADLINE`] (then [`read_frame`] answers `None`).
+    pub fn connect(&self) -> std::os::unix::net::UnixStream {
+        let s = std::os::unix::net::UnixStream::connect(self.file("svctl.sock"))
+            .unwrap_or_else(|e| panic!("connect to the daemon: {e}\n{}", self.log()));
+        s.set_read_timeout(Some(CLI_DEADLINE)).unwrap();
+        s.set_write_timeout(Some(CLI_DEADLINE)).unwrap();
+        s
     }
 
     pub fn list(&self) -> Vec<Value> {
@@ -170,8 +388,21 @@ impl Home {
         last.unwrap_or(Value::Null)
     }
 
+    /// Waits until `cond` holds, within [`BUDGET`]; on time-out the test fails with the daemon
+    /// log.
     pub fn wait_until(&self, what: &str, mut cond: impl FnMut() -> bool) {
         wait_for(what, BUDGET, &mut cond, || self.log());
+    }
+
+    /// Waits until the stdout lines the background command `r` printed so far satisfy `cond`,
+    /// within [`BUDGET`]; on time-out the test fails with its output so far and the daemon log.
+    pub fn wait_printed(&self, r: &Running, what: &str, cond: impl Fn(&[&str]) -> bool) {
+        wait_for(
+            what,
+            BUDGET,
+            &mut || cond(&r.stdout().lines().collect::<Vec<_>>()),
+            || format!("{}\n{}", r.report(), self.log()),
+        );
     }
 
     pub fn log(&self) -> String {
@@ -195,16 +426,11 @@ impl Drop for Home {
         if let Some(mut child) = self.daemon.take() {
             // SIGTERM: the daemon stops its apps (and their groups) before it exits.
             let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+            // An error means it is gone already; wait_exit reaps it.
             let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-            let deadline = Instant::now() + BUDGET;
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = child.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(20));
+            if wait_exit(&mut child, Instant::now() + BUDGET).is_none() {
+                kill_and_reap(&mut child);
             }
-            let _ = child.kill();
-            let _ = child.wait();
         }
     }
 }
@@ -245,10 +471,9 @@ pub fn pid_alive(pid: i32) -> bool {
     }
 }
 
-/// Reads one length-prefixed JSON frame from a raw socket; `None` when it closed or the frame
-/// is not JSON.
+/// Reads one length-prefixed JSON frame from a raw socket; `None` when it closed, its read
+/// timed out, or the frame is not JSON.
 pub fn read_frame(s: &mut std::os::unix::net::UnixStream) -> Option<Value> {
-    use std::io::Read;
     let mut len = [0u8; 4];
     s.read_exact(&mut len).ok()?;
     let mut buf = vec![0u8; u32::from_be_bytes(len) as usize];

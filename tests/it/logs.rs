@@ -2,7 +2,6 @@
 //! tail and follow, formats, and a full disk.
 
 use crate::harness::*;
-use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 
 fn lines_of(path: &std::path::Path) -> Vec<String> {
@@ -103,7 +102,12 @@ fn flush_empties_logs_while_apps_keep_writing() {
     h.ok(&["start", &fixture("ticker.sh"), "--name", "tick"]);
     let out = h.file("logs/tick-out.log");
     h.wait_until("some ticks", || lines_of(&out).len() >= 3);
-    h.ok(&["flush", "tick"]);
+    let said = h.ok(&["flush", "tick"]);
+    assert_eq!(
+        said.lines().next(),
+        Some("[svctl] flushed 2 log file(s)"),
+        "{said}"
+    );
     h.wait_until("ticks after the flush", || lines_of(&out).len() >= 3);
     let bytes = std::fs::read(&out).unwrap();
     assert!(!bytes.contains(&0), "no NUL bytes (no hole) after a flush");
@@ -116,7 +120,18 @@ fn flush_empties_logs_while_apps_keep_writing() {
     );
     assert_eq!(h.status("tick", 0).as_deref(), Some("online"));
     // Without a target, the daemon log is flushed too.
-    h.ok(&["flush"]);
+    let daemon_log = h.file("daemon.log");
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&daemon_log)
+        .unwrap();
+    std::io::Write::write_all(&mut f, b"a line before the flush\n").unwrap();
+    assert_eq!(
+        h.ok(&["flush"]).lines().next(),
+        Some("[svctl] flushed 3 log file(s)")
+    );
+    let text = std::fs::read_to_string(&daemon_log).unwrap();
+    assert!(!text.contains("a line before the flush"), "{text}");
 }
 
 #[test]
@@ -124,39 +139,48 @@ fn follow_streams_across_a_restart() {
     let h = Home::new();
     h.ok(&["start", &fixture("ticker.sh"), "--name", "tick"]);
     h.wait_status("tick", 0, "online");
-    let mut child = h
-        .cmd(&[
-            "--no-autostart",
-            "logs",
-            "tick",
-            "--follow",
-            "--lines",
-            "0",
-            "--err",
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
+    let err_log = h.file("logs/tick-error.log");
+    h.wait_until("the first run wrote its stderr line", || {
+        lines_of(&err_log) == ["ticker 0 starting"]
     });
-    // Give the follower time to subscribe, then restart: its new run's stderr must arrive.
-    let mut got = Vec::new();
-    h.wait_until("the follower sees the restarted run", || {
-        let _ = h.svctl(&["restart", "tick"]);
-        while let Ok(l) = rx.recv_timeout(std::time::Duration::from_millis(300)) {
-            got.push(l);
-        }
-        got.iter().any(|l| l == "tick:0 | ticker 0 starting")
+    // The daemon subscribes a follower before it reads the tail: once the follower printed the
+    // tail, every later line reaches it.
+    let follower = h.spawn(&mut h.cmd(&[
+        "--no-autostart",
+        "logs",
+        "tick",
+        "--follow",
+        "--lines",
+        "1",
+        "--err",
+    ]));
+    h.wait_printed(&follower, "the follower printed the tail", |l| {
+        !l.is_empty()
     });
-    let _ = child.kill();
-    let _ = child.wait();
+    assert_eq!(
+        follower.stdout().lines().collect::<Vec<_>>(),
+        ["tick:0 | ticker 0 starting"],
+        "the tail"
+    );
+    // Exactly one restart: its new run's one stderr line must arrive, and nothing else.
+    h.ok(&["restart", "tick"]);
+    h.wait_printed(&follower, "the follower printed the new run's line", |l| {
+        l.len() >= 2
+    });
+    h.wait_until("the new run's line is in the file too", || {
+        lines_of(&err_log).len() == 2
+    });
+    assert_eq!(
+        follower.stdout().lines().collect::<Vec<_>>(),
+        ["tick:0 | ticker 0 starting", "tick:0 | ticker 0 starting"],
+        "the tail, then the restarted run's line\n{}",
+        follower.report()
+    );
+    assert_eq!(
+        lines_of(&err_log),
+        ["ticker 0 starting", "ticker 0 starting"]
+    );
+    follower.kill();
 }
 
 #[test]
@@ -208,11 +232,7 @@ fn timestamps_json_custom_files_and_merged_instances() {
 }
 
 fn chrono_year() -> String {
-    let out = std::process::Command::new("date")
-        .arg("+%Y")
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+    chrono::Local::now().format("%Y").to_string()
 }
 
 /// A full disk: a 1 MiB tmpfs (needs root and `mount`).
@@ -222,11 +242,12 @@ fn a_full_disk_never_stops_the_app_and_losses_are_marked() {
     let mnt = h.file("tiny");
     std::fs::create_dir(&mnt).unwrap();
     let mounted = nix::unistd::geteuid().is_root()
-        && std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
-            .arg(&mnt)
-            .status()
-            .is_ok_and(|s| s.success());
+        && Running::try_spawn(
+            std::process::Command::new("mount")
+                .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+                .arg(&mnt),
+        )
+        .is_ok_and(|r| h.finish(r).status.success());
     if !mounted {
         eprintln!("skipped: needs root and mount(8) for a tiny tmpfs");
         return;
@@ -234,7 +255,21 @@ fn a_full_disk_never_stops_the_app_and_losses_are_marked() {
     struct Unmount(std::path::PathBuf);
     impl Drop for Unmount {
         fn drop(&mut self) {
-            let _ = std::process::Command::new("umount").arg(&self.0).status();
+            // No panic here (this may run while a failed test unwinds): a umount that cannot
+            // start or does not finish only leaves a tmpfs behind.
+            let Ok(mut c) = std::process::Command::new("umount")
+                .arg(&self.0)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+            else {
+                return;
+            };
+            let deadline = std::time::Instant::now() + CLI_DEADLINE;
+            if wait_exit(&mut c, deadline).is_none() {
+                let _ = c.kill();
+                let _ = wait_exit(&mut c, std::time::Instant::now() + CLI_DEADLINE);
+            }
         }
     }
     let _guard = Unmount(mnt.clone());

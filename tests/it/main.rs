@@ -1,6 +1,7 @@
 //! Integration tests: each test gets its own home under /tmp and a real `svctl daemon`, and
 //! drives the real CLI against real child processes.
 
+mod arrows;
 mod basics;
 mod ecosystem;
 mod edge;

@@ -27,25 +27,25 @@ fn home_and_socket_are_private() {
 fn bad_frames_get_an_error_and_the_daemon_keeps_serving() {
     let h = Home::new();
     // Garbage instead of a hello.
-    let mut s = UnixStream::connect(h.file("svctl.sock")).unwrap();
+    let mut s = h.connect();
     write_frame(&mut s, b"\xff not json");
     let resp = read_frame(&mut s).expect("an error response");
     assert_eq!(resp["type"], "error");
     assert_eq!(resp["kind"], "bad_request");
 
     // A request before the hello.
-    let mut s = UnixStream::connect(h.file("svctl.sock")).unwrap();
+    let mut s = h.connect();
     write_frame(&mut s, br#"{"type":"list"}"#);
     assert_eq!(read_frame(&mut s).unwrap()["kind"], "bad_request");
 
     // An absurd length prefix.
-    let mut s = UnixStream::connect(h.file("svctl.sock")).unwrap();
+    let mut s = h.connect();
     s.write_all(&u32::MAX.to_be_bytes()).unwrap();
     let resp = read_frame(&mut s).expect("an error response");
     assert_eq!(resp["kind"], "bad_request");
 
     // A wrong protocol version.
-    let mut s = UnixStream::connect(h.file("svctl.sock")).unwrap();
+    let mut s = h.connect();
     write_frame(
         &mut s,
         br#"{"type":"hello","protocol":999,"client_version":"x"}"#,
@@ -54,7 +54,7 @@ fn bad_frames_get_an_error_and_the_daemon_keeps_serving() {
     assert_eq!(read_frame(&mut s).unwrap()["kind"], "version_mismatch");
 
     // A valid hello then an unknown request.
-    let mut s = UnixStream::connect(h.file("svctl.sock")).unwrap();
+    let mut s = h.connect();
     write_frame(
         &mut s,
         br#"{"type":"hello","protocol":1,"client_version":"x"}"#,
@@ -70,10 +70,12 @@ fn bad_frames_get_an_error_and_the_daemon_keeps_serving() {
 fn another_user_is_refused_and_logged() {
     let h = Home::new();
     let can_switch = nix::unistd::geteuid().is_root()
-        && std::process::Command::new("setpriv")
-            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "true"])
-            .status()
-            .is_ok_and(|s| s.success());
+        && Running::try_spawn(
+            std::process::Command::new("setpriv")
+                .args(["--reuid=65534", "--regid=65534", "--clear-groups", "true"])
+                .stdin(std::process::Stdio::null()),
+        )
+        .is_ok_and(|r| h.finish(r).status.success());
     if !can_switch {
         eprintln!("skipped: needs root and setpriv to run the client as nobody");
         return;
@@ -83,19 +85,24 @@ fn another_user_is_refused_and_logged() {
     let open = std::fs::Permissions::from_mode(0o777);
     std::fs::set_permissions(h.path(), open.clone()).unwrap();
     std::fs::set_permissions(h.file("svctl.sock"), open).unwrap();
-    let out = std::process::Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-        .arg(BIN)
-        .args(["--no-autostart", "list"])
-        .env("SVCTL_HOME", h.path())
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
+    let out = h.run(
+        std::process::Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(BIN)
+            .args(["--no-autostart", "list"])
+            .env("SVCTL_HOME", h.path())
+            .stdin(std::process::Stdio::null()),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(
-        err.contains("uid 65534") || err.contains("refused"),
+        err.starts_with(
+            "svctl: the daemon refused this connection: refused a connection from uid 65534"
+        ),
         "{err}"
     );
+    assert!(err.contains("may talk to this daemon"), "{err}");
+    assert_eq!(stdout(&out), "");
     h.wait_until("the refusal is logged", || {
         h.log().contains("refused a connection from uid 65534")
     });
@@ -108,7 +115,7 @@ fn a_home_that_others_can_write_is_refused() {
     let h = Home::empty();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(h.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
-    let out = h.cmd(&["daemon"]).output().unwrap();
+    let out = h.run(&mut h.cmd(&["daemon"]));
     assert_eq!(out.status.code(), Some(1));
     assert!(
         stderr(&out).contains("can be written by other users"),
@@ -144,7 +151,7 @@ fn a_corrupt_database_is_moved_aside_and_reported() {
 #[test]
 fn a_raw_client_cannot_start_absurd_specs() {
     let h = Home::new();
-    let mut s = UnixStream::connect(h.file("svctl.sock")).unwrap();
+    let mut s = h.connect();
     write_frame(
         &mut s,
         br#"{"type":"hello","protocol":1,"client_version":"x"}"#,
