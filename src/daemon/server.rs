@@ -57,11 +57,18 @@ fn peer_allowed(stream: &UnixStream) -> Result<(), String> {
     let me = nix::unistd::geteuid().as_raw();
     match stream.peer_cred() {
         Ok(cred) if cred.uid() == me || cred.uid() == 0 => Ok(()),
-        Ok(cred) => Err(format!(
-            "refused a connection from uid {} (pid {:?}): only uid {me} and root may talk to this daemon",
-            cred.uid(),
-            cred.pid()
-        )),
+        Ok(cred) => {
+            let who = match cred.pid() {
+                Some(pid) => format!("uid {} (pid {pid})", cred.uid()),
+                None => format!("uid {}", cred.uid()),
+            };
+            let allowed = if me == 0 {
+                "only root may talk to this daemon".to_string()
+            } else {
+                format!("only uid {me} and root may talk to this daemon")
+            };
+            Err(format!("refused a connection from {who}: {allowed}"))
+        }
         Err(e) => Err(format!("refused a connection whose peer is unknown: {e}")),
     }
 }

@@ -39,17 +39,14 @@ impl WatchFilter {
             .copied()
             .chain(patterns.iter().map(String::as_str))
         {
-            let p = p.trim_start_matches("./").trim_end_matches('/');
-            // A bare name matches that file or folder anywhere; a pattern with a slash matches
-            // relative paths; either also matches everything below a matched folder.
-            for g in [
-                p.to_string(),
-                format!("**/{p}"),
-                format!("{p}/**"),
-                format!("**/{p}/**"),
-            ] {
-                if let Ok(glob) = Glob::new(&g) {
-                    b.add(glob);
+            // The loader refused patterns that are not globs; one that is not (a stored spec
+            // of an older svctl) is left out with a warning rather than stopping the watcher.
+            for g in crate::config::load::watch_ignore_globs(p) {
+                match Glob::new(&g) {
+                    Ok(glob) => {
+                        b.add(glob);
+                    }
+                    Err(e) => tracing::warn!("ignore_watch `{p}` is not a valid glob: {e}"),
                 }
             }
         }

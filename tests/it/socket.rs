@@ -97,7 +97,7 @@ fn another_user_is_refused_and_logged() {
     let err = stderr(&out);
     assert!(
         err.starts_with(
-            "svctl: the daemon refused this connection: refused a connection from uid 65534"
+            "svctl: error: the daemon refused this connection: refused a connection from uid 65534 (pid "
         ),
         "{err}"
     );

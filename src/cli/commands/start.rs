@@ -165,15 +165,11 @@ fn program_spec(a: &StartArgs) -> Result<Option<AppSpec>, Failure> {
         .unwrap_or("app")
         .to_string();
     let name = a.name.clone().unwrap_or(stem);
-    if name.is_empty()
-        || name == "all"
-        || name.contains([':', '/'])
-        || name.contains(char::is_whitespace)
-    {
-        return Err(Failure::usage(format!(
-            "`{name}` cannot be an app name (no `:`, `/`, spaces, and not `all`)"
-        ))
-        .hint("pass --name NAME"));
+    if let Some(why) = crate::config::name_problem(&name) {
+        return Err(
+            Failure::usage(format!("`{name}` cannot be an app name: {why}"))
+                .hint("pass --name NAME"),
+        );
     }
     let mut spec = AppSpec::with_defaults(&name, &script, cwd);
     spec.args = a.args.clone();
