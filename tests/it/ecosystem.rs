@@ -171,3 +171,50 @@ fn check_validates_without_starting_anything() {
     assert!(stderr(&out).contains("did you mean `instances`?"));
     assert!(!h.file("svctl.sock").exists(), "check starts no daemon");
 }
+
+fn count_cause(h: &Home, app: &str, cause: &str) -> usize {
+    history(h, app)
+        .iter()
+        .filter(|r| r["cause"] == cause)
+        .count()
+}
+
+/// Every trigger a spec declares is armed whatever path brought the app back: a new daemon
+/// (as under systemd, after `svctl kill`) and a plain `restart APP` in it.
+#[test]
+fn cron_and_watch_hold_across_a_daemon_restart_and_a_restart_of_the_app() {
+    let mut h = Home::new();
+    let dir = h.file("watched");
+    std::fs::create_dir_all(&dir).expect("watched dir");
+    let file = h.ecosystem(
+        "eco.yaml",
+        &format!(
+            "apps:\n  - name: nightly\n    script: sleep\n    args: \"1000\"\n    cron_restart: \"*/2 * * * * *\"\n  - name: dev\n    script: sleep\n    args: \"1000\"\n    watch: [\"{}\"]\n    watch_delay: 100\n",
+            dir.display()
+        ),
+    );
+    h.ok(&["start", &file]);
+    h.wait_until("a first cron restart", || {
+        count_cause(&h, "nightly", "cron") >= 1
+    });
+    h.ok(&["kill"]);
+    assert_eq!(h.wait_daemon_exit(), Some(0));
+    let before = count_cause(&h, "nightly", "cron");
+    // The daemon as systemd runs it: restored apps only, no file given.
+    h.start_daemon();
+    h.wait_status("nightly", 0, "online");
+    h.wait_until("a cron restart from the restored daemon", || {
+        count_cause(&h, "nightly", "cron") > before
+    });
+    h.wait_status("dev", 0, "online");
+    std::fs::write(dir.join("a.txt"), "1").expect("write");
+    h.wait_until("a watch restart from the restored daemon", || {
+        count_cause(&h, "dev", "watch") >= 1
+    });
+    // A restart of the app in that daemon keeps its trigger.
+    h.ok(&["restart", "nightly"]);
+    let after_restart = count_cause(&h, "nightly", "cron");
+    h.wait_until("a cron restart after `restart nightly`", || {
+        count_cause(&h, "nightly", "cron") > after_restart
+    });
+}

@@ -249,7 +249,12 @@ pub fn step(inst: &mut Instance, policy: &Policy, event: Event, now_ms: u64) -> 
             Launching | Online | WaitingRestart => vec![],
         },
         Event::Restart(cause) => match inst.status {
-            Stopped | Errored | WaitingRestart => {
+            // Nothing runs: a restart is a start, and counts as none (PM2's restart_time).
+            Stopped | Errored => {
+                fresh_chances(inst);
+                spawn(inst, Trigger::Start, now_ms)
+            }
+            WaitingRestart => {
                 if cause == Cause::Restarted {
                     fresh_chances(inst);
                 }

@@ -331,3 +331,6 @@ impl Supervisor {
         None
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -222,12 +222,20 @@ fn transition_table() {
             Stopping,
             graceful_stop(1, 1600),
         ),
+        // restarting what does not run is a start: no restart is counted (PM2's restart_time)
         (
             at(Stopped, 1),
             Event::Restart(Cause::Restarted),
             0,
             Launching,
-            vec![spawn(2, Trigger::ManualRestart)],
+            vec![spawn(2, Trigger::Start)],
+        ),
+        (
+            at(Errored, 3),
+            Event::Restart(Cause::Restarted),
+            0,
+            Launching,
+            vec![spawn(4, Trigger::Start)],
         ),
         (
             at(WaitingRestart, 1),
