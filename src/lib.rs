@@ -2,14 +2,22 @@
 //!
 //! # Layout
 //!
-//! - [`paths`]: every file location, derived from one home folder.
+//! Arrows run one way: the pure parts ([`record`], [`paths`], [`config`], [`ipc`] and the
+//! daemon's lifecycle) import nothing from [`cli`] or [`daemon`]; the CLI reaches the daemon only
+//! through the socket ([`ipc::client`]). `tests/it/arrows.rs` checks it.
+//!
+//! - [`record`]: the shared vocabulary: statuses, exit causes, spawn triggers, signal names.
+//! - [`paths`]: every file location, derived from one home folder; the home's permissions.
 //! - [`config`]: ecosystem file → validated [`config::AppSpec`] list, with located errors.
 //! - [`ipc`]: the control-socket protocol (its module doc is the protocol spec), codec, client.
-//! - [`daemon`]: the supervisor actor, the pure lifecycle state machine, backoff, the server.
-//! - [`proc`]: spawning in a process group, signalling, exit decoding, memory sampling.
-//! - [`logs`]: capturing children's output into log files.
-//! - [`store`]: SQLite persistence: desired state, spawns, exits.
-//! - [`cli`]: clap definitions and rendering for the thin client.
+//! - [`daemon`]: start-up and shutdown, the socket server, the supervisor actor and the pure
+//!   lifecycle decider ([`daemon::lifecycle::step`]).
+//! - [`proc`]: spawning in a process group, signalling, exit decoding, `/proc` reading, OOM
+//!   evidence.
+//! - [`logs`]: capturing children's output into log files, rotation, flush, tails.
+//! - [`store`]: SQLite persistence: desired state, spawns, exits, memory history.
+//! - [`forensics`]: pure analysis of an app's exits for `why`.
+//! - [`cli`]: clap definitions, commands, rendering and the error style of the thin client.
 
 pub mod cli;
 pub mod config;

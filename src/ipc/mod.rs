@@ -21,15 +21,27 @@
 //!    a `bad_request`.
 //! 2. Then any number of requests, each answered by exactly one response, in order.
 //!
-//! Requests (field `type`): `ping`, `start` (`apps`: validated app specs from an ecosystem file),
-//! `start_target`, `stop`, `restart`, `delete`, `reset` (`target`: `all`, `NAME`,
-//! `NAME:INSTANCE` or a namespace), `list`, `describe` (`target`), `kill`.
+//! A `TARGET` is `all`, an app name, `NAME:INSTANCE`, or a namespace; exact app names win.
+//! Every request and what answers it (field `type`):
 //!
-//! Responses (field `type`): `hello`, `pong`, `done` (the affected processes, in the state they
-//! reached: `stop` answers once they are stopped, `restart` once the new run is up or has
-//! failed), `list`, `describe`, `killed`, and `error`:
-//! `{"type":"error","kind":"not_found","message":"…","known":["api","worker"]}`. Error kinds are
-//! [`ErrorKind`]; the CLI maps them to exit codes and hints without reading the message.
+//! | request | fields | answer |
+//! |---|---|---|
+//! | `ping` | | `pong`: version, pid, uptime, home |
+//! | `list` | | `list`: every instance ([`ProcessInfo`], schema below) and the daemon's warnings |
+//! | `describe` | `target` | `describe`: each named app's spec, desired state, instances and log paths |
+//! | `start` | `apps`: app specs from an ecosystem file (checked again against the loader's bounds) | `done` once every started instance is settled (online, or failed to start) |
+//! | `start_target` | `target` | `done` once settled |
+//! | `stop` | `target` | `done` once every instance is down (after SIGKILL if `kill_timeout` passed) |
+//! | `restart` | `target`, optional `update_env` (the caller's environment) | `done` once the new runs are up or have failed |
+//! | `delete` | `target` (apps, not instances) | `done` once they are stopped and forgotten |
+//! | `reset` | `target` | `done`: the restart counters are zero (the history stays) |
+//! | `logs` | `target` (null: all), `lines`, `streams` (`both`, `out`, `err`), `follow` | `log_lines` with the last lines and the `sources` it covers; with `follow`, **a stream**: more `log_lines` frames as output comes (a slow reader gets a line saying what it skipped) until the client closes the connection or sends anything |
+//! | `flush` | `target` (null: every app and the daemon log) | `done` once the files are emptied |
+//! | `kill` | | `killed` once every app is stopped; then the daemon exits |
+//!
+//! Errors: `{"type":"error","kind":"not_found","message":"…","known":["api","worker"]}`. Error
+//! kinds are [`ErrorKind`]; the CLI maps them to exit codes and hints without reading the
+//! message. `hello` after the handshake is a `bad_request`.
 //!
 //! # The `list` schema (stable; also what `svctl list --json` prints)
 //!

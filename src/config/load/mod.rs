@@ -7,7 +7,7 @@
 //! | file | keys |
 //! |---|---|
 //! | `identity` | name, namespace, script, cwd, args, interpreter, interpreter_args |
-//! | `environment` | env, env_file, env_<name>, port |
+//! | `environment` | `env`, `env_file`, `env_<name>`, `port` |
 //! | `instances` | instances, instance_var, increment_var, exec_mode |
 //! | `restart` | autostart, autorestart, stop_exit_codes, delays, min_uptime, max_restarts, kill_*, treekill |
 //! | `memory` | max_memory_restart, memory_check_interval, max_memory_samples |

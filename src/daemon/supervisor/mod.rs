@@ -3,7 +3,7 @@
 //! (deadlines in one ordered queue, never a polling loop). Each event for an instance goes
 //! through [`lifecycle::step`], the only decider; the effects it returns are carried out here
 //! and their outcomes fed back. Blocking work (`/proc` walks, `/dev/kmsg`, truncating files)
-//! runs on the blocking pool and comes back as an [`Internal`] message.
+//! runs on the blocking pool and comes back as an `Internal` message.
 //!
 //! Files: `app` (the records), `spawn` (runs and their pipes), `spawner` (the OS boundary), `exit` (watching and sweeping),
 //! `sample` (sampling and the memory history), `timers` (deadlines, cron, watch), `requests`
