@@ -158,12 +158,8 @@ async fn rotate_own_log(path: std::path::PathBuf, max: u64, retain: u32) {
         let Ok(fresh) = OpenOptions::new().append(true).open(&path) else {
             continue;
         };
-        for fd in [1, 2] {
-            // SAFETY: dup2 onto this process's own stdout/stderr; `fresh` is open during it.
-            unsafe {
-                libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&fresh), fd);
-            }
-        }
+        let _ = nix::unistd::dup2_stdout(&fresh);
+        let _ = nix::unistd::dup2_stderr(&fresh);
     }
 }
 

@@ -80,7 +80,10 @@ impl Client {
                 client: PROTOCOL_VERSION,
             }),
             Some(Response::Error { message, .. }) => Err(ClientError::Refused(message)),
-            Some(other) => Err(ClientError::Unexpected(format!("{other:?}"))),
+            Some(other) => Err(ClientError::Unexpected(format!(
+                "a `{}` answer to hello",
+                other.type_name()
+            ))),
             None => Err(ClientError::Closed),
         }
     }

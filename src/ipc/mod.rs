@@ -267,6 +267,14 @@ pub enum Response {
 }
 
 impl Response {
+    /// The protocol's name of this answer (its `type` tag), for messages about it.
+    pub fn type_name(&self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(str::to_string))
+            .unwrap_or_else(|| "?".to_string())
+    }
+
     pub fn error(kind: ErrorKind, message: impl Into<String>) -> Response {
         Response::Error {
             kind,
