@@ -10,6 +10,7 @@
 mod fields;
 pub mod load;
 pub mod node;
+pub mod probe;
 pub mod spec;
 pub mod units;
 
