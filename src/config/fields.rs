@@ -45,6 +45,15 @@ pub(crate) const FIELDS: &[(&str, &[&str])] = &[
     ("watch", &[]),
     ("ignore_watch", &[]),
     ("watch_delay", &[]),
+    // load/readiness.rs
+    ("wait_ready", &[]),
+    ("ready_log_line", &[]),
+    ("ready", &[]),
+    ("listen_timeout", &[]),
+    ("health", &[]),
+    ("watchdog", &[]),
+    ("listen", &[]),
+    ("reload_signal", &[]),
     // load/logs.rs
     ("out_file", &["out", "output", "out_log"]),
     ("error_file", &["error", "err", "err_file", "err_log"]),
@@ -75,8 +84,6 @@ pub(crate) const IGNORED: &[(&str, &str)] = &[
     ("v8", "PM2 Plus V8 metrics"),
     ("event_loop_inspector", "PM2 Plus Node.js metrics"),
     ("deep_monitoring", "PM2 Plus Node.js metrics"),
-    ("wait_ready", "needs Node's process.send('ready')"),
-    ("listen_timeout", "goes with wait_ready and cluster reloads"),
     ("shutdown_with_message", "needs Node's IPC channel"),
     ("windowsHide", "Windows only"),
     (

@@ -2,6 +2,7 @@
 //! Every value here has been checked by the loader; durations are milliseconds and sizes bytes,
 //! so the JSON form (stored in SQLite, sent over the socket) needs no units.
 
+use super::probe::{ListenAddr, Probe};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -135,6 +136,30 @@ pub struct AppSpec {
     /// `false`: only the main process's group is signalled on stop; leftovers may outlive it.
     #[serde(default = "default_true")]
     pub treekill: bool,
+    /// `wait_ready`: ready when the app sends READY=1 on `$NOTIFY_SOCKET`.
+    #[serde(default)]
+    pub wait_ready: bool,
+    /// Ready at the first line of output matching this regex.
+    #[serde(default)]
+    pub ready_log_line: Option<String>,
+    /// Ready once this probe passes.
+    #[serde(default)]
+    pub ready: Option<Probe>,
+    /// How long an instance may take to become ready (when a readiness method is set).
+    #[serde(default)]
+    pub listen_timeout_ms: Option<u64>,
+    /// Restarted as `unhealthy` after `failures` consecutive failed checks.
+    #[serde(default)]
+    pub health: Option<Probe>,
+    /// The app must send WATCHDOG=1 at least this often.
+    #[serde(default)]
+    pub watchdog_ms: Option<u64>,
+    /// Sockets svctl opens and passes to every instance (fd 3 on).
+    #[serde(default)]
+    pub listen: Vec<ListenAddr>,
+    /// `reload` sends this signal to the main process instead of replacing it.
+    #[serde(default)]
+    pub reload_signal: Option<String>,
 }
 
 /// Where one log stream goes.
@@ -211,6 +236,14 @@ impl AppSpec {
             uid: None,
             gid: None,
             treekill: true,
+            wait_ready: false,
+            ready_log_line: None,
+            ready: None,
+            listen_timeout_ms: None,
+            health: None,
+            watchdog_ms: None,
+            listen: Vec::new(),
+            reload_signal: None,
         }
     }
 

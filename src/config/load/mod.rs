@@ -24,6 +24,7 @@ mod identity;
 mod instances;
 mod logs;
 mod memory;
+pub mod readiness;
 mod restart;
 mod triggers;
 mod user;
@@ -318,6 +319,7 @@ pub(crate) fn app(path: &str, at: &Located, ctx: &mut Ctx) -> Option<AppSpec> {
     restart::read(&keys, &mut spec, ctx);
     memory::read(&keys, &mut spec, ctx);
     triggers::read(&keys, &mut spec, ctx);
+    readiness::read(&keys, &mut spec, ctx);
     logs::read(&keys, &mut spec, ctx);
     user::read(&keys, &mut spec, ctx);
     // Last: a shebang's interpreter goes before the file's `interpreter_args`.
@@ -333,13 +335,14 @@ pub(crate) fn check(spec: &AppSpec) -> Result<(), String> {
     if let Some(why) = name_problem(&spec.name) {
         return Err(format!("`{}` is not a valid app name: {why}", spec.name));
     }
-    let sections: [SectionCheck; 7] = [
+    let sections: [SectionCheck; 8] = [
         identity::check,
         environment::check,
         instances::check,
         restart::check,
         memory::check,
         triggers::check,
+        readiness::check,
         logs::check,
     ];
     sections

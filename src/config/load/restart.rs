@@ -12,7 +12,7 @@ use std::ops::RangeInclusive;
 const EXIT_CODES: RangeInclusive<u64> = 0..=255;
 
 /// A signal name as `kill_signal` takes it (`SIGTERM`, `term`, `15`…), in its canonical form.
-fn valid_signal(s: &str) -> Result<String, String> {
+pub(super) fn valid_signal(s: &str) -> Result<String, String> {
     crate::record::parse_signal(s)
         .map(|sig| sig.as_str().to_string())
         .ok_or_else(|| format!("`{s}` is not a signal (e.g. SIGINT, SIGTERM, SIGQUIT)"))
