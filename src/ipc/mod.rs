@@ -23,7 +23,10 @@
 //!
 //! Requests (field `type`): `ping`, `start` (`apps`: validated app specs from an ecosystem file),
 //! `start_target`, `stop`, `restart`, `delete`, `reset` (`target`: `all`, `NAME`,
-//! `NAME:INSTANCE` or a namespace), `list`, `describe` (`target`), `kill`.
+//! `NAME:INSTANCE`, an instance `id`, or a namespace; an exact app name wins over an id, and
+//! `all` when no app is known is a `not_found` error), `list`, `describe` (`target`), `logs`
+//! (`target` or null for every app, `lines`, `follow`, `streams`: answered by `log_lines`
+//! frames, more of them while `follow` lasts), `flush` (`target` or null), `kill`.
 //!
 //! Responses (field `type`): `hello`, `pong`, `done` (the affected processes, in the state they
 //! reached: `stop` answers once they are stopped, `restart` once the new run is up or has
@@ -33,7 +36,10 @@
 //!
 //! # The `list` schema (stable; also what `svctl list --json` prints)
 //!
-//! An array of [`ProcessInfo`] objects: `name`, `namespace`, `instance` (0-based), `pid` (null
+//! An array of [`ProcessInfo`] objects: `id` (a small number that names the instance as a
+//! target, PM2's `pm_id`: given when the instance is created, never reused while the daemon
+//! runs; restored apps are numbered in order when a daemon starts), `name`, `namespace`,
+//! `instance` (0-based), `pid` (null
 //! when not running), `status` (`launching`, `online`, `stopping`, `stopped`,
 //! `waiting restart`, `errored`), `run` (spawn counter), `restarts` (every respawn, PM2's ↺),
 //! `auto_restarts` and `manual_restarts` (the same split by who asked),
@@ -171,6 +177,9 @@ pub struct LastExit {
 /// One instance as `list` shows it. See the module doc for the stable schema.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProcessInfo {
+    /// PM2's `pm_id`: a small number naming this instance as a target (`svctl restart 3`).
+    #[serde(default)]
+    pub id: u32,
     pub name: String,
     pub namespace: String,
     pub instance: u32,
