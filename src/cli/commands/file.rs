@@ -21,6 +21,15 @@ pub fn is_file_target(target: &str) -> bool {
     is_stdin(target) || config::is_ecosystem_path(Path::new(target))
 }
 
+/// How a file target is named in messages.
+fn shown(target: &str) -> &str {
+    if is_stdin(target) {
+        "standard input"
+    } else {
+        target
+    }
+}
+
 /// Loads the apps of a file target. Apps read from standard input have no file to read again
 /// (`restart --env` needs one).
 pub fn load(target: &str, opts: &LoadOptions) -> Result<Loaded, Failure> {
@@ -81,6 +90,7 @@ pub async fn act_on_file(
     action: Action,
 ) -> Result<(), Failure> {
     let loaded = load(target, &LoadOptions::default())?;
+    let target = shown(target);
     let mut client = Client::connect_or_start(paths, autostart).await?;
     let known: Vec<String> = match client.list().await? {
         Response::List { processes, .. } => processes.into_iter().map(|p| p.name).collect(),
