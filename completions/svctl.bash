@@ -28,6 +28,9 @@ _svctl() {
             svctl,describe)
                 cmd="svctl__subcmd__describe"
                 ;;
+            svctl,dump)
+                cmd="svctl__subcmd__save"
+                ;;
             svctl,flush)
                 cmd="svctl__subcmd__flush"
                 ;;
@@ -39,6 +42,9 @@ _svctl() {
                 ;;
             svctl,history)
                 cmd="svctl__subcmd__history"
+                ;;
+            svctl,jlist)
+                cmd="svctl__subcmd__jlist"
                 ;;
             svctl,kill)
                 cmd="svctl__subcmd__kill"
@@ -55,11 +61,20 @@ _svctl() {
             svctl,ping)
                 cmd="svctl__subcmd__ping"
                 ;;
+            svctl,prettylist)
+                cmd="svctl__subcmd__prettylist"
+                ;;
             svctl,reset)
                 cmd="svctl__subcmd__reset"
                 ;;
             svctl,restart)
                 cmd="svctl__subcmd__restart"
+                ;;
+            svctl,resurrect)
+                cmd="svctl__subcmd__resurrect"
+                ;;
+            svctl,save)
+                cmd="svctl__subcmd__save"
                 ;;
             svctl,show)
                 cmd="svctl__subcmd__describe"
@@ -106,6 +121,9 @@ _svctl() {
             svctl__subcmd__help,history)
                 cmd="svctl__subcmd__help__subcmd__history"
                 ;;
+            svctl__subcmd__help,jlist)
+                cmd="svctl__subcmd__help__subcmd__jlist"
+                ;;
             svctl__subcmd__help,kill)
                 cmd="svctl__subcmd__help__subcmd__kill"
                 ;;
@@ -118,11 +136,20 @@ _svctl() {
             svctl__subcmd__help,ping)
                 cmd="svctl__subcmd__help__subcmd__ping"
                 ;;
+            svctl__subcmd__help,prettylist)
+                cmd="svctl__subcmd__help__subcmd__prettylist"
+                ;;
             svctl__subcmd__help,reset)
                 cmd="svctl__subcmd__help__subcmd__reset"
                 ;;
             svctl__subcmd__help,restart)
                 cmd="svctl__subcmd__help__subcmd__restart"
+                ;;
+            svctl__subcmd__help,resurrect)
+                cmd="svctl__subcmd__help__subcmd__resurrect"
+                ;;
+            svctl__subcmd__help,save)
+                cmd="svctl__subcmd__help__subcmd__save"
                 ;;
             svctl__subcmd__help,start)
                 cmd="svctl__subcmd__help__subcmd__start"
@@ -146,7 +173,7 @@ _svctl() {
 
     case "${cmd}" in
         svctl)
-            opts="-h -V --home --no-autostart --help --version daemon start stop restart delete list ls status describe show ping kill check logs flush history why reset startup unstartup gen-docs help"
+            opts="-h -V --home --no-autostart --help --version daemon start stop restart delete list ls status jlist prettylist describe show ping kill check logs flush history why reset startup unstartup save dump resurrect gen-docs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -276,7 +303,7 @@ _svctl() {
             return 0
             ;;
         svctl__subcmd__help)
-            opts="daemon start stop restart delete list describe ping kill check logs flush history why reset startup unstartup gen-docs help"
+            opts="daemon start stop restart delete list jlist prettylist describe ping kill check logs flush history why reset startup unstartup save resurrect gen-docs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -401,6 +428,20 @@ _svctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        svctl__subcmd__help__subcmd__jlist)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         svctl__subcmd__help__subcmd__kill)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -457,6 +498,20 @@ _svctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        svctl__subcmd__help__subcmd__prettylist)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         svctl__subcmd__help__subcmd__reset)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -472,6 +527,34 @@ _svctl() {
             return 0
             ;;
         svctl__subcmd__help__subcmd__restart)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        svctl__subcmd__help__subcmd__resurrect)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        svctl__subcmd__help__subcmd__save)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -585,6 +668,24 @@ _svctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        svctl__subcmd__jlist)
+            opts="-h --home --no-autostart --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --home)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         svctl__subcmd__kill)
             opts="-h --home --no-autostart --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -622,7 +723,7 @@ _svctl() {
             return 0
             ;;
         svctl__subcmd__logs)
-            opts="-n -f -h --lines --follow --no-follow --err --out --json --timestamp --home --no-autostart --help"
+            opts="-n -f -h --lines --follow --nostream --no-follow --err --out --json --raw --timestamp --home --no-autostart --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -648,6 +749,24 @@ _svctl() {
             return 0
             ;;
         svctl__subcmd__ping)
+            opts="-h --home --no-autostart --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --home)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        svctl__subcmd__prettylist)
             opts="-h --home --no-autostart --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -705,8 +824,44 @@ _svctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        svctl__subcmd__resurrect)
+            opts="-h --home --no-autostart --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --home)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        svctl__subcmd__save)
+            opts="-h --home --no-autostart --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --home)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         svctl__subcmd__start)
-            opts="-i -h --only --env --name --instances --home --no-autostart --help"
+            opts="-f -n -i -c -o -e -l -h --only --env --force --name --instances --interpreter --interpreter-args --cwd --namespace --no-autorestart --stop-exit-codes --cron-restart --watch --ignore-watch --output --error --log --merge-logs --time --log-date-format --kill-timeout --restart-delay --exp-backoff-restart-delay --max-restarts --min-uptime --max-memory-restart --home --no-autostart --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -724,11 +879,103 @@ _svctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                -n)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --instances)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 -i)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --interpreter)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --interpreter-args)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cwd)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --namespace)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --stop-exit-codes)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cron-restart)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --watch)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ignore-watch)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --error)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -e)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -l)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-date-format)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --kill-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --restart-delay)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --exp-backoff-restart-delay)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-restarts)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --min-uptime)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-memory-restart)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

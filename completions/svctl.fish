@@ -33,9 +33,11 @@ complete -c svctl -n "__fish_svctl_needs_command" -f -a "start" -d 'Start the ap
 complete -c svctl -n "__fish_svctl_needs_command" -f -a "stop" -d 'Stop apps gracefully (kill_signal to the process group, SIGKILL after kill_timeout)'
 complete -c svctl -n "__fish_svctl_needs_command" -f -a "restart" -d 'Restart apps (stop gracefully, then start); starts stopped ones'
 complete -c svctl -n "__fish_svctl_needs_command" -f -a "delete" -d 'Stop apps and forget them (their history stays in the database)'
-complete -c svctl -n "__fish_svctl_needs_command" -f -a "list" -d 'List every instance with its status, pid, uptime, restarts, CPU and memory'
-complete -c svctl -n "__fish_svctl_needs_command" -f -a "ls" -d 'List every instance with its status, pid, uptime, restarts, CPU and memory'
-complete -c svctl -n "__fish_svctl_needs_command" -f -a "status" -d 'List every instance with its status, pid, uptime, restarts, CPU and memory'
+complete -c svctl -n "__fish_svctl_needs_command" -f -a "list" -d 'List every instance with its id, status, pid, uptime, restarts, CPU and memory'
+complete -c svctl -n "__fish_svctl_needs_command" -f -a "ls" -d 'List every instance with its id, status, pid, uptime, restarts, CPU and memory'
+complete -c svctl -n "__fish_svctl_needs_command" -f -a "status" -d 'List every instance with its id, status, pid, uptime, restarts, CPU and memory'
+complete -c svctl -n "__fish_svctl_needs_command" -f -a "jlist" -d 'The list as JSON on one line (PM2\'s jlist; the schema of `list --json`)'
+complete -c svctl -n "__fish_svctl_needs_command" -f -a "prettylist" -d 'The list as indented JSON (PM2\'s prettylist; the same as `list --json`)'
 complete -c svctl -n "__fish_svctl_needs_command" -f -a "describe" -d 'Show everything about an app: spec, instances, last exit, log files'
 complete -c svctl -n "__fish_svctl_needs_command" -f -a "show" -d 'Show everything about an app: spec, instances, last exit, log files'
 complete -c svctl -n "__fish_svctl_needs_command" -f -a "ping" -d 'Check that the daemon answers; print its version and pid'
@@ -48,6 +50,9 @@ complete -c svctl -n "__fish_svctl_needs_command" -f -a "why" -d 'Why did it res
 complete -c svctl -n "__fish_svctl_needs_command" -f -a "reset" -d 'Zero the restart counters (the history stays)'
 complete -c svctl -n "__fish_svctl_needs_command" -f -a "startup" -d 'Print (or install) a systemd unit that runs the daemon at boot and after a failure'
 complete -c svctl -n "__fish_svctl_needs_command" -f -a "unstartup" -d 'Remove the systemd unit written by `startup --install`'
+complete -c svctl -n "__fish_svctl_needs_command" -f -a "save" -d 'PM2\'s save: nothing to do, svctl stores the apps that should run at every change'
+complete -c svctl -n "__fish_svctl_needs_command" -f -a "dump" -d 'PM2\'s save: nothing to do, svctl stores the apps that should run at every change'
+complete -c svctl -n "__fish_svctl_needs_command" -f -a "resurrect" -d 'PM2\'s resurrect: the daemon brings back the apps that should run when it starts; starts it'
 complete -c svctl -n "__fish_svctl_needs_command" -f -a "gen-docs" -d 'Write the man page and shell completions (for packagers and the repository)'
 complete -c svctl -n "__fish_svctl_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c svctl -n "__fish_svctl_using_subcommand daemon" -l home -d 'Home folder for the socket, database and logs [default: $SVCTL_HOME, else ~/.svctl]' -r -F
@@ -55,14 +60,36 @@ complete -c svctl -n "__fish_svctl_using_subcommand daemon" -l no-autostart -d '
 complete -c svctl -n "__fish_svctl_using_subcommand daemon" -s h -l help -d 'Print help'
 complete -c svctl -n "__fish_svctl_using_subcommand start" -l only -d 'With a file: start only these apps (comma-separated names)' -r
 complete -c svctl -n "__fish_svctl_using_subcommand start" -l env -d 'With a file: use the `env_NAME` block of each app over its `env`' -r
-complete -c svctl -n "__fish_svctl_using_subcommand start" -l name -d 'With a program: the new app\'s name [default: the program\'s file name]' -r
-complete -c svctl -n "__fish_svctl_using_subcommand start" -s i -l instances -d 'With a program: number of instances' -r
+complete -c svctl -n "__fish_svctl_using_subcommand start" -s n -l name -d 'The new app\'s name [default: the program\'s file name] (name)' -r
+complete -c svctl -n "__fish_svctl_using_subcommand start" -s i -l instances -d 'Number of instances: a number, `max` or 0 or -1 for one per CPU, -N for all but N (instances)' -r
+complete -c svctl -n "__fish_svctl_using_subcommand start" -l interpreter -d 'Run the program with this interpreter; `none` executes it directly [default: by shebang or extension] (interpreter)' -r
+complete -c svctl -n "__fish_svctl_using_subcommand start" -l interpreter-args -d 'Arguments for the interpreter, split as a shell would (interpreter_args)' -r
+complete -c svctl -n "__fish_svctl_using_subcommand start" -l cwd -d 'Working directory of the app [default: this one] (cwd)' -r
+complete -c svctl -n "__fish_svctl_using_subcommand start" -l namespace -d 'Namespace of the app, usable as a target (namespace)' -r
+complete -c svctl -n "__fish_svctl_using_subcommand start" -l stop-exit-codes -d 'Exit codes that mean "done": no restart (stop_exit_codes)' -r
+complete -c svctl -n "__fish_svctl_using_subcommand start" -s c -l cron-restart -d 'Restart at each match of this cron pattern (cron_restart)' -r
+complete -c svctl -n "__fish_svctl_using_subcommand start" -l watch -d 'Restart when files change: the app\'s folder, or these paths (watch)' -r
+complete -c svctl -n "__fish_svctl_using_subcommand start" -l ignore-watch -d 'Paths or globs whose changes do not restart (ignore_watch)' -r
+complete -c svctl -n "__fish_svctl_using_subcommand start" -s o -l output -d 'File for stdout (out_file)' -r
+complete -c svctl -n "__fish_svctl_using_subcommand start" -s e -l error -d 'File for stderr (error_file)' -r
+complete -c svctl -n "__fish_svctl_using_subcommand start" -s l -l log -d 'One file for both streams [default: NAME.log in the app\'s folder] (log_file)' -r
+complete -c svctl -n "__fish_svctl_using_subcommand start" -l log-date-format -d 'Prefix each log line with the time in this format, e.g. "YYYY-MM-DD HH:mm:ss" (log_date_format)' -r
+complete -c svctl -n "__fish_svctl_using_subcommand start" -l kill-timeout -d 'Grace period between kill_signal and SIGKILL: 1600, 5s (kill_timeout)' -r
+complete -c svctl -n "__fish_svctl_using_subcommand start" -l restart-delay -d 'Delay before an automatic restart (restart_delay)' -r
+complete -c svctl -n "__fish_svctl_using_subcommand start" -l exp-backoff-restart-delay -d 'Exponential backoff between automatic restarts, from this delay (exp_backoff_restart_delay)' -r
+complete -c svctl -n "__fish_svctl_using_subcommand start" -l max-restarts -d 'Consecutive unstable restarts before `errored` (max_restarts)' -r
+complete -c svctl -n "__fish_svctl_using_subcommand start" -l min-uptime -d 'A run shorter than this is unstable (min_uptime)' -r
+complete -c svctl -n "__fish_svctl_using_subcommand start" -l max-memory-restart -d 'Restart when the process tree\'s memory passes this size: 300M, 1G (max_memory_restart)' -r
 complete -c svctl -n "__fish_svctl_using_subcommand start" -l home -d 'Home folder for the socket, database and logs [default: $SVCTL_HOME, else ~/.svctl]' -r -F
+complete -c svctl -n "__fish_svctl_using_subcommand start" -s f -l force -d 'With a program: replace the program of an app of that name that runs another one'
+complete -c svctl -n "__fish_svctl_using_subcommand start" -l no-autorestart -d 'Do not restart the program when it exits (autorestart: false)'
+complete -c svctl -n "__fish_svctl_using_subcommand start" -l merge-logs -d 'One log file for all instances (merge_logs)'
+complete -c svctl -n "__fish_svctl_using_subcommand start" -l time -d 'Prefix each log line with the time (time)'
 complete -c svctl -n "__fish_svctl_using_subcommand start" -l no-autostart -d 'Do not start the daemon when it is not running; fail instead'
 complete -c svctl -n "__fish_svctl_using_subcommand start" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c svctl -n "__fish_svctl_using_subcommand stop" -l home -d 'Home folder for the socket, database and logs [default: $SVCTL_HOME, else ~/.svctl]' -r -F
 complete -c svctl -n "__fish_svctl_using_subcommand stop" -l no-autostart -d 'Do not start the daemon when it is not running; fail instead'
-complete -c svctl -n "__fish_svctl_using_subcommand stop" -s h -l help -d 'Print help'
+complete -c svctl -n "__fish_svctl_using_subcommand stop" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c svctl -n "__fish_svctl_using_subcommand restart" -l env -d 'Re-read the apps\' ecosystem file and use its `env_NAME` blocks' -r
 complete -c svctl -n "__fish_svctl_using_subcommand restart" -l home -d 'Home folder for the socket, database and logs [default: $SVCTL_HOME, else ~/.svctl]' -r -F
 complete -c svctl -n "__fish_svctl_using_subcommand restart" -l update-env -d 'Replace the apps\' environment with this shell\'s (PM2\'s --update-env)'
@@ -70,7 +97,7 @@ complete -c svctl -n "__fish_svctl_using_subcommand restart" -l no-autostart -d 
 complete -c svctl -n "__fish_svctl_using_subcommand restart" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c svctl -n "__fish_svctl_using_subcommand delete" -l home -d 'Home folder for the socket, database and logs [default: $SVCTL_HOME, else ~/.svctl]' -r -F
 complete -c svctl -n "__fish_svctl_using_subcommand delete" -l no-autostart -d 'Do not start the daemon when it is not running; fail instead'
-complete -c svctl -n "__fish_svctl_using_subcommand delete" -s h -l help -d 'Print help'
+complete -c svctl -n "__fish_svctl_using_subcommand delete" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c svctl -n "__fish_svctl_using_subcommand list" -l home -d 'Home folder for the socket, database and logs [default: $SVCTL_HOME, else ~/.svctl]' -r -F
 complete -c svctl -n "__fish_svctl_using_subcommand list" -l json -d 'Print JSON (the stable schema documented in `svctl(1)`) instead of a table'
 complete -c svctl -n "__fish_svctl_using_subcommand list" -l no-autostart -d 'Do not start the daemon when it is not running; fail instead'
@@ -83,6 +110,12 @@ complete -c svctl -n "__fish_svctl_using_subcommand status" -l home -d 'Home fol
 complete -c svctl -n "__fish_svctl_using_subcommand status" -l json -d 'Print JSON (the stable schema documented in `svctl(1)`) instead of a table'
 complete -c svctl -n "__fish_svctl_using_subcommand status" -l no-autostart -d 'Do not start the daemon when it is not running; fail instead'
 complete -c svctl -n "__fish_svctl_using_subcommand status" -s h -l help -d 'Print help'
+complete -c svctl -n "__fish_svctl_using_subcommand jlist" -l home -d 'Home folder for the socket, database and logs [default: $SVCTL_HOME, else ~/.svctl]' -r -F
+complete -c svctl -n "__fish_svctl_using_subcommand jlist" -l no-autostart -d 'Do not start the daemon when it is not running; fail instead'
+complete -c svctl -n "__fish_svctl_using_subcommand jlist" -s h -l help -d 'Print help'
+complete -c svctl -n "__fish_svctl_using_subcommand prettylist" -l home -d 'Home folder for the socket, database and logs [default: $SVCTL_HOME, else ~/.svctl]' -r -F
+complete -c svctl -n "__fish_svctl_using_subcommand prettylist" -l no-autostart -d 'Do not start the daemon when it is not running; fail instead'
+complete -c svctl -n "__fish_svctl_using_subcommand prettylist" -s h -l help -d 'Print help'
 complete -c svctl -n "__fish_svctl_using_subcommand describe" -l home -d 'Home folder for the socket, database and logs [default: $SVCTL_HOME, else ~/.svctl]' -r -F
 complete -c svctl -n "__fish_svctl_using_subcommand describe" -l json -d 'Print JSON instead of text'
 complete -c svctl -n "__fish_svctl_using_subcommand describe" -l no-autostart -d 'Do not start the daemon when it is not running; fail instead'
@@ -105,10 +138,11 @@ complete -c svctl -n "__fish_svctl_using_subcommand check" -s h -l help -d 'Prin
 complete -c svctl -n "__fish_svctl_using_subcommand logs" -s n -l lines -d 'How many of the last lines of each log file' -r
 complete -c svctl -n "__fish_svctl_using_subcommand logs" -l home -d 'Home folder for the socket, database and logs [default: $SVCTL_HOME, else ~/.svctl]' -r -F
 complete -c svctl -n "__fish_svctl_using_subcommand logs" -s f -l follow -d 'Keep printing new lines until interrupted [default when output is a terminal]'
-complete -c svctl -n "__fish_svctl_using_subcommand logs" -l no-follow -d 'Print the last lines and exit [default when output is not a terminal]'
+complete -c svctl -n "__fish_svctl_using_subcommand logs" -l no-follow -l nostream -d 'Print the last lines and exit [default when output is not a terminal]'
 complete -c svctl -n "__fish_svctl_using_subcommand logs" -l err -d 'Only stderr'
 complete -c svctl -n "__fish_svctl_using_subcommand logs" -l out -d 'Only stdout'
 complete -c svctl -n "__fish_svctl_using_subcommand logs" -l json -d 'One JSON object per line: app, instance, stream, text'
+complete -c svctl -n "__fish_svctl_using_subcommand logs" -l raw -d 'Only the lines as the app wrote them, without the `APP:INSTANCE |` prefix'
 complete -c svctl -n "__fish_svctl_using_subcommand logs" -l timestamp -d 'Prefix each printed line with the local time it is printed'
 complete -c svctl -n "__fish_svctl_using_subcommand logs" -l no-autostart -d 'Do not start the daemon when it is not running; fail instead'
 complete -c svctl -n "__fish_svctl_using_subcommand logs" -s h -l help -d 'Print help'
@@ -129,7 +163,7 @@ complete -c svctl -n "__fish_svctl_using_subcommand why" -l no-autostart -d 'Do 
 complete -c svctl -n "__fish_svctl_using_subcommand why" -s h -l help -d 'Print help'
 complete -c svctl -n "__fish_svctl_using_subcommand reset" -l home -d 'Home folder for the socket, database and logs [default: $SVCTL_HOME, else ~/.svctl]' -r -F
 complete -c svctl -n "__fish_svctl_using_subcommand reset" -l no-autostart -d 'Do not start the daemon when it is not running; fail instead'
-complete -c svctl -n "__fish_svctl_using_subcommand reset" -s h -l help -d 'Print help'
+complete -c svctl -n "__fish_svctl_using_subcommand reset" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c svctl -n "__fish_svctl_using_subcommand startup" -l unit-dir -d 'Folder for the unit file [default: /etc/systemd/system, or ~/.config/systemd/user with --user]' -r -F
 complete -c svctl -n "__fish_svctl_using_subcommand startup" -l home -d 'Home folder for the socket, database and logs [default: $SVCTL_HOME, else ~/.svctl]' -r -F
 complete -c svctl -n "__fish_svctl_using_subcommand startup" -l user -d 'A `systemctl --user` unit instead of a system unit'
@@ -141,25 +175,38 @@ complete -c svctl -n "__fish_svctl_using_subcommand unstartup" -l home -d 'Home 
 complete -c svctl -n "__fish_svctl_using_subcommand unstartup" -l user -d 'Remove the `systemctl --user` unit'
 complete -c svctl -n "__fish_svctl_using_subcommand unstartup" -l no-autostart -d 'Do not start the daemon when it is not running; fail instead'
 complete -c svctl -n "__fish_svctl_using_subcommand unstartup" -s h -l help -d 'Print help'
+complete -c svctl -n "__fish_svctl_using_subcommand save" -l home -d 'Home folder for the socket, database and logs [default: $SVCTL_HOME, else ~/.svctl]' -r -F
+complete -c svctl -n "__fish_svctl_using_subcommand save" -l no-autostart -d 'Do not start the daemon when it is not running; fail instead'
+complete -c svctl -n "__fish_svctl_using_subcommand save" -s h -l help -d 'Print help'
+complete -c svctl -n "__fish_svctl_using_subcommand dump" -l home -d 'Home folder for the socket, database and logs [default: $SVCTL_HOME, else ~/.svctl]' -r -F
+complete -c svctl -n "__fish_svctl_using_subcommand dump" -l no-autostart -d 'Do not start the daemon when it is not running; fail instead'
+complete -c svctl -n "__fish_svctl_using_subcommand dump" -s h -l help -d 'Print help'
+complete -c svctl -n "__fish_svctl_using_subcommand resurrect" -l home -d 'Home folder for the socket, database and logs [default: $SVCTL_HOME, else ~/.svctl]' -r -F
+complete -c svctl -n "__fish_svctl_using_subcommand resurrect" -l no-autostart -d 'Do not start the daemon when it is not running; fail instead'
+complete -c svctl -n "__fish_svctl_using_subcommand resurrect" -s h -l help -d 'Print help'
 complete -c svctl -n "__fish_svctl_using_subcommand gen-docs" -l home -d 'Home folder for the socket, database and logs [default: $SVCTL_HOME, else ~/.svctl]' -r -F
 complete -c svctl -n "__fish_svctl_using_subcommand gen-docs" -l no-autostart -d 'Do not start the daemon when it is not running; fail instead'
 complete -c svctl -n "__fish_svctl_using_subcommand gen-docs" -s h -l help -d 'Print help'
-complete -c svctl -n "__fish_svctl_using_subcommand help; and not __fish_seen_subcommand_from daemon start stop restart delete list describe ping kill check logs flush history why reset startup unstartup gen-docs help" -f -a "daemon" -d 'Run the daemon in the foreground (for systemd, containers and tests)'
-complete -c svctl -n "__fish_svctl_using_subcommand help; and not __fish_seen_subcommand_from daemon start stop restart delete list describe ping kill check logs flush history why reset startup unstartup gen-docs help" -f -a "start" -d 'Start the apps of an ecosystem file, apps the daemon knows, or a program'
-complete -c svctl -n "__fish_svctl_using_subcommand help; and not __fish_seen_subcommand_from daemon start stop restart delete list describe ping kill check logs flush history why reset startup unstartup gen-docs help" -f -a "stop" -d 'Stop apps gracefully (kill_signal to the process group, SIGKILL after kill_timeout)'
-complete -c svctl -n "__fish_svctl_using_subcommand help; and not __fish_seen_subcommand_from daemon start stop restart delete list describe ping kill check logs flush history why reset startup unstartup gen-docs help" -f -a "restart" -d 'Restart apps (stop gracefully, then start); starts stopped ones'
-complete -c svctl -n "__fish_svctl_using_subcommand help; and not __fish_seen_subcommand_from daemon start stop restart delete list describe ping kill check logs flush history why reset startup unstartup gen-docs help" -f -a "delete" -d 'Stop apps and forget them (their history stays in the database)'
-complete -c svctl -n "__fish_svctl_using_subcommand help; and not __fish_seen_subcommand_from daemon start stop restart delete list describe ping kill check logs flush history why reset startup unstartup gen-docs help" -f -a "list" -d 'List every instance with its status, pid, uptime, restarts, CPU and memory'
-complete -c svctl -n "__fish_svctl_using_subcommand help; and not __fish_seen_subcommand_from daemon start stop restart delete list describe ping kill check logs flush history why reset startup unstartup gen-docs help" -f -a "describe" -d 'Show everything about an app: spec, instances, last exit, log files'
-complete -c svctl -n "__fish_svctl_using_subcommand help; and not __fish_seen_subcommand_from daemon start stop restart delete list describe ping kill check logs flush history why reset startup unstartup gen-docs help" -f -a "ping" -d 'Check that the daemon answers; print its version and pid'
-complete -c svctl -n "__fish_svctl_using_subcommand help; and not __fish_seen_subcommand_from daemon start stop restart delete list describe ping kill check logs flush history why reset startup unstartup gen-docs help" -f -a "kill" -d 'Stop every app, then the daemon (apps that were running come back with the next daemon)'
-complete -c svctl -n "__fish_svctl_using_subcommand help; and not __fish_seen_subcommand_from daemon start stop restart delete list describe ping kill check logs flush history why reset startup unstartup gen-docs help" -f -a "check" -d 'Validate an ecosystem file without starting anything'
-complete -c svctl -n "__fish_svctl_using_subcommand help; and not __fish_seen_subcommand_from daemon start stop restart delete list describe ping kill check logs flush history why reset startup unstartup gen-docs help" -f -a "logs" -d 'Print the last lines of apps\' logs, then follow new output'
-complete -c svctl -n "__fish_svctl_using_subcommand help; and not __fish_seen_subcommand_from daemon start stop restart delete list describe ping kill check logs flush history why reset startup unstartup gen-docs help" -f -a "flush" -d 'Empty log files (all apps and the daemon log when no target is given); apps keep writing'
-complete -c svctl -n "__fish_svctl_using_subcommand help; and not __fish_seen_subcommand_from daemon start stop restart delete list describe ping kill check logs flush history why reset startup unstartup gen-docs help" -f -a "history" -d 'One row per exit, newest first: when, cause, code or signal, uptime, memory'
-complete -c svctl -n "__fish_svctl_using_subcommand help; and not __fish_seen_subcommand_from daemon start stop restart delete list describe ping kill check logs flush history why reset startup unstartup gen-docs help" -f -a "why" -d 'Why did it restart? Exits grouped by cause, the crash\'s stderr, and findings'
-complete -c svctl -n "__fish_svctl_using_subcommand help; and not __fish_seen_subcommand_from daemon start stop restart delete list describe ping kill check logs flush history why reset startup unstartup gen-docs help" -f -a "reset" -d 'Zero the restart counters (the history stays)'
-complete -c svctl -n "__fish_svctl_using_subcommand help; and not __fish_seen_subcommand_from daemon start stop restart delete list describe ping kill check logs flush history why reset startup unstartup gen-docs help" -f -a "startup" -d 'Print (or install) a systemd unit that runs the daemon at boot and after a failure'
-complete -c svctl -n "__fish_svctl_using_subcommand help; and not __fish_seen_subcommand_from daemon start stop restart delete list describe ping kill check logs flush history why reset startup unstartup gen-docs help" -f -a "unstartup" -d 'Remove the systemd unit written by `startup --install`'
-complete -c svctl -n "__fish_svctl_using_subcommand help; and not __fish_seen_subcommand_from daemon start stop restart delete list describe ping kill check logs flush history why reset startup unstartup gen-docs help" -f -a "gen-docs" -d 'Write the man page and shell completions (for packagers and the repository)'
-complete -c svctl -n "__fish_svctl_using_subcommand help; and not __fish_seen_subcommand_from daemon start stop restart delete list describe ping kill check logs flush history why reset startup unstartup gen-docs help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c svctl -n "__fish_svctl_using_subcommand help; and not __fish_seen_subcommand_from daemon start stop restart delete list jlist prettylist describe ping kill check logs flush history why reset startup unstartup save resurrect gen-docs help" -f -a "daemon" -d 'Run the daemon in the foreground (for systemd, containers and tests)'
+complete -c svctl -n "__fish_svctl_using_subcommand help; and not __fish_seen_subcommand_from daemon start stop restart delete list jlist prettylist describe ping kill check logs flush history why reset startup unstartup save resurrect gen-docs help" -f -a "start" -d 'Start the apps of an ecosystem file, apps the daemon knows, or a program'
+complete -c svctl -n "__fish_svctl_using_subcommand help; and not __fish_seen_subcommand_from daemon start stop restart delete list jlist prettylist describe ping kill check logs flush history why reset startup unstartup save resurrect gen-docs help" -f -a "stop" -d 'Stop apps gracefully (kill_signal to the process group, SIGKILL after kill_timeout)'
+complete -c svctl -n "__fish_svctl_using_subcommand help; and not __fish_seen_subcommand_from daemon start stop restart delete list jlist prettylist describe ping kill check logs flush history why reset startup unstartup save resurrect gen-docs help" -f -a "restart" -d 'Restart apps (stop gracefully, then start); starts stopped ones'
+complete -c svctl -n "__fish_svctl_using_subcommand help; and not __fish_seen_subcommand_from daemon start stop restart delete list jlist prettylist describe ping kill check logs flush history why reset startup unstartup save resurrect gen-docs help" -f -a "delete" -d 'Stop apps and forget them (their history stays in the database)'
+complete -c svctl -n "__fish_svctl_using_subcommand help; and not __fish_seen_subcommand_from daemon start stop restart delete list jlist prettylist describe ping kill check logs flush history why reset startup unstartup save resurrect gen-docs help" -f -a "list" -d 'List every instance with its id, status, pid, uptime, restarts, CPU and memory'
+complete -c svctl -n "__fish_svctl_using_subcommand help; and not __fish_seen_subcommand_from daemon start stop restart delete list jlist prettylist describe ping kill check logs flush history why reset startup unstartup save resurrect gen-docs help" -f -a "jlist" -d 'The list as JSON on one line (PM2\'s jlist; the schema of `list --json`)'
+complete -c svctl -n "__fish_svctl_using_subcommand help; and not __fish_seen_subcommand_from daemon start stop restart delete list jlist prettylist describe ping kill check logs flush history why reset startup unstartup save resurrect gen-docs help" -f -a "prettylist" -d 'The list as indented JSON (PM2\'s prettylist; the same as `list --json`)'
+complete -c svctl -n "__fish_svctl_using_subcommand help; and not __fish_seen_subcommand_from daemon start stop restart delete list jlist prettylist describe ping kill check logs flush history why reset startup unstartup save resurrect gen-docs help" -f -a "describe" -d 'Show everything about an app: spec, instances, last exit, log files'
+complete -c svctl -n "__fish_svctl_using_subcommand help; and not __fish_seen_subcommand_from daemon start stop restart delete list jlist prettylist describe ping kill check logs flush history why reset startup unstartup save resurrect gen-docs help" -f -a "ping" -d 'Check that the daemon answers; print its version and pid'
+complete -c svctl -n "__fish_svctl_using_subcommand help; and not __fish_seen_subcommand_from daemon start stop restart delete list jlist prettylist describe ping kill check logs flush history why reset startup unstartup save resurrect gen-docs help" -f -a "kill" -d 'Stop every app, then the daemon (apps that were running come back with the next daemon)'
+complete -c svctl -n "__fish_svctl_using_subcommand help; and not __fish_seen_subcommand_from daemon start stop restart delete list jlist prettylist describe ping kill check logs flush history why reset startup unstartup save resurrect gen-docs help" -f -a "check" -d 'Validate an ecosystem file without starting anything'
+complete -c svctl -n "__fish_svctl_using_subcommand help; and not __fish_seen_subcommand_from daemon start stop restart delete list jlist prettylist describe ping kill check logs flush history why reset startup unstartup save resurrect gen-docs help" -f -a "logs" -d 'Print the last lines of apps\' logs, then follow new output'
+complete -c svctl -n "__fish_svctl_using_subcommand help; and not __fish_seen_subcommand_from daemon start stop restart delete list jlist prettylist describe ping kill check logs flush history why reset startup unstartup save resurrect gen-docs help" -f -a "flush" -d 'Empty log files (all apps and the daemon log when no target is given); apps keep writing'
+complete -c svctl -n "__fish_svctl_using_subcommand help; and not __fish_seen_subcommand_from daemon start stop restart delete list jlist prettylist describe ping kill check logs flush history why reset startup unstartup save resurrect gen-docs help" -f -a "history" -d 'One row per exit, newest first: when, cause, code or signal, uptime, memory'
+complete -c svctl -n "__fish_svctl_using_subcommand help; and not __fish_seen_subcommand_from daemon start stop restart delete list jlist prettylist describe ping kill check logs flush history why reset startup unstartup save resurrect gen-docs help" -f -a "why" -d 'Why did it restart? Exits grouped by cause, the crash\'s stderr, and findings'
+complete -c svctl -n "__fish_svctl_using_subcommand help; and not __fish_seen_subcommand_from daemon start stop restart delete list jlist prettylist describe ping kill check logs flush history why reset startup unstartup save resurrect gen-docs help" -f -a "reset" -d 'Zero the restart counters (the history stays)'
+complete -c svctl -n "__fish_svctl_using_subcommand help; and not __fish_seen_subcommand_from daemon start stop restart delete list jlist prettylist describe ping kill check logs flush history why reset startup unstartup save resurrect gen-docs help" -f -a "startup" -d 'Print (or install) a systemd unit that runs the daemon at boot and after a failure'
+complete -c svctl -n "__fish_svctl_using_subcommand help; and not __fish_seen_subcommand_from daemon start stop restart delete list jlist prettylist describe ping kill check logs flush history why reset startup unstartup save resurrect gen-docs help" -f -a "unstartup" -d 'Remove the systemd unit written by `startup --install`'
+complete -c svctl -n "__fish_svctl_using_subcommand help; and not __fish_seen_subcommand_from daemon start stop restart delete list jlist prettylist describe ping kill check logs flush history why reset startup unstartup save resurrect gen-docs help" -f -a "save" -d 'PM2\'s save: nothing to do, svctl stores the apps that should run at every change'
+complete -c svctl -n "__fish_svctl_using_subcommand help; and not __fish_seen_subcommand_from daemon start stop restart delete list jlist prettylist describe ping kill check logs flush history why reset startup unstartup save resurrect gen-docs help" -f -a "resurrect" -d 'PM2\'s resurrect: the daemon brings back the apps that should run when it starts; starts it'
+complete -c svctl -n "__fish_svctl_using_subcommand help; and not __fish_seen_subcommand_from daemon start stop restart delete list jlist prettylist describe ping kill check logs flush history why reset startup unstartup save resurrect gen-docs help" -f -a "gen-docs" -d 'Write the man page and shell completions (for packagers and the repository)'
+complete -c svctl -n "__fish_svctl_using_subcommand help; and not __fish_seen_subcommand_from daemon start stop restart delete list jlist prettylist describe ping kill check logs flush history why reset startup unstartup save resurrect gen-docs help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

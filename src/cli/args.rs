@@ -10,7 +10,8 @@ use std::path::PathBuf;
     about = "A process supervisor in the spirit of PM2: restarts apps by policy and records why",
     long_about = "svctl runs long-lived processes declared in a PM2-style ecosystem file, restarts them by policy, \
 captures their logs, and records every spawn and exit with its cause in SQLite.\n\n\
-Every command but `daemon` is a thin client of a background daemon, started on demand.",
+Every command but `daemon` is a thin client of a background daemon. Commands that act start it on demand; \
+commands that only read (list, describe, logs, ping) never do, and history and why read the database directly.",
     after_help = "Exit status: 0 ok, 1 refused or failed, 2 usage or configuration error."
 )]
 pub struct Cli {
@@ -32,12 +33,17 @@ pub enum Command {
     Daemon,
     /// Start the apps of an ecosystem file, apps the daemon knows, or a program
     ///
-    /// With a YAML or JSON file, its apps are added and started; apps of the file that already
-    /// run are restarted with the file's settings, never duplicated. With `all`, an app name,
-    /// `NAME:INSTANCE` or a namespace, those known apps are started. With a program path or
-    /// command name, a new app runs it (`--name`, arguments after `--`).
-    Start(StartArgs),
+    /// With a YAML or JSON file (`-`: read from standard input), its apps are added and
+    /// started; apps of the file that already run are restarted with the file's settings, never
+    /// duplicated. With `all`, an app name, `NAME:INSTANCE`, an id or a namespace, those known
+    /// apps are started. With a program path or command name, a new app runs it, set up by
+    /// PM2's per-app flags (`--name`, `-i`, `--max-restarts`…; arguments after `--`). Starting
+    /// the program an app of that name already runs restarts it; an app of that name that runs
+    /// another program is not replaced unless `--force`.
+    Start(Box<StartArgs>),
     /// Stop apps gracefully (kill_signal to the process group, SIGKILL after kill_timeout)
+    ///
+    /// With an ecosystem file as target, the apps of that file are stopped.
     Stop(TargetArg),
     /// Restart apps (stop gracefully, then start); starts stopped ones
     ///
@@ -46,11 +52,17 @@ pub enum Command {
     /// `env_NAME` block. With a file as target, its apps are restarted with the file's settings.
     Restart(RestartArgs),
     /// Stop apps and forget them (their history stays in the database)
+    ///
+    /// With an ecosystem file as target, the apps of that file are deleted.
     #[command(alias = "del")]
     Delete(TargetArg),
-    /// List every instance with its status, pid, uptime, restarts, CPU and memory
+    /// List every instance with its id, status, pid, uptime, restarts, CPU and memory
     #[command(visible_aliases = ["ls", "status"])]
     List(JsonArg),
+    /// The list as JSON on one line (PM2's jlist; the schema of `list --json`)
+    Jlist,
+    /// The list as indented JSON (PM2's prettylist; the same as `list --json`)
+    Prettylist,
     /// Show everything about an app: spec, instances, last exit, log files
     #[command(visible_alias = "show")]
     Describe(DescribeArgs),
@@ -69,11 +81,18 @@ pub enum Command {
     /// Why did it restart? Exits grouped by cause, the crash's stderr, and findings
     Why(WhyArgs),
     /// Zero the restart counters (the history stays)
+    ///
+    /// With an ecosystem file as target, the counters of that file's apps are zeroed.
     Reset(TargetArg),
     /// Print (or install) a systemd unit that runs the daemon at boot and after a failure
     Startup(StartupArgs),
     /// Remove the systemd unit written by `startup --install`
     Unstartup(UnstartupArgs),
+    /// PM2's save: nothing to do, svctl stores the apps that should run at every change
+    #[command(visible_alias = "dump")]
+    Save,
+    /// PM2's resurrect: the daemon brings back the apps that should run when it starts; starts it
+    Resurrect,
     /// Write the man page and shell completions (for packagers and the repository)
     #[command(hide = true)]
     GenDocs {
@@ -85,7 +104,7 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct TargetArg {
-    /// `all`, an app name, `NAME:INSTANCE`, or a namespace
+    /// `all`, an app name, `NAME:INSTANCE`, an id, a namespace, or an ecosystem file (its apps)
     pub target: String,
 }
 
@@ -107,7 +126,8 @@ pub struct DescribeArgs {
 
 #[derive(Debug, Args)]
 pub struct StartArgs {
-    /// An ecosystem file (.yaml, .yml, .json), a known app/namespace/`all`, or a program
+    /// An ecosystem file (.yaml, .yml, .json; `-` reads it from standard input), a known
+    /// app/namespace/id/`all`, or a program
     pub target: String,
     /// With a file: start only these apps (comma-separated names)
     #[arg(long, value_delimiter = ',', value_name = "NAMES")]
@@ -115,20 +135,101 @@ pub struct StartArgs {
     /// With a file: use the `env_NAME` block of each app over its `env`
     #[arg(long, value_name = "NAME")]
     pub env: Option<String>,
-    /// With a program: the new app's name [default: the program's file name]
-    #[arg(long)]
-    pub name: Option<String>,
-    /// With a program: number of instances
-    #[arg(short = 'i', long)]
-    pub instances: Option<u32>,
+    /// With a program: replace the program of an app of that name that runs another one
+    #[arg(short = 'f', long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub app: ProgramArgs,
     /// With a program: arguments for it
     #[arg(last = true)]
     pub args: Vec<String>,
 }
 
+/// PM2's per-app flags of `pm2 start PROGRAM`; each is checked exactly as its ecosystem key.
+#[derive(Debug, Default, Args)]
+#[command(
+    next_help_heading = "Program options (as `pm2 start PROGRAM`; each is its ecosystem key)"
+)]
+pub struct ProgramArgs {
+    /// The new app's name [default: the program's file name] (name)
+    #[arg(short = 'n', long)]
+    pub name: Option<String>,
+    /// Number of instances: a number, `max` or 0 or -1 for one per CPU, -N for all but N (instances)
+    #[arg(short = 'i', long, allow_negative_numbers = true, value_name = "N")]
+    pub instances: Option<String>,
+    /// Run the program with this interpreter; `none` executes it directly [default: by shebang or extension] (interpreter)
+    #[arg(long, value_name = "PROGRAM")]
+    pub interpreter: Option<String>,
+    /// Arguments for the interpreter, split as a shell would (interpreter_args)
+    #[arg(
+        long,
+        alias = "node-args",
+        allow_hyphen_values = true,
+        value_name = "ARGS"
+    )]
+    pub interpreter_args: Option<String>,
+    /// Working directory of the app [default: this one] (cwd)
+    #[arg(long, value_name = "DIR")]
+    pub cwd: Option<String>,
+    /// Namespace of the app, usable as a target (namespace)
+    #[arg(long)]
+    pub namespace: Option<String>,
+    /// Do not restart the program when it exits (autorestart: false)
+    #[arg(long)]
+    pub no_autorestart: bool,
+    /// Exit codes that mean "done": no restart (stop_exit_codes)
+    #[arg(long, num_args = 1.., value_delimiter = ',', allow_negative_numbers = true, value_name = "CODES")]
+    pub stop_exit_codes: Vec<String>,
+    /// Restart at each match of this cron pattern (cron_restart)
+    #[arg(short = 'c', long, alias = "cron", value_name = "PATTERN")]
+    pub cron_restart: Option<String>,
+    /// Restart when files change: the app's folder, or these paths (watch)
+    #[arg(long, num_args = 0.., value_name = "PATHS")]
+    pub watch: Option<Vec<String>>,
+    /// Paths or globs whose changes do not restart (ignore_watch)
+    #[arg(long, num_args = 1.., value_name = "PATTERNS")]
+    pub ignore_watch: Vec<String>,
+    /// File for stdout (out_file)
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<String>,
+    /// File for stderr (error_file)
+    #[arg(short = 'e', long, value_name = "FILE")]
+    pub error: Option<String>,
+    /// One file for both streams [default: NAME.log in the app's folder] (log_file)
+    #[arg(short = 'l', long, num_args = 0..=1, value_name = "FILE")]
+    pub log: Option<Option<String>>,
+    /// One log file for all instances (merge_logs)
+    #[arg(long, alias = "combine-logs")]
+    pub merge_logs: bool,
+    /// Prefix each log line with the time (time)
+    #[arg(long)]
+    pub time: bool,
+    /// Prefix each log line with the time in this format, e.g. "YYYY-MM-DD HH:mm:ss" (log_date_format)
+    #[arg(long, value_name = "FORMAT")]
+    pub log_date_format: Option<String>,
+    /// Grace period between kill_signal and SIGKILL: 1600, 5s (kill_timeout)
+    #[arg(long, allow_negative_numbers = true, value_name = "DURATION")]
+    pub kill_timeout: Option<String>,
+    /// Delay before an automatic restart (restart_delay)
+    #[arg(long, allow_negative_numbers = true, value_name = "DURATION")]
+    pub restart_delay: Option<String>,
+    /// Exponential backoff between automatic restarts, from this delay (exp_backoff_restart_delay)
+    #[arg(long, allow_negative_numbers = true, value_name = "DURATION")]
+    pub exp_backoff_restart_delay: Option<String>,
+    /// Consecutive unstable restarts before `errored` (max_restarts)
+    #[arg(long, allow_negative_numbers = true, value_name = "N")]
+    pub max_restarts: Option<String>,
+    /// A run shorter than this is unstable (min_uptime)
+    #[arg(long, allow_negative_numbers = true, value_name = "DURATION")]
+    pub min_uptime: Option<String>,
+    /// Restart when the process tree's memory passes this size: 300M, 1G (max_memory_restart)
+    #[arg(long, allow_negative_numbers = true, value_name = "SIZE")]
+    pub max_memory_restart: Option<String>,
+}
+
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// The ecosystem file
+    /// The ecosystem file (`-`: standard input)
     pub file: PathBuf,
     /// Resolve the `env_NAME` blocks
     #[arg(long, value_name = "NAME")]
@@ -213,7 +314,7 @@ pub struct LogsArgs {
     #[arg(long, short = 'f', conflicts_with = "no_follow")]
     pub follow: bool,
     /// Print the last lines and exit [default when output is not a terminal]
-    #[arg(long)]
+    #[arg(long, visible_alias = "nostream")]
     pub no_follow: bool,
     /// Only stderr
     #[arg(long, conflicts_with = "out")]
@@ -222,8 +323,11 @@ pub struct LogsArgs {
     #[arg(long)]
     pub out: bool,
     /// One JSON object per line: app, instance, stream, text
-    #[arg(long)]
+    #[arg(long, conflicts_with = "raw")]
     pub json: bool,
+    /// Only the lines as the app wrote them, without the `APP:INSTANCE |` prefix
+    #[arg(long)]
+    pub raw: bool,
     /// Prefix each printed line with the local time it is printed
     #[arg(long)]
     pub timestamp: bool,
@@ -237,7 +341,7 @@ pub struct FlushArgs {
 
 #[derive(Debug, Args)]
 pub struct RestartArgs {
-    /// `all`, an app name, `NAME:INSTANCE`, a namespace, or an ecosystem file
+    /// `all`, an app name, `NAME:INSTANCE`, an id, a namespace, or an ecosystem file
     pub target: String,
     /// Replace the apps' environment with this shell's (PM2's --update-env)
     #[arg(long)]

@@ -47,6 +47,7 @@ fn dispatch(cli: &Cli) -> Result<(), Failure> {
         Command::Why(a) => commands::history::why(&paths(cli)?, a),
         Command::Startup(a) => commands::local::startup(&paths(cli)?, a),
         Command::Unstartup(a) => commands::local::unstartup(&paths(cli)?, a),
+        Command::Save => commands::control::save(),
         _ => {
             let paths = paths(cli)?;
             tokio::runtime::Builder::new_current_thread()

@@ -55,6 +55,12 @@ pub fn json<T: serde::Serialize>(v: &T) -> Result<(), Failure> {
     line(text)
 }
 
+/// Writes `v` as JSON on one line and a newline.
+pub fn json_line<T: serde::Serialize>(v: &T) -> Result<(), Failure> {
+    let text = serde_json::to_string(v).map_err(|e| Failure::failed_by("encoding JSON", &e))?;
+    line(text)
+}
+
 /// `svctl: warning: …` on stderr. A stderr that cannot be written is not worth failing for.
 pub fn warning(text: impl Display) {
     let _ = writeln!(io::stderr().lock(), "svctl: warning: {text}");

@@ -21,8 +21,9 @@
 //!    a `bad_request`.
 //! 2. Then any number of requests, each answered by exactly one response, in order.
 //!
-//! A `TARGET` is `all`, an app name, `NAME:INSTANCE`, or a namespace; exact app names win.
-//! Every request and what answers it (field `type`):
+//! A `TARGET` is `all`, an app name, `NAME:INSTANCE`, an instance `id`, or a namespace; an
+//! exact app name wins over an id, and `all` when no app is known is a `not_found` error for
+//! the requests that act. Every request and what answers it (field `type`):
 //!
 //! | request | fields | answer |
 //! |---|---|---|
@@ -45,7 +46,10 @@
 //!
 //! # The `list` schema (stable; also what `svctl list --json` prints)
 //!
-//! An array of [`ProcessInfo`] objects: `name`, `namespace`, `instance` (0-based), `pid` (null
+//! An array of [`ProcessInfo`] objects: `id` (a small number that names the instance as a
+//! target, PM2's `pm_id`: given when the instance is created, never reused while the daemon
+//! runs; restored apps are numbered in order when a daemon starts), `name`, `namespace`,
+//! `instance` (0-based), `pid` (null
 //! when not running), `status` (`launching`, `online`, `stopping`, `stopped`,
 //! `waiting restart`, `errored`), `run` (spawn counter), `restarts` (every respawn, PM2's ↺),
 //! `auto_restarts` and `manual_restarts` (the same split by who asked),
@@ -183,6 +187,9 @@ pub struct LastExit {
 /// One instance as `list` shows it. See the module doc for the stable schema.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProcessInfo {
+    /// PM2's `pm_id`: a small number naming this instance as a target (`svctl restart 3`).
+    #[serde(default)]
+    pub id: u32,
     pub name: String,
     pub namespace: String,
     pub instance: u32,

@@ -165,8 +165,11 @@ fn no_autostart_fails_when_no_daemon_runs() {
 #[test]
 fn racing_autostarts_end_with_exactly_one_daemon() {
     let h = Home::empty();
-    // Four clients at once, each free to autostart a daemon.
-    let clients: Vec<Running> = (0..4).map(|_| h.spawn(&mut h.cmd(&["ping"]))).collect();
+    // Four clients at once, each free to autostart a daemon (`resurrect` acts, so it starts
+    // one and names its pid; `ping` only reads and never does).
+    let clients: Vec<Running> = (0..4)
+        .map(|_| h.spawn(&mut h.cmd(&["resurrect"])))
+        .collect();
     let mut pids = Vec::new();
     for c in clients {
         let out = h.finish(c);

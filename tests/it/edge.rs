@@ -234,11 +234,12 @@ fn no_daemon_and_a_refused_home_are_error_lines() {
     let out = h.svctl(&["list"]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
+    // `list` only reads: one error line, then a hint on what starts the daemon.
     assert!(
-        err.starts_with("svctl: error: the svctl daemon is not running"),
+        err.starts_with("svctl: error: the daemon is not running\nhint: "),
         "{err}"
     );
-    assert_eq!(err.lines().count(), 1, "{err}");
+    assert_eq!(err.lines().count(), 2, "{err}");
 
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(h.path(), std::fs::Permissions::from_mode(0o777)).unwrap();

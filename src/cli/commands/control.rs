@@ -1,4 +1,5 @@
-//! Owns `kill`, `ping` and `describe`: questions to the daemon, and stopping it.
+//! Owns `kill`, `ping`, `describe` and PM2's `save`/`resurrect`: questions to the daemon, and
+//! stopping it.
 
 use super::answer_error;
 use crate::cli::args::DescribeArgs;
@@ -45,8 +46,9 @@ async fn wait_daemon_gone(pid: u32) {
     }
 }
 
-pub async fn ping(paths: &Paths, autostart: bool) -> Result<(), Failure> {
-    let mut client = Client::connect_or_start(paths, autostart).await?;
+/// `ping`: only asks, so it never starts a daemon.
+pub async fn ping(paths: &Paths) -> Result<(), Failure> {
+    let mut client = super::connect_reading(paths).await?;
     match client.request(&Request::Ping).await? {
         Response::Pong {
             version,
@@ -61,8 +63,8 @@ pub async fn ping(paths: &Paths, autostart: bool) -> Result<(), Failure> {
     }
 }
 
-pub async fn describe(paths: &Paths, autostart: bool, a: &DescribeArgs) -> Result<(), Failure> {
-    let mut client = Client::connect_or_start(paths, autostart).await?;
+pub async fn describe(paths: &Paths, a: &DescribeArgs) -> Result<(), Failure> {
+    let mut client = super::connect_reading(paths).await?;
     let req = Request::Describe {
         target: a.target.clone(),
     };
@@ -86,4 +88,23 @@ pub async fn describe(paths: &Paths, autostart: bool, a: &DescribeArgs) -> Resul
         out.line(render::describe(d, &memory, color))?;
     }
     out.flush()
+}
+
+/// PM2's `save`/`dump`: the desired state is stored at every change, so there is nothing to do.
+pub fn save() -> Result<(), Failure> {
+    output::line(
+        "[svctl] nothing to save: svctl stores which apps should run at every change, and the \
+         next daemon brings them back by itself (after `svctl kill`, a crash or a reboot)",
+    )
+}
+
+/// PM2's `resurrect`: a daemon brings back the apps that should run when it starts, so this
+/// starts the daemon when it is not running, and says so.
+pub async fn resurrect(paths: &Paths, autostart: bool) -> Result<(), Failure> {
+    let mut client = Client::connect_or_start(paths, autostart).await?;
+    output::line(format_args!(
+        "[svctl] the daemon (pid {}, svctl {}) brings back the apps that should run by itself: there is no dump to load",
+        client.daemon_pid, client.daemon_version
+    ))?;
+    super::print_list(&mut client, super::ListFormat::Table).await
 }

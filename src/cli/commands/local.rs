@@ -5,7 +5,7 @@ use crate::cli::error::Failure;
 use crate::cli::output::{self, Out};
 use crate::cli::render::check;
 use crate::cli::{docs, startup};
-use crate::config::{self, LoadOptions};
+use crate::config::LoadOptions;
 use crate::paths::Paths;
 use std::path::Path;
 
@@ -14,7 +14,7 @@ pub fn check(a: &CheckArgs) -> Result<(), Failure> {
     let opts = LoadOptions {
         env_name: a.env.clone(),
     };
-    let loaded = config::load_file(&a.file, &opts).map_err(|e| Failure::config(&e))?;
+    let loaded = super::file::load(&a.file.to_string_lossy(), &opts)?;
     for w in &loaded.warnings {
         output::warning(w);
     }

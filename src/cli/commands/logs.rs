@@ -9,7 +9,8 @@ use crate::ipc::{LogLine, LogStreams, Request, Response};
 use crate::paths::Paths;
 use std::io::IsTerminal;
 
-pub async fn logs(paths: &Paths, autostart: bool, a: &LogsArgs) -> Result<(), Failure> {
+/// `logs`: only reads, so it never starts a daemon.
+pub async fn logs(paths: &Paths, a: &LogsArgs) -> Result<(), Failure> {
     let follow = a.follow || (!a.no_follow && std::io::stdout().is_terminal());
     let streams = if a.err {
         LogStreams::Err
@@ -18,7 +19,7 @@ pub async fn logs(paths: &Paths, autostart: bool, a: &LogsArgs) -> Result<(), Fa
     } else {
         LogStreams::Both
     };
-    let mut client = Client::connect_or_start(paths, autostart).await?;
+    let mut client: Client = super::connect_reading(paths).await?;
     let req = Request::Logs {
         target: a.target.clone(),
         lines: a.lines,
@@ -83,7 +84,9 @@ fn print_lines(lines: &[LogLine], a: &LogsArgs, colored: bool) -> Result<(), Fai
         } else {
             String::new()
         };
-        if a.json {
+        if a.raw {
+            out.line(format_args!("{stamp}{}", l.text))?;
+        } else if a.json {
             let text =
                 serde_json::to_string(l).map_err(|e| Failure::failed_by("encoding JSON", &e))?;
             out.line(text)?;

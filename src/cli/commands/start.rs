@@ -1,29 +1,21 @@
-//! Owns `start` and `restart`: from an ecosystem file, a known app, or a program to run as a new
-//! app (as `pm2 start app.sh`).
+//! Owns `start` and `restart`: from an ecosystem file (or standard input), a known app, or a
+//! program to run as a new app (as `pm2 start app.sh`, see `program`).
 
-use super::{act, answer_error, caller_env, done_then_list, print_list};
+use super::ListFormat;
+use super::{act_then_check, answer_error, caller_env, check_started, file, print_list, program};
 use crate::cli::args::{RestartArgs, StartArgs};
 use crate::cli::error::Failure;
 use crate::cli::output;
-use crate::config::{self, AppSpec, LoadOptions};
+use crate::config::{self, LoadOptions};
 use crate::ipc::client::Client;
 use crate::ipc::{ErrorKind, Request, Response};
 use crate::paths::Paths;
-use std::path::Path;
 
 /// `restart`: a file restarts its apps with the file's settings; `--env` re-reads each app's
 /// ecosystem file; `--update-env` sends this shell's environment.
 pub async fn restart(paths: &Paths, autostart: bool, a: &RestartArgs) -> Result<(), Failure> {
-    if config::is_ecosystem_path(Path::new(&a.target)) {
-        let start = StartArgs {
-            target: a.target.clone(),
-            only: Vec::new(),
-            env: a.env.clone(),
-            name: None,
-            instances: None,
-            args: Vec::new(),
-        };
-        return self::start(paths, autostart, &start).await;
+    if file::is_file_target(&a.target) {
+        return start_file(paths, autostart, &a.target, &[], a.env.clone()).await;
     }
     let update_env = a.update_env.then(caller_env);
     let Some(env) = &a.env else {
@@ -31,7 +23,7 @@ pub async fn restart(paths: &Paths, autostart: bool, a: &RestartArgs) -> Result<
             target: a.target.clone(),
             update_env,
         };
-        return act(paths, autostart, req).await;
+        return act_then_check(paths, autostart, req).await;
     };
     // --env NAME: reload each targeted app from the file it came from.
     let mut client = Client::connect_or_start(paths, autostart).await?;
@@ -65,20 +57,47 @@ pub async fn restart(paths: &Paths, autostart: bool, a: &RestartArgs) -> Result<
         specs.push(spec);
     }
     match client.request(&Request::Start { apps: specs }).await? {
-        Response::Done { .. } => {
+        Response::Done { processes, .. } => {
             output::line(format_args!(
                 "[svctl] restarted {} with env_{env}",
                 a.target
             ))?;
-            print_list(&mut client, false).await
+            print_list(&mut client, ListFormat::Table).await?;
+            check_started(&processes)
         }
         other => answer_error(other),
     }
 }
 
 pub async fn start(paths: &Paths, autostart: bool, a: &StartArgs) -> Result<(), Failure> {
-    if config::is_ecosystem_path(Path::new(&a.target)) {
-        return start_file(paths, autostart, a).await;
+    if file::is_file_target(&a.target) {
+        if a.app.any() || !a.args.is_empty() || a.force {
+            return Err(Failure::usage(format!(
+                "the per-app flags and `--` arguments go with a program; {} sets its apps itself",
+                a.target
+            ))
+            .hint("change the file, or `svctl check` it to see what each app runs"));
+        }
+        return start_file(paths, autostart, &a.target, &a.only, a.env.clone()).await;
+    }
+    if !a.only.is_empty() {
+        return Err(Failure::usage(format!(
+            "--only picks apps of an ecosystem file, and `{}` is not one",
+            a.target
+        )));
+    }
+    // With per-app flags the target is a program; without, a known app comes first.
+    let program_only = a.app.any() || !a.args.is_empty() || a.env.is_some() || a.force;
+    if program_only {
+        // Checked before a daemon is started for it.
+        let Some(spec) = program::spec(a)? else {
+            return Err(Failure::failed(format!(
+                "`{}` is neither an ecosystem file nor a program found in PATH",
+                a.target
+            )));
+        };
+        let mut client = Client::connect_or_start(paths, autostart).await?;
+        return program::start(&mut client, spec, a.force).await;
     }
     let mut client = Client::connect_or_start(paths, autostart).await?;
     let req = Request::StartTarget {
@@ -90,8 +109,7 @@ pub async fn start(paths: &Paths, autostart: bool, a: &StartArgs) -> Result<(), 
             message,
             known,
         } => {
-            // Not a known app: maybe a program to run as a new app, as `pm2 start app.sh`.
-            let Some(spec) = program_spec(a)? else {
+            let Some(spec) = program::spec(a)? else {
                 return answer_error(Response::Error {
                     kind: ErrorKind::NotFound,
                     message: format!(
@@ -100,26 +118,32 @@ pub async fn start(paths: &Paths, autostart: bool, a: &StartArgs) -> Result<(), 
                     known,
                 });
             };
-            let answer = client.request(&Request::Start { apps: vec![spec] }).await?;
-            done_then_list(&mut client, answer).await
+            program::start(&mut client, spec, a.force).await
         }
-        other => done_then_list(&mut client, other).await,
+        Response::Done { message, processes } => {
+            output::line(format_args!("[svctl] {message}"))?;
+            print_list(&mut client, ListFormat::Table).await?;
+            check_started(&processes)
+        }
+        other => answer_error(other),
     }
 }
 
-/// `start FILE [--only A,B] [--env NAME]`.
-async fn start_file(paths: &Paths, autostart: bool, a: &StartArgs) -> Result<(), Failure> {
-    let opts = LoadOptions {
-        env_name: a.env.clone(),
-    };
-    let loaded = config::load_file(Path::new(&a.target), &opts).map_err(|e| Failure::config(&e))?;
+/// `start FILE [--only A,B] [--env NAME]` (and `restart FILE`); `-` is standard input.
+async fn start_file(
+    paths: &Paths,
+    autostart: bool,
+    target: &str,
+    only: &[String],
+    env: Option<String>,
+) -> Result<(), Failure> {
+    let loaded = file::load(target, &LoadOptions { env_name: env })?;
     for w in &loaded.warnings {
         output::warning(w);
     }
     let mut apps = loaded.apps;
-    if !a.only.is_empty() {
-        let unknown: Vec<&str> = a
-            .only
+    if !only.is_empty() {
+        let unknown: Vec<&str> = only
             .iter()
             .filter(|n| !apps.iter().any(|s| &s.name == *n))
             .map(String::as_str)
@@ -127,63 +151,16 @@ async fn start_file(paths: &Paths, autostart: bool, a: &StartArgs) -> Result<(),
         if !unknown.is_empty() {
             let names: Vec<&str> = apps.iter().map(|s| s.name.as_str()).collect();
             return Err(Failure::usage(format!(
-                "--only names apps that {} does not have: {}",
-                a.target,
+                "--only names apps that {target} does not have: {}",
                 unknown.join(", ")
             ))
             .hint(format!("known: {}", names.join(", "))));
         }
-        apps.retain(|s| a.only.contains(&s.name));
+        apps.retain(|s| only.contains(&s.name));
     }
     let env = caller_env();
     for s in &mut apps {
         s.base_env = env.clone();
     }
-    act(paths, autostart, Request::Start { apps }).await
-}
-
-/// A new app for `svctl start PROGRAM [--name N] [-- ARGS]`, or `None` when PROGRAM is
-/// neither a file nor a command in PATH.
-fn program_spec(a: &StartArgs) -> Result<Option<AppSpec>, Failure> {
-    let cwd = std::env::current_dir()
-        .map_err(|e| Failure::failed_by("reading the current directory", &e))?;
-    let target = Path::new(&a.target);
-    let script = if a.target.contains('/') || cwd.join(target).is_file() {
-        let full = cwd.join(target);
-        if !full.is_file() {
-            return Ok(None);
-        }
-        full.display().to_string()
-    } else if find_in_path(&a.target) {
-        a.target.clone()
-    } else {
-        return Ok(None);
-    };
-    let stem = target
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or("app")
-        .to_string();
-    let name = a.name.clone().unwrap_or(stem);
-    if let Some(why) = crate::config::name_problem(&name) {
-        return Err(
-            Failure::usage(format!("`{name}` cannot be an app name: {why}"))
-                .hint("pass --name NAME"),
-        );
-    }
-    let mut spec = AppSpec::with_defaults(&name, &script, cwd);
-    spec.args = a.args.clone();
-    spec.instances = a.instances.unwrap_or(1).max(1);
-    spec.base_env = caller_env();
-    Ok(Some(spec))
-}
-
-fn find_in_path(cmd: &str) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::env::var_os("PATH").is_some_and(|path| {
-        std::env::split_paths(&path).any(|dir| {
-            std::fs::metadata(dir.join(cmd))
-                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        })
-    })
+    act_then_check(paths, autostart, Request::Start { apps }).await
 }

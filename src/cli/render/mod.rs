@@ -58,14 +58,14 @@ pub fn process_table(procs: &[ProcessInfo], color: bool) -> String {
         t.enforce_styling();
     }
     let show_ns = procs.iter().any(|p| p.namespace != "default");
-    let mut header = vec!["name"];
+    let mut header = vec!["id", "name"];
     if show_ns {
         header.push("namespace");
     }
     header.extend(["inst", "pid", "status", "uptime", "↺", "cpu", "mem"]);
     t.set_header(header);
     for p in procs {
-        let mut row = vec![Cell::new(&p.name)];
+        let mut row = vec![Cell::new(p.id), Cell::new(&p.name)];
         if show_ns {
             row.push(Cell::new(&p.namespace));
         }
@@ -167,7 +167,8 @@ pub fn describe(
         kv(
             &format!("instance {}", p.instance),
             format!(
-                "{} · pid {} · uptime {} · mem {} · run {}",
+                "id {} · {} · pid {} · uptime {} · mem {} · run {}",
+                p.id,
                 p.status.as_str(),
                 dash(p.pid),
                 dash(p.uptime_ms.map(duration_short)),

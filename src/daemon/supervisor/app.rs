@@ -12,7 +12,12 @@ use crate::logs::{Counters, Tail};
 use crate::proc::tree;
 use crate::store::model::ExitRecord;
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
+
+/// The next instance id (PM2's `pm_id`). One supervisor per daemon process, so a process-wide
+/// counter numbers instances in creation order, never reusing one while the daemon runs.
+static NEXT_ID: AtomicU32 = AtomicU32::new(0);
 
 /// The restart policy the state machine applies to an app's instances.
 pub fn policy_of(spec: &AppSpec) -> Policy {
@@ -95,6 +100,8 @@ pub struct Run {
 
 /// One instance: the pure state and the runtime facts.
 pub struct Inst {
+    /// A small number naming the instance as a target, stable for the daemon's life.
+    pub id: u32,
     pub life: Instance,
     pub run: Run,
     pub last_exit: Option<LastExit>,
@@ -106,6 +113,7 @@ pub struct Inst {
 impl Inst {
     pub fn new(life: Instance) -> Inst {
         Inst {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             life,
             run: Run::default(),
             last_exit: None,

@@ -158,6 +158,14 @@ impl Supervisor {
         act: impl Fn(&mut Supervisor, &str, u32),
     ) {
         let keys = match self.resolve(target) {
+            // PM2: "Process or Namespace all not found": acting on nothing is not a success.
+            Ok(k) if k.is_empty() => Err(RequestError::NotFound {
+                message: format!("`{target}` names no app: no app is known yet"),
+                known: Vec::new(),
+            }),
+            other => other,
+        };
+        let keys = match keys {
             Ok(k) => k,
             Err(e) => {
                 let _ = reply.send(Err(e));

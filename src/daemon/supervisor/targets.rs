@@ -1,6 +1,6 @@
 //! Owns what a request's target names, and when a request that changes processes may answer.
-//! Pure over the app table: `all`, an app, `NAME:INSTANCE` or a namespace resolve to instance
-//! keys; a waiter answers once every instance it names has reached the wanted state.
+//! Pure over the app table: `all`, an app, `NAME:INSTANCE`, an instance id or a namespace
+//! resolve to instance keys; a waiter answers once every instance it names has reached the wanted state.
 
 use super::RequestError;
 use crate::record::Status;
@@ -13,6 +13,10 @@ pub trait Target {
     fn name(&self) -> &str;
     fn namespace(&self) -> &str;
     fn indexes(&self) -> Vec<u32>;
+    /// `(index, id)` of each instance: ids name instances as targets (PM2's `pm_id`).
+    fn ids(&self) -> Vec<(u32, u32)> {
+        Vec::new()
+    }
 }
 
 fn keys_of<T: Target>(a: &T) -> Vec<Key> {
@@ -22,7 +26,8 @@ fn keys_of<T: Target>(a: &T) -> Vec<Key> {
         .collect()
 }
 
-/// `all`, an app name, `NAME:INSTANCE`, or a namespace → the instances it names. `apps` are the
+/// `all`, an app name, `NAME:INSTANCE`, an instance id, or a namespace → the instances it
+/// names. An exact app name wins over an id (a name may be all digits). `apps` are the
 /// apps that exist (those being deleted are not targets any more).
 pub fn resolve<'a, T: Target + 'a>(
     apps: impl Iterator<Item = &'a T> + Clone,
@@ -33,6 +38,15 @@ pub fn resolve<'a, T: Target + 'a>(
     }
     if let Some(a) = apps.clone().find(|a| a.name() == target) {
         return Ok(keys_of(a));
+    }
+    if let Ok(id) = target.parse::<u32>() {
+        let found = apps.clone().find_map(|a| {
+            let (index, _) = a.ids().into_iter().find(|(_, i)| *i == id)?;
+            Some((a.name().to_string(), index))
+        });
+        if let Some(key) = found {
+            return Ok(vec![key]);
+        }
     }
     if let Some((name, idx)) = target.rsplit_once(':')
         && let Some(a) = apps.clone().find(|a| a.name() == name)
@@ -115,6 +129,10 @@ mod tests {
         fn indexes(&self) -> Vec<u32> {
             (0..self.2).collect()
         }
+        /// Ids 10 × the app's instance count + index, distinct in the tests below.
+        fn ids(&self) -> Vec<(u32, u32)> {
+            (0..self.2).map(|i| (i, 10 * self.2 + i)).collect()
+        }
     }
 
     fn keys(v: &[(&str, u32)]) -> Vec<Key> {
@@ -160,6 +178,18 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(resolve(none.iter(), "all").ok(), Some(vec![]));
+    }
+
+    #[test]
+    fn ids_name_instances_after_exact_names() {
+        // web has ids 20 and 21, api 10; an app called "21" wins over web's id 21.
+        let apps = [A("web", "default", 2), A("api", "default", 1)];
+        let r = |t: &str| resolve(apps.iter(), t);
+        assert_eq!(r("21").ok(), Some(keys(&[("web", 1)])));
+        assert_eq!(r("10").ok(), Some(keys(&[("api", 0)])));
+        assert!(matches!(r("99"), Err(RequestError::NotFound { .. })));
+        let named = [A("web", "default", 2), A("21", "default", 1)];
+        assert_eq!(resolve(named.iter(), "21").ok(), Some(keys(&[("21", 0)])));
     }
 
     #[test]

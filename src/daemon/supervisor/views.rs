@@ -17,6 +17,9 @@ impl Target for App {
     fn indexes(&self) -> Vec<u32> {
         self.insts.keys().copied().collect()
     }
+    fn ids(&self) -> Vec<(u32, u32)> {
+        self.insts.iter().map(|(i, inst)| (*i, inst.id)).collect()
+    }
 }
 
 impl Supervisor {
@@ -25,6 +28,7 @@ impl Supervisor {
         let running = life.status().has_process() && inst.run.pid.is_some();
         let now = self.now_ms();
         ProcessInfo {
+            id: inst.id,
             name: a.spec.name.clone(),
             namespace: a.spec.namespace.clone(),
             instance: index,
