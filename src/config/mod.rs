@@ -3,11 +3,18 @@
 //! Every shape PM2 accepts works: `apps:` as a list or a single mapping, a bare list of apps, a
 //! single app object; anchors and `<<:` merge keys; JSON files through the same parser.
 //!
+//! JavaScript and JSON5 files go through `js` (evaluated by node, or read as a plain literal by
+//! `js_literal`) into JSON, then the same loader; `js_text` finds where their keys are written,
+//! so problems point at the JS lines.
+//!
 //! `node` parses the text into a located tree (its syntax errors written for users), `fields`
 //! is the vocabulary of keys, `load` validates each app section by section, `spec` is the
 //! validated form, `units` reads durations and sizes.
 
 mod fields;
+mod js;
+mod js_literal;
+mod js_text;
 pub mod load;
 pub mod node;
 pub mod probe;
@@ -59,8 +66,12 @@ pub enum ConfigError {
     },
     #[error("{}: the file is {size} bytes; ecosystem files are limited to {MAX_FILE_BYTES}", path.display())]
     TooLarge { path: PathBuf, size: u64 },
+    /// A JS file that is more than a literal, and node is not installed.
+    #[error("{} needs node to be evaluated ({why}); install node or convert it to YAML", path.display())]
+    NeedsNode { path: PathBuf, why: String },
+    /// A JS file that node could not evaluate, or whose value holds no apps.
     #[error("{}: {why}", path.display())]
-    Unsupported { path: PathBuf, why: String },
+    Evaluation { path: PathBuf, why: String },
     #[error("{}", render_problems(file, problems))]
     Invalid {
         file: PathBuf,
@@ -86,8 +97,14 @@ fn render_problems(file: &Path, problems: &[Problem]) -> String {
 }
 
 impl Problem {
+    /// `FILE:LINE:COLUMN: field: message` and its hint; a problem without a place in the
+    /// file (line 0: a JS file that builds the key in code) is `FILE: field: message`.
     pub fn render(&self, file: &Path) -> String {
-        let mut s = format!("{}:{}:{}: ", file.display(), self.line, self.column);
+        let mut s = if self.line == 0 {
+            format!("{}: ", file.display())
+        } else {
+            format!("{}:{}:{}: ", file.display(), self.line, self.column)
+        };
         if let Some(f) = &self.field {
             s.push_str(f);
             s.push_str(": ");
@@ -111,22 +128,16 @@ impl fmt::Display for Problem {
 pub fn is_ecosystem_path(p: &Path) -> bool {
     let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
     let ext = p.extension().and_then(|e| e.to_str()).unwrap_or("");
-    matches!(ext, "yaml" | "yml" | "json")
+    matches!(ext, "yaml" | "yml" | "json" | "json5")
         || name.ends_with(".config.js")
         || name.ends_with(".config.cjs")
+        || name.ends_with(".config.mjs")
 }
 
+/// Reads and validates an ecosystem file: YAML or JSON; JavaScript (`.js`, `.cjs`, `.mjs`)
+/// evaluated with node, or read as a plain literal without it; JSON5. Runs node as a child
+/// process for JavaScript files, so it belongs to the CLI, never to the daemon.
 pub fn load_file(path: &Path, opts: &LoadOptions) -> Result<Loaded, ConfigError> {
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    if name.ends_with(".js") || name.ends_with(".cjs") || name.ends_with(".mjs") {
-        return Err(ConfigError::Unsupported {
-            path: path.to_path_buf(),
-            why: "JavaScript ecosystem files need Node.js to evaluate, and svctl runs without it. \
-                  Convert it once to YAML: `node -e \"console.log(JSON.stringify(require('./ecosystem.config.js'), null, 2))\" > ecosystem.json` \
-                  (JSON is YAML), then `svctl start ecosystem.json`"
-                .to_string(),
-        });
-    }
     let io = |source| ConfigError::Io {
         path: path.to_path_buf(),
         source,
@@ -164,7 +175,11 @@ pub fn load_file(path: &Path, opts: &LoadOptions) -> Result<Loaded, ConfigError>
         }
     };
     // A byte-order mark some editors write is not part of the text.
-    load_str(text.strip_prefix('\u{feff}').unwrap_or(&text), path, opts)
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+    if js::handles(path) {
+        return js::load(path, text, opts);
+    }
+    load_str(text, path, opts)
 }
 
 pub fn load_str(text: &str, file: &Path, opts: &LoadOptions) -> Result<Loaded, ConfigError> {

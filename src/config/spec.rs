@@ -321,7 +321,21 @@ mod tests {
             with(&|s| s.name = "all".into()),
             "`all` is not a valid app name: `all` is a target word and cannot be an app name"
         );
-        assert!(with(&|s| s.name = "a b".into()).contains("cannot contain"));
+        assert!(with(&|s| s.name = "a\tb".into()).contains("cannot contain control characters"));
+        assert!(with(&|s| s.name = "web:1".into()).contains("reads as instance 1"));
+        assert!(with(&|s| s.name = "42".into()).contains("only digits"));
+        assert!(with(&|s| s.name = String::new()).contains("cannot be empty"));
+        for fine in [
+            "IPMI fan controller",
+            "api.vtbs.moe/hawk",
+            "@scope/pkg",
+            "a:b",
+            "ü",
+        ] {
+            let mut s = AppSpec::with_defaults(fine, "sleep", "/tmp".into());
+            s.namespace = "my team".into();
+            assert_eq!(s.check(), Ok(()), "{fine}");
+        }
         assert!(with(&|s| s.name = "x".repeat(129)).contains("at most 128"));
         assert_eq!(
             with(&|s| s.kill_signal = "SIGNOPE".into()),
@@ -349,7 +363,9 @@ mod tests {
                 .starts_with("app `a`: ignore_watch[0]: `[oops` is not a valid glob")
         );
         assert!(with(&|s| s.script = String::new()).contains("script: the script cannot be empty"));
-        assert!(with(&|s| s.namespace = "a/b".into()).contains("namespace: a name cannot contain"));
+        assert!(
+            with(&|s| s.namespace = "a\nb".into()).contains("namespace: a name cannot contain")
+        );
         assert!(
             with(&|s| {
                 s.env.insert("A=B".into(), "x".into());

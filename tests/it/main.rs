@@ -8,6 +8,7 @@ mod edge;
 mod forensics;
 mod fuzz_regressions;
 mod harness;
+mod js;
 mod lifecycle;
 mod logs;
 mod parity_cli;

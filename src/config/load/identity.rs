@@ -7,16 +7,23 @@ use super::{AppKeys, Ctx};
 use crate::config::AppSpec;
 use std::path::{Path, PathBuf};
 
-/// Why a name cannot name an app (or a namespace), if it cannot. The only name rule.
+/// Why a name cannot name an app (or a namespace), if it cannot. The only name rule: any
+/// printable name PM2 accepts (spaces, dots, `/`, `@`…) except what would not work as a target.
 pub fn name_problem(name: &str) -> Option<&'static str> {
-    if name.is_empty() {
-        Some("a name cannot be empty")
+    if name.trim().is_empty() {
+        Some("a name cannot be empty or only spaces")
     } else if name == "all" {
         Some("`all` is a target word and cannot be an app name")
-    } else if name.contains(['/', ':']) || name.chars().any(|c| c.is_whitespace() || c.is_control())
+    } else if name.bytes().all(|b| b.is_ascii_digit()) {
+        Some("a name cannot be only digits (a number reads as an id)")
+    } else if name
+        .rsplit_once(':')
+        .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
     {
-        Some("a name cannot contain `/`, `:`, spaces or control characters")
-    } else if name.len() > 128 {
+        Some("a name cannot end in `:` and digits (`web:1` reads as instance 1 of `web`)")
+    } else if name.chars().any(char::is_control) {
+        Some("a name cannot contain control characters (tabs, newlines…)")
+    } else if name.chars().count() > 128 {
         Some("a name is at most 128 characters")
     } else {
         None

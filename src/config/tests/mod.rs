@@ -1,6 +1,7 @@
 //! What a valid file gives: every shape, defaults, aliases, units, environment, paths.
 
 mod errors;
+mod js;
 mod parts;
 
 use super::*;
