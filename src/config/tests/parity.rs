@@ -43,14 +43,21 @@ fn an_env_name_no_block_has_is_refused_with_a_suggestion() {
 fn append_env_to_name_names_the_app_after_the_env() {
     let yaml = "apps:\n  - name: web\n    script: sleep\n    append_env_to_name: true\n    out_file: out.log\n    env_prod:\n      A: 1\n";
     assert_eq!(load_env(yaml, "prod").unwrap().apps[0].name, "web-prod");
-    assert_eq!(ok(yaml).apps[0].name, "web", "no --env: the name as written");
+    assert_eq!(
+        ok(yaml).apps[0].name,
+        "web",
+        "no --env: the name as written"
+    );
     let e = load_env(
         "apps:\n  - name: web\n    script: sleep\n    append_env_to_name: true\n    env_a b:\n      A: 1\n",
         "a b",
     )
     .unwrap_err()
     .to_string();
-    assert!(e.contains("append_env_to_name: a name cannot contain"), "{e}");
+    assert!(
+        e.contains("append_env_to_name: a name cannot contain"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -65,7 +72,9 @@ fn a_pm2_top_level_key_holds_the_apps() {
 
 #[test]
 fn pid_file_is_absolute_against_cwd() {
-    let l = ok("apps:\n  - name: a\n    script: sleep\n    cwd: /srv/a\n    pid_file: run/a.pid\n  - name: b\n    script: sleep\n    pid: /run/b.pid\n");
+    let l = ok(
+        "apps:\n  - name: a\n    script: sleep\n    cwd: /srv/a\n    pid_file: run/a.pid\n  - name: b\n    script: sleep\n    pid: /run/b.pid\n",
+    );
     assert_eq!(l.apps[0].pid_file, Some(PathBuf::from("/srv/a/run/a.pid")));
     assert_eq!(l.apps[1].pid_file, Some(PathBuf::from("/run/b.pid")));
     assert!(err("apps:\n  - script: sleep\n    pid_file: \"\"\n").contains("empty string"));
