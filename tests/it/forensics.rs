@@ -98,7 +98,7 @@ fn why_names_a_crash_loop_and_shows_its_stderr() {
     );
     let why = h.ok(&["why", "loop"]);
     assert!(
-        why.contains("crash loop: 5 of the last 5 runs lasted under") && why.contains("5 exits in"),
+        why.contains("crash loop: 5 of the last 5 runs lasted under"),
         "{why}"
     );
     assert!(why.contains("no restart followed the last exit"), "{why}");
