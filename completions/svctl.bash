@@ -55,6 +55,9 @@ _svctl() {
             svctl,ping)
                 cmd="svctl__subcmd__ping"
                 ;;
+            svctl,reload-logs)
+                cmd="svctl__subcmd__reload__subcmd__logs"
+                ;;
             svctl,reset)
                 cmd="svctl__subcmd__reset"
                 ;;
@@ -118,6 +121,9 @@ _svctl() {
             svctl__subcmd__help,ping)
                 cmd="svctl__subcmd__help__subcmd__ping"
                 ;;
+            svctl__subcmd__help,reload-logs)
+                cmd="svctl__subcmd__help__subcmd__reload__subcmd__logs"
+                ;;
             svctl__subcmd__help,reset)
                 cmd="svctl__subcmd__help__subcmd__reset"
                 ;;
@@ -146,7 +152,7 @@ _svctl() {
 
     case "${cmd}" in
         svctl)
-            opts="-h -V --home --no-autostart --help --version daemon start stop restart delete list ls status describe show ping kill check logs flush history why reset startup unstartup gen-docs help"
+            opts="-h -V --home --no-autostart --help --version daemon start stop restart delete list ls status describe show ping kill check logs flush reload-logs history why reset startup unstartup gen-docs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -276,7 +282,7 @@ _svctl() {
             return 0
             ;;
         svctl__subcmd__help)
-            opts="daemon start stop restart delete list describe ping kill check logs flush history why reset startup unstartup gen-docs help"
+            opts="daemon start stop restart delete list describe ping kill check logs flush reload-logs history why reset startup unstartup gen-docs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -444,6 +450,20 @@ _svctl() {
             return 0
             ;;
         svctl__subcmd__help__subcmd__ping)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        svctl__subcmd__help__subcmd__reload__subcmd__logs)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -648,6 +668,24 @@ _svctl() {
             return 0
             ;;
         svctl__subcmd__ping)
+            opts="-h --home --no-autostart --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --home)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        svctl__subcmd__reload__subcmd__logs)
             opts="-h --home --no-autostart --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -23,7 +23,8 @@
 //!
 //! Requests (field `type`): `ping`, `start` (`apps`: validated app specs from an ecosystem file),
 //! `start_target`, `stop`, `restart`, `delete`, `reset` (`target`: `all`, `NAME`,
-//! `NAME:INSTANCE` or a namespace), `list`, `describe` (`target`), `kill`.
+//! `NAME:INSTANCE` or a namespace), `list`, `describe` (`target`), `logs`, `flush`,
+//! `reload_logs` (reopen every log file, after logrotate), `kill`.
 //!
 //! Responses (field `type`): `hello`, `pong`, `done` (the affected processes, in the state they
 //! reached: `stop` answers once they are stopped, `restart` once the new run is up or has
@@ -103,6 +104,10 @@ pub enum Request {
     Flush {
         target: Option<String>,
     },
+    /// Close and reopen every open log file at its path (PM2's `reloadLogs`; logrotate's
+    /// `postrotate`). Answers `done`; a path that cannot be opened is named in the message and
+    /// its output counted as lost until it can.
+    ReloadLogs,
     /// Stop every app, then the daemon.
     Kill,
 }
@@ -209,6 +214,12 @@ pub struct AppDetail {
     pub instances: Vec<ProcessInfo>,
     pub out_log: Vec<String>,
     pub err_log: Vec<String>,
+    /// The combined files (`log_file`), one per instance unless merged.
+    #[serde(default)]
+    pub log_file: Vec<String>,
+    /// The pid files (`pid_file`), one per instance.
+    #[serde(default)]
+    pub pid_file: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -10,4 +10,5 @@ mod fuzz_regressions;
 mod harness;
 mod lifecycle;
 mod logs;
+mod parity;
 mod socket;

@@ -6,6 +6,7 @@ pub mod control;
 pub mod history;
 pub mod local;
 pub mod logs;
+pub mod reload_logs;
 pub mod start;
 
 use super::args::{Cli, Command};
@@ -41,6 +42,7 @@ pub async fn client_command(cli: &Cli, paths: &Paths) -> Result<(), Failure> {
             let target = a.target.clone();
             act(paths, autostart, Request::Flush { target }).await
         }
+        Command::ReloadLogs => reload_logs::reload_logs(paths).await,
         Command::Reset(t) => {
             let target = t.target.clone();
             act(paths, autostart, Request::Reset { target }).await

@@ -81,7 +81,18 @@ pub(super) fn read(keys: &AppKeys, spec: &mut AppSpec, ctx: &mut Ctx) {
         if p.trim().is_empty() {
             f.problem(ctx, "expected a file path, found an empty string");
         } else {
-            spec.pid_file = Some(crate::paths::normalize(&cwd.join(expand_home(&p))));
+            let path = crate::paths::normalize(&cwd.join(expand_home(&p)));
+            if let Some(dir) = path.parent()
+                && !dir.is_dir()
+            {
+                ctx.warnings.push(format!(
+                    "{}: app `{}`: pid_file: the folder {} does not exist; the pid file will not be written (the app starts anyway)",
+                    ctx.file.display(),
+                    spec.name,
+                    dir.display()
+                ));
+            }
+            spec.pid_file = Some(path);
         }
     }
     if let Some(f) = keys.get("time")
