@@ -64,6 +64,9 @@ _svctl() {
             svctl,prettylist)
                 cmd="svctl__subcmd__prettylist"
                 ;;
+            svctl,reload-logs)
+                cmd="svctl__subcmd__reload__subcmd__logs"
+                ;;
             svctl,reset)
                 cmd="svctl__subcmd__reset"
                 ;;
@@ -139,6 +142,9 @@ _svctl() {
             svctl__subcmd__help,prettylist)
                 cmd="svctl__subcmd__help__subcmd__prettylist"
                 ;;
+            svctl__subcmd__help,reload-logs)
+                cmd="svctl__subcmd__help__subcmd__reload__subcmd__logs"
+                ;;
             svctl__subcmd__help,reset)
                 cmd="svctl__subcmd__help__subcmd__reset"
                 ;;
@@ -173,7 +179,7 @@ _svctl() {
 
     case "${cmd}" in
         svctl)
-            opts="-h -V --home --no-autostart --help --version daemon start stop restart delete list ls status jlist prettylist describe show ping kill check logs flush history why reset startup unstartup save dump resurrect gen-docs help"
+            opts="-h -V --home --no-autostart --help --version daemon start stop restart delete list ls status jlist prettylist describe show ping kill check logs flush reload-logs history why reset startup unstartup save dump resurrect gen-docs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -303,7 +309,7 @@ _svctl() {
             return 0
             ;;
         svctl__subcmd__help)
-            opts="daemon start stop restart delete list jlist prettylist describe ping kill check logs flush history why reset startup unstartup save resurrect gen-docs help"
+            opts="daemon start stop restart delete list jlist prettylist describe ping kill check logs flush reload-logs history why reset startup unstartup save resurrect gen-docs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -499,6 +505,20 @@ _svctl() {
             return 0
             ;;
         svctl__subcmd__help__subcmd__prettylist)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        svctl__subcmd__help__subcmd__reload__subcmd__logs)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -767,6 +787,24 @@ _svctl() {
             return 0
             ;;
         svctl__subcmd__prettylist)
+            opts="-h --home --no-autostart --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --home)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        svctl__subcmd__reload__subcmd__logs)
             opts="-h --home --no-autostart --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

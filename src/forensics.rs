@@ -9,6 +9,13 @@ use crate::store::reader::MemoryMinute;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
+mod crash_loop;
+mod growth;
+
+use crash_loop::crash_loop_of;
+pub use crash_loop::{CrashLoop, LOOP_MIN_EXITS, crash_loop, crash_looping};
+use growth::growth_per_min;
+
 /// One cause's share of the window.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CauseSummary {
@@ -67,39 +74,6 @@ fn mb(bytes: u64) -> String {
     format!("{:.0} MB", bytes as f64 / (1024.0 * 1024.0))
 }
 
-/// How fast memory grew, in bytes per minute, over the runs that ended by `memory_limit`: from
-/// the memory minutes inside each run when there are two or more, else from the RSS at the
-/// breach over the run's uptime.
-fn growth_per_min(limit_exits: &[&ExitRecord], minutes: &[MemoryMinute]) -> Option<f64> {
-    let mut rates = Vec::new();
-    for e in limit_exits {
-        let inside: Vec<&MemoryMinute> = minutes
-            .iter()
-            .filter(|m| {
-                m.instance == e.instance
-                    && m.minute_ms >= e.started_at_ms / 60_000 * 60_000
-                    && m.minute_ms <= e.ended_at_ms
-            })
-            .collect();
-        if let (Some(first), Some(last)) = (inside.first(), inside.last())
-            && last.minute_ms > first.minute_ms
-        {
-            let mins = (last.minute_ms - first.minute_ms) as f64 / 60_000.0;
-            rates.push((last.max_bytes as f64 - first.min_bytes as f64) / mins);
-        } else if let Some(rss) = e.rss_last_bytes {
-            let mins = uptime(e) as f64 / 60_000.0;
-            if mins > 0.0 {
-                rates.push(rss as f64 / mins);
-            }
-        }
-    }
-    if rates.is_empty() {
-        return None;
-    }
-    rates.sort_by(|a, b| a.total_cmp(b));
-    Some(rates[rates.len() / 2])
-}
-
 /// Analyses `exits` (any order) of one app since `since_ms`.
 pub fn analyse(
     app: &str,
@@ -154,18 +128,27 @@ pub fn analyse(
     let mut findings = Vec::new();
     let count = |c: Cause| groups.get(&c).map_or(0, Vec::len);
 
-    // Crash loop: the newest runs were short.
+    // Crash loop: most of the newest runs were shorter than min_uptime; or, whatever
+    // min_uptime says, a burst of failed runs by their rate and uptimes.
     let recent: Vec<&&ExitRecord> = exits.iter().rev().take(16).collect();
     let short = recent
         .iter()
         .filter(|e| !e.cause.is_requested() && uptime(e) < min_uptime_ms.max(1))
         .count();
+    let looping = crash_loop_of(&exits, min_uptime_ms);
     if recent.len() >= 3 && short * 2 > recent.len() {
+        let rate = looping
+            .as_ref()
+            .map(|l| format!("; {}", l.rate()))
+            .unwrap_or_default();
         findings.push(format!(
-            "crash loop: {short} of the last {} runs lasted under {} (min_uptime)",
+            "crash loop: {short} of the last {} runs lasted under {} (min_uptime){rate}",
             recent.len(),
             human_duration(min_uptime_ms)
         ));
+    } else if let Some(l) = looping {
+        // Runs that outlive min_uptime: PM2's rule never calls them unstable.
+        findings.push(l.describe());
     }
     if let Some(last) = exits.last()
         && !last.cause.is_requested()
@@ -200,7 +183,7 @@ pub fn analyse(
             .find_map(|e| e.memory_limit_bytes)
             .map(|l| format!(" ({})", mb(l)))
             .unwrap_or_default();
-        let growth = growth_per_min(es, minutes)
+        let growth = growth_per_min(es, &exits, minutes)
             .filter(|g| *g > 0.0)
             .map(|g| format!("; memory grows ~{}/min before each restart", mb(g as u64)))
             .unwrap_or_default();
@@ -314,7 +297,7 @@ pub fn describe_exit(e: &ExitRecord) -> String {
 mod tests {
     use super::*;
 
-    fn exit(run: u64, cause: Cause, start: i64, up: i64) -> ExitRecord {
+    pub(super) fn exit(run: u64, cause: Cause, start: i64, up: i64) -> ExitRecord {
         ExitRecord {
             app: "flask-app".into(),
             instance: 0,

@@ -76,6 +76,9 @@ pub enum Command {
     Logs(LogsArgs),
     /// Empty log files (all apps and the daemon log when no target is given); apps keep writing
     Flush(FlushArgs),
+    /// Reopen every log file at its path (after logrotate moved them; PM2's reloadLogs)
+    #[command(alias = "reloadLogs")]
+    ReloadLogs,
     /// One row per exit, newest first: when, cause, code or signal, uptime, memory
     History(HistoryArgs),
     /// Why did it restart? Exits grouped by cause, the crash's stderr, and findings

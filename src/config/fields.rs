@@ -11,6 +11,7 @@ pub(crate) const FIELDS: &[(&str, &[&str])] = &[
     // load/identity.rs
     ("script", &["exec"]),
     ("name", &[]),
+    ("append_env_to_name", &[]),
     ("namespace", &[]),
     ("cwd", &[]),
     ("args", &[]),
@@ -65,6 +66,7 @@ pub(crate) const FIELDS: &[(&str, &[&str])] = &[
     ("disable_logs", &[]),
     ("log_max_size", &[]),
     ("log_retain", &[]),
+    ("pid_file", &["pid"]),
     // load/user.rs
     ("uid", &["user"]),
     ("gid", &[]),
@@ -100,21 +102,12 @@ pub(crate) const IGNORED: &[(&str, &str)] = &[
         "filter_env",
         "svctl passes the caller's environment as PM2 does by default",
     ),
-    ("append_env_to_name", "not supported: names stay as written"),
     ("name_prefix", "not supported: names stay as written"),
-    (
-        "pid_file",
-        "svctl keeps pids in its database (`svctl list --json`)",
-    ),
-    (
-        "pid",
-        "svctl keeps pids in its database (`svctl list --json`)",
-    ),
     ("watch_options", "chokidar (Node.js) options"),
 ];
 
-/// Top-level keys besides `apps`.
-pub(crate) const TOP_LEVEL: &[&str] = &["apps", "deploy"];
+/// Top-level keys: `apps` (or PM2's other name for it, `pm2`) and `deploy`.
+pub(crate) const TOP_LEVEL: &[&str] = &["apps", "pm2", "deploy"];
 
 /// The canonical name of a key svctl reads (an alias or a camelCase spelling resolved).
 pub(crate) fn canonical(key: &str) -> Option<&'static str> {

@@ -205,6 +205,9 @@ pub fn load_str(text: &str, file: &Path, opts: &LoadOptions) -> Result<Loaded, C
         }
     }
     load::check_unique(&apps, &mut ctx);
+    if !nodes.is_empty() {
+        ctx.check_env_name(&root);
+    }
     if nodes.is_empty() && ctx.problems.is_empty() {
         ctx.problems.push(Problem {
             line: root.line,

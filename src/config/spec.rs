@@ -43,6 +43,13 @@ pub struct AppSpec {
     /// Variables from the file (`env`, then `env_<name>` merged over it); values are strings.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// The app's `env_file` (absolute), read again at every spawn (under `env`).
+    #[serde(default)]
+    pub env_file: Option<PathBuf>,
+    /// The values `env_file` had when the app was loaded: used when the file cannot be read at
+    /// a spawn.
+    #[serde(default)]
+    pub env_file_env: BTreeMap<String, String>,
     /// The caller's environment when the app was started (PM2 keeps it too); `env` wins over it.
     #[serde(default)]
     pub base_env: BTreeMap<String, String>,
@@ -115,6 +122,15 @@ pub struct AppSpec {
     /// One log file for all instances instead of one per instance.
     #[serde(default)]
     pub merge_logs: bool,
+    /// PM2's rule: with `instances` given (or cluster mode) and no `merge_logs: true`, every
+    /// instance's log files get `-<n>`, even with one instance. Without it, only apps with more
+    /// than one instance split their files.
+    #[serde(default)]
+    pub instance_log_suffix: bool,
+    /// A file holding the main pid while the app runs (PM2 `pid_file`); `-<n>` per instance
+    /// when there are several.
+    #[serde(default)]
+    pub pid_file: Option<PathBuf>,
     /// Prefix each line with a timestamp in this dayjs-style format.
     #[serde(default)]
     pub log_date_format: Option<String>,
@@ -202,6 +218,8 @@ impl AppSpec {
             args: Vec::new(),
             cwd,
             env: BTreeMap::new(),
+            env_file: None,
+            env_file_env: BTreeMap::new(),
             base_env: BTreeMap::new(),
             instances: 1,
             instance_var: default_instance_var(),
@@ -229,6 +247,8 @@ impl AppSpec {
             error_file: LogTarget::Default,
             log_file: LogTarget::Default,
             merge_logs: false,
+            instance_log_suffix: false,
+            pid_file: None,
             log_date_format: None,
             log_json: false,
             log_max_size: None,
@@ -271,10 +291,34 @@ impl AppSpec {
         v
     }
 
-    /// The full environment of instance `index`: caller's environment, then the file's `env`,
-    /// then the instance variable.
+    /// The variables of `env_file`, read now (a small file, read at each spawn so an edited
+    /// `.env` applies at the next start); the values it had at load when it cannot be read.
+    pub fn env_file_vars(&self) -> BTreeMap<String, String> {
+        let Some(path) = &self.env_file else {
+            return self.env_file_env.clone();
+        };
+        let read = std::fs::read_to_string(path)
+            .map_err(|e| e.to_string())
+            .and_then(|text| super::load::parse_env_file(&text));
+        match read {
+            Ok(vars) => vars,
+            Err(e) => {
+                tracing::warn!(
+                    app = %self.name,
+                    "env_file {}: {e}; using the values it had when the app was loaded",
+                    path.display()
+                );
+                self.env_file_env.clone()
+            }
+        }
+    }
+
+    /// The full environment of instance `index`: caller's environment, then `env_file` (read
+    /// afresh), then the file's `env`, then the instance variable.
     pub fn environment(&self, index: u32) -> BTreeMap<String, String> {
         let mut env = self.base_env.clone();
+        let file = self.env_file_vars();
+        env.extend(file.iter().map(|(k, v)| (k.clone(), v.clone())));
         env.extend(self.env.iter().map(|(k, v)| (k.clone(), v.clone())));
         env.insert(self.instance_var.clone(), index.to_string());
         if let Some(var) = &self.increment_var {
@@ -282,6 +326,7 @@ impl AppSpec {
             let start = self
                 .env
                 .get(var)
+                .or_else(|| file.get(var))
                 .and_then(|v| v.trim().parse::<i64>().ok())
                 .unwrap_or(0);
             env.insert(var.clone(), (start + i64::from(index)).to_string());

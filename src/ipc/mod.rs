@@ -38,6 +38,7 @@
 //! | `reset` | `target` | `done`: the restart counters are zero (the history stays) |
 //! | `logs` | `target` (null: all), `lines`, `streams` (`both`, `out`, `err`), `follow` | `log_lines` with the last lines and the `sources` it covers; with `follow`, **a stream**: more `log_lines` frames as output comes (a slow reader gets a line saying what it skipped) until the client closes the connection or sends anything |
 //! | `flush` | `target` (null: every app and the daemon log) | `done` once the files are emptied |
+//! | `reload_logs` | | `done` once every log file was reopened at its path (after logrotate) |
 //! | `kill` | | `killed` once every app is stopped; then the daemon exits |
 //!
 //! Errors: `{"type":"error","kind":"not_found","message":"…","known":["api","worker"]}`. Error
@@ -119,6 +120,10 @@ pub enum Request {
     Flush {
         target: Option<String>,
     },
+    /// Close and reopen every open log file at its path (PM2's `reloadLogs`; logrotate's
+    /// `postrotate`). Answers `done`; a path that cannot be opened is named in the message and
+    /// its output counted as lost until it can.
+    ReloadLogs,
     /// Stop every app, then the daemon.
     Kill,
 }
@@ -228,6 +233,12 @@ pub struct AppDetail {
     pub instances: Vec<ProcessInfo>,
     pub out_log: Vec<String>,
     pub err_log: Vec<String>,
+    /// The combined files (`log_file`), one per instance unless merged.
+    #[serde(default)]
+    pub log_file: Vec<String>,
+    /// The pid files (`pid_file`), one per instance.
+    #[serde(default)]
+    pub pid_file: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -3,10 +3,21 @@
 //! not be written, with a marker line once writing works again. A file may be shared by several
 //! streams (`log_file`, `merge_logs`): it sits behind a mutex and is written a batch of complete
 //! lines at a time.
+//!
+//! logrotate without `copytruncate` renames (or deletes) the file and expects the writer to
+//! start a new one: at most once a second a write compares the open file's device and inode with
+//! the path's (one `stat`), and opens the path afresh when they differ; `reopen` (the
+//! `reload-logs` request) does it at once. A truncation in place (`copytruncate`) is noticed
+//! the same way, so rotation by size counts from the new size.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// How often a writer checks that its path still names the file it has open.
+const MOVED_CHECK: Duration = Duration::from_secs(1);
 
 pub struct LogFile {
     path: PathBuf,
@@ -17,6 +28,10 @@ pub struct LogFile {
     retain: u32,
     /// Lost since the last successful write, reported by the marker line.
     pending_lost: u64,
+    /// Device and inode of the open file.
+    id: Option<(u64, u64)>,
+    /// When the path was last compared with the open file.
+    checked_at: Option<Instant>,
 }
 
 /// `name.log` → `name.log.N`.
@@ -70,6 +85,33 @@ impl LogFile {
             max_size,
             retain,
             pending_lost: 0,
+            id: None,
+            checked_at: None,
+        }
+    }
+
+    /// Closes the file and opens its path afresh (logrotate's "create" mode, `reload-logs`).
+    /// A path that cannot be opened now is retried at each write, the output counted as lost
+    /// until it can.
+    pub fn reopen(&mut self) -> io::Result<()> {
+        self.file = None;
+        self.open()
+    }
+
+    /// Drops the open file when its path names another file now (renamed or deleted by
+    /// logrotate), at most once per [`MOVED_CHECK`]; follows a truncation in place.
+    fn check_moved(&mut self) {
+        if self.file.is_none() || self.checked_at.is_some_and(|t| t.elapsed() < MOVED_CHECK) {
+            return;
+        }
+        self.checked_at = Some(Instant::now());
+        match std::fs::metadata(&self.path) {
+            Ok(m) if Some((m.dev(), m.ino())) == self.id => {
+                if m.len() < self.size {
+                    self.size = m.len();
+                }
+            }
+            _ => self.file = None,
         }
     }
 
@@ -92,7 +134,10 @@ impl LogFile {
                 .create(true)
                 .append(true)
                 .open(&self.path)?;
-            self.size = f.metadata()?.len();
+            let m = f.metadata()?;
+            self.size = m.len();
+            self.id = Some((m.dev(), m.ino()));
+            self.checked_at = Some(Instant::now());
             self.file = Some(f);
         }
         Ok(())
@@ -144,6 +189,7 @@ impl LogFile {
     /// Writes as much of `data` as fits in the current file (rotating first when nothing
     /// fits); returns how much was written.
     fn write_some(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.check_moved();
         self.open()?;
         let mut take = data.len();
         if let Some(max) = self.max_size {
@@ -235,6 +281,55 @@ mod tests {
         assert_eq!(std::fs::metadata(&p).unwrap().len(), 0);
         f.write(b"after\n");
         assert_eq!(std::fs::read(&p).unwrap(), b"after\n");
+    }
+
+    #[test]
+    fn a_renamed_or_deleted_file_is_followed_by_a_new_one() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("a.log");
+        let mut f = LogFile::new(p.clone(), None, 0);
+        f.write(b"one\n");
+        // logrotate (create mode): rename, then the writer goes on in a new file.
+        std::fs::rename(&p, d.path().join("a.log.1")).unwrap();
+        f.checked_at = None; // as if a second had passed
+        f.write(b"two\n");
+        assert_eq!(std::fs::read(d.path().join("a.log.1")).unwrap(), b"one\n");
+        assert_eq!(std::fs::read(&p).unwrap(), b"two\n");
+        std::fs::remove_file(&p).unwrap();
+        f.checked_at = None;
+        f.write(b"three\n");
+        assert_eq!(std::fs::read(&p).unwrap(), b"three\n");
+        // Within the second, no stat: the old file gets the line.
+        std::fs::rename(&p, d.path().join("a.log.2")).unwrap();
+        f.write(b"four\n");
+        assert_eq!(
+            std::fs::read(d.path().join("a.log.2")).unwrap(),
+            b"three\nfour\n"
+        );
+        // reload-logs: at once.
+        f.reopen().unwrap();
+        f.write(b"five\n");
+        assert_eq!(std::fs::read(&p).unwrap(), b"five\n");
+    }
+
+    #[test]
+    fn a_truncation_in_place_resets_the_size() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("a.log");
+        let mut f = LogFile::new(p.clone(), Some(4096), 1);
+        f.write(&[b'x'; 4000]);
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&p)
+            .unwrap()
+            .set_len(0)
+            .unwrap();
+        f.checked_at = None;
+        f.write(b"after\n");
+        assert!(
+            rotated_files(&p).is_empty(),
+            "no rotation: the file is small"
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Owns how a line is written: as it came, with a timestamp prefix in a dayjs-style format
-//! (PM2's `log_date_format`, `time: true`), or as one JSON object (PM2's `log_type: json`).
+//! (PM2's `log_date_format`, `time: true`), or as one JSON object (PM2's `log_type: json`, with
+//! PM2's keys: `message`, `timestamp`, `type`, `process_id`, `app_name`).
 
 use chrono::{DateTime, Datelike, Local, Timelike};
 
@@ -119,10 +120,13 @@ impl DateFormat {
 pub enum LineFormat {
     Raw,
     Timestamped(DateFormat),
+    /// PM2's keys; `timestamp` in `log_date_format` when the app has one, else ISO 8601 in UTC
+    /// (as PM2's `new Date().toISOString()`).
     Json {
         app: String,
         instance: u32,
         stream: &'static str,
+        date: Option<DateFormat>,
     },
 }
 
@@ -143,16 +147,22 @@ impl LineFormat {
                 app,
                 instance,
                 stream,
+                date,
             } => {
-                let ts = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, false);
+                let ts = match date {
+                    Some(f) => f.format(now),
+                    None => now
+                        .with_timezone(&chrono::Utc)
+                        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                };
                 for line in lines.split_inclusive(|b| *b == b'\n') {
                     let text = String::from_utf8_lossy(line.strip_suffix(b"\n").unwrap_or(line));
                     let obj = serde_json::json!({
-                        "timestamp": ts,
-                        "app": app,
-                        "instance": instance,
-                        "stream": stream,
                         "message": text,
+                        "timestamp": ts,
+                        "type": stream,
+                        "process_id": instance,
+                        "app_name": app,
                     });
                     out.extend_from_slice(obj.to_string().as_bytes());
                     out.push(b'\n');
@@ -201,6 +211,7 @@ mod tests {
             app: "api".into(),
             instance: 2,
             stream: "err",
+            date: None,
         };
         json.write(b"hello \"x\"\n\xff\n", &t, &mut out);
         let lines: Vec<serde_json::Value> = out
@@ -210,9 +221,24 @@ mod tests {
             .collect();
         assert_eq!(lines.len(), 2);
         assert_eq!(lines[0]["message"], "hello \"x\"");
-        assert_eq!(lines[0]["app"], "api");
-        assert_eq!(lines[0]["instance"], 2);
-        assert_eq!(lines[0]["stream"], "err");
+        assert_eq!(lines[0]["app_name"], "api");
+        assert_eq!(lines[0]["process_id"], 2);
+        assert_eq!(lines[0]["type"], "err");
+        let utc = t
+            .with_timezone(&chrono::Utc)
+            .format("%Y-%m-%dT%H:%M:%S%.3fZ");
+        assert_eq!(lines[0]["timestamp"], utc.to_string());
+        assert_eq!(lines[0].as_object().unwrap().len(), 5, "PM2's five keys");
         assert_eq!(lines[1]["message"], "\u{fffd}");
+        let mut out = Vec::new();
+        let dated = LineFormat::Json {
+            app: "api".into(),
+            instance: 0,
+            stream: "out",
+            date: Some(DateFormat::parse("YYYY-MM-DD HH:mm")),
+        };
+        dated.write(b"x\n", &t, &mut out);
+        let line: serde_json::Value = serde_json::from_slice(&out[..out.len() - 1]).unwrap();
+        assert_eq!(line["timestamp"], "2026-03-07 14:05");
     }
 }

@@ -48,7 +48,7 @@ impl Stream {
 }
 
 /// Inserts `-<index>` before the extension: `out.log` → `out-2.log`.
-fn per_instance(p: &Path, index: u32) -> PathBuf {
+pub fn per_instance(p: &Path, index: u32) -> PathBuf {
     let stem = p.file_stem().and_then(|s| s.to_str()).unwrap_or("log");
     let name = match p.extension().and_then(|e| e.to_str()) {
         Some(ext) => format!("{stem}-{index}.{ext}"),
@@ -57,11 +57,36 @@ fn per_instance(p: &Path, index: u32) -> PathBuf {
     p.with_file_name(name)
 }
 
+/// The stem of an app's default file names, as PM2 makes it: every character but ASCII
+/// letters, digits, `.` and `-` becomes `-`. With the `-out.log` that follows, no name can reach
+/// outside the logs folder (`../x` → `..-x-out.log`).
+pub fn file_stem(name: &str) -> String {
+    let stem: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    if stem.is_empty() { "-".into() } else { stem }
+}
+
+/// Whether each instance has its own files (`-<index>`): PM2's rule (`instance_log_suffix`,
+/// set by the loader: `instances` or cluster mode given, no `merge_logs: true`), and always
+/// with several instances unless `merge_logs`.
+pub fn split_per_instance(spec: &AppSpec) -> bool {
+    !spec.merge_logs && (spec.instances > 1 || spec.instance_log_suffix)
+}
+
 /// The files of instance `index`: (stdout file, stderr file, combined file). `None` when a
-/// stream is disabled (or, for the combined file, not asked for). With several instances each
-/// gets `-<index>` unless `merge_logs`.
+/// stream is disabled (or, for the combined file, not asked for). The default ones are
+/// `<home>/logs/<stem>-out.log` and `-error.log` (see [`file_stem`]); each gets `-<index>` when
+/// [`split_per_instance`].
 pub fn files(paths: &Paths, spec: &AppSpec, index: u32) -> [Option<PathBuf>; 3] {
-    let split = spec.instances > 1 && !spec.merge_logs;
+    let split = split_per_instance(spec);
     let resolve = |t: &LogTarget, default: Option<PathBuf>| -> Option<PathBuf> {
         let p = match t {
             LogTarget::Disabled => return None,
@@ -70,7 +95,8 @@ pub fn files(paths: &Paths, spec: &AppSpec, index: u32) -> [Option<PathBuf>; 3] 
         };
         Some(if split { per_instance(&p, index) } else { p })
     };
-    let default = |kind: &str| Some(paths.logs_dir.join(format!("{}-{kind}.log", spec.name)));
+    let stem = file_stem(&spec.name);
+    let default = |kind: &str| Some(paths.logs_dir.join(format!("{stem}-{kind}.log")));
     [
         resolve(&spec.out_file, default("out")),
         resolve(&spec.error_file, default("error")),
@@ -358,5 +384,38 @@ mod tests {
             files(&paths, &spec, 2)[0],
             Some(PathBuf::from("/var/log/api.out"))
         );
+        // PM2: `instances: 1` in the file (no merge_logs) still gets -0.
+        let mut one = AppSpec::with_defaults("api", "x", PathBuf::from("/srv"));
+        one.instance_log_suffix = true;
+        assert_eq!(
+            files(&paths, &one, 0)[0],
+            Some(PathBuf::from("/h/logs/api-out-0.log"))
+        );
+    }
+
+    #[test]
+    fn default_file_names_are_safe_whatever_the_app_name() {
+        assert_eq!(file_stem("api.v2-x"), "api.v2-x");
+        assert_eq!(file_stem("my app@2/x_y"), "my-app-2-x-y");
+        assert_eq!(file_stem("../../etc/passwd"), "..-..-etc-passwd");
+        assert_eq!(file_stem("é"), "-");
+        assert_eq!(file_stem(""), "-");
+        let paths = Paths::new(PathBuf::from("/h")).unwrap();
+        for name in ["..", "../x", "a/../../b", "/abs", "x\0y"] {
+            let spec = AppSpec::with_defaults(name, "x", PathBuf::from("/srv"));
+            for p in files(&paths, &spec, 0).into_iter().flatten() {
+                assert_eq!(
+                    p.parent(),
+                    Some(Path::new("/h/logs")),
+                    "{name}: {}",
+                    p.display()
+                );
+                assert!(
+                    p.components().all(|c| c != std::path::Component::ParentDir),
+                    "{}",
+                    p.display()
+                );
+            }
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! Owns the daemon's open log files: one shared writer per path (streams of several instances
 //! or apps may write to the same file), opened on first use and closed when the last stream
-//! writing to it ends; and the wiring of an instance's two streams to their files.
+//! writing to it ends; the list of open files for `reload-logs`; and the wiring of an
+//! instance's two streams to their files.
 
 use super::format::{DateFormat, LineFormat};
 use super::{Counters, LiveFeed, LogFile, Stream, StreamOutput, Tail};
@@ -35,6 +36,12 @@ impl Registry {
         self.open.get(path).and_then(Weak::upgrade)
     }
 
+    /// Every file a stream has open (for `reload-logs`).
+    pub fn open_files(&mut self) -> Vec<Arc<Mutex<LogFile>>> {
+        self.open.retain(|_, w| w.strong_count() > 0);
+        self.open.values().filter_map(Weak::upgrade).collect()
+    }
+
     /// The shared writer of a log file, opened on first use.
     fn file(&mut self, path: &Path, spec: &AppSpec) -> Arc<Mutex<LogFile>> {
         if let Some(f) = self.get(path) {
@@ -67,7 +74,7 @@ impl Registry {
     ) -> (StreamOutput, StreamOutput) {
         let [out, err, combined] = super::files(&self.paths, spec, index);
         let shared = combined.is_some()
-            || (spec.merge_logs && spec.instances > 1)
+            || (!super::split_per_instance(spec) && spec.instances > 1)
             || (out.is_some() && out == err);
         let app: Arc<str> = Arc::from(spec.name.as_str());
         let mut make = |stream: Stream, own: Option<PathBuf>, counters: Arc<Counters>| {
@@ -81,6 +88,7 @@ impl Registry {
                     app: spec.name.clone(),
                     instance: index,
                     stream: stream.as_str(),
+                    date: spec.log_date_format.as_deref().map(DateFormat::parse),
                 }
             } else if let Some(f) = &spec.log_date_format {
                 LineFormat::Timestamped(DateFormat::parse(f))

@@ -7,11 +7,13 @@
 //! - [`tree`]: RSS and CPU of each supervised process summed over its descendants.
 //! - [`pidfd`]: waiting for a process that is not our child to exit.
 //! - [`oom`]: telling an OOM kill from another SIGKILL.
+//! - [`pidfile`]: an app's `pid_file`, written at each start and removed at exit.
 //!
 //! No helper here blocks: each reads a few small `/proc` files or makes one system call.
 
 pub mod oom;
 pub mod pidfd;
+pub mod pidfile;
 pub mod stat;
 pub mod tree;
 

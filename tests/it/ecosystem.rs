@@ -54,9 +54,9 @@ fn env_blocks_switch_and_restarts_keep_or_refresh_the_env() {
     );
     h.succeeded("restart --update-env", &out);
     wait_greeting(&h, "greeting=prod shell=three");
-    // --env re-reads the file: without the production block, `default`... here the dev value.
-    h.ok(&["restart", "greet", "--env", "nothing"]);
-    wait_greeting(&h, "greeting=dev shell=three");
+    // --env re-reads the file; a name no block has is refused (issue 13), nothing changes.
+    let out = h.svctl(&["restart", "greet", "--env", "nothing"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     h.ok(&["restart", "greet", "--env", "production"]);
     wait_greeting(&h, "greeting=prod shell=three");
 }

@@ -238,16 +238,14 @@ fn a_name_with_spaces_starts_is_listed_and_is_a_target() {
     h.ok(&["stop", "@scope/pkg.v2"]);
     h.wait_status("@scope/pkg.v2", 0, "stopped");
     assert!(
-        Path::new(&h.file("logs/IPMI fan controller-out.log")).exists(),
-        "the default log file of a name with spaces"
+        Path::new(&h.file("logs/IPMI-fan-controller-out.log")).exists(),
+        "the default log file of a name with spaces, made safe as PM2 does"
     );
 }
 
 #[test]
-#[ignore = "needs safe log file names (issue 12 item 2b)"]
 fn a_name_with_a_slash_logs_and_is_a_target() {
-    // Until log file names are made safe, `api.vtbs.moe/hawk` makes its default log path
-    // `logs/api.vtbs.moe/hawk-out.log`, in a folder that does not exist.
+    // The default log path of `api.vtbs.moe/hawk` is made safe: `logs/api.vtbs.moe-hawk-out.log`.
     let h = Home::new();
     let file = h.ecosystem(
         "eco.yaml",
@@ -261,6 +259,12 @@ fn a_name_with_a_slash_logs_and_is_a_target() {
                 .any(|e| std::fs::read_to_string(e.path()).is_ok_and(|t| t.contains("hawk")))
         })
     });
+    assert!(
+        h.file("logs/api.vtbs.moe-hawk-out.log").exists(),
+        "{:?}",
+        std::fs::read_dir(h.file("logs"))
+            .map(|d| d.flatten().map(|e| e.file_name()).collect::<Vec<_>>())
+    );
     h.ok(&["stop", "api.vtbs.moe/hawk"]);
     h.wait_status("api.vtbs.moe/hawk", 0, "stopped");
 }

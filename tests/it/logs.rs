@@ -210,7 +210,7 @@ fn timestamps_json_custom_files_and_merged_instances() {
     h.wait_until("json lines", || lines_of(&js).len() >= 2);
     for l in lines_of(&js) {
         let v: serde_json::Value = serde_json::from_str(&l).unwrap();
-        assert_eq!(v["app"], "js");
+        assert_eq!(v["app_name"], "js");
         assert!(v["message"].as_str().unwrap().starts_with("tick "));
     }
     let merged = dir.join("mg.out");

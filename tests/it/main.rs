@@ -11,5 +11,6 @@ mod harness;
 mod js;
 mod lifecycle;
 mod logs;
+mod parity;
 mod parity_cli;
 mod socket;

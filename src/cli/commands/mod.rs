@@ -8,6 +8,7 @@ pub mod history;
 pub mod local;
 pub mod logs;
 pub mod program;
+pub mod reload_logs;
 pub mod start;
 
 use super::args::{Cli, Command};
@@ -48,6 +49,7 @@ pub async fn client_command(cli: &Cli, paths: &Paths) -> Result<(), Failure> {
             let target = a.target.clone();
             act(paths, autostart, Request::Flush { target }).await
         }
+        Command::ReloadLogs => reload_logs::reload_logs(paths).await,
         Command::Reset(t) => on_target(paths, autostart, &t.target, Action::Reset).await,
         Command::Resurrect => control::resurrect(paths, autostart).await,
         Command::Daemon

@@ -434,7 +434,7 @@ mod tests {
         assert!(e.contains("--stop-exit-codes: 300 is out of range"), "{e}");
         let e = load(&["sleep", "-c", "every day"]).expect_err("cron");
         assert!(e.contains("--cron-restart: "), "{e}");
-        let e = load(&["sleep", "--name", "a b"]).expect_err("name");
+        let e = load(&["sleep", "--name", "all"]).expect_err("name");
         assert!(e.contains("--name: "), "{e}");
     }
 

@@ -163,6 +163,12 @@ pub fn describe(
     for (i, err) in d.err_log.iter().enumerate() {
         kv(&format!("error log {i}"), err.clone());
     }
+    for (i, log) in d.log_file.iter().enumerate() {
+        kv(&format!("combined log {i}"), log.clone());
+    }
+    for (i, pid) in d.pid_file.iter().enumerate() {
+        kv(&format!("pid file {i}"), pid.clone());
+    }
     for p in &d.instances {
         kv(
             &format!("instance {}", p.instance),

@@ -1,5 +1,5 @@
 //! Owns an app's variables: `env`, the `env_<name>` blocks (`--env NAME` merges one over `env`),
-//! `env_file` (merged under `env`), and `port` (PM2's shorthand for `PORT`). Values become
+//! `env_file` (kept by path, read again at each spawn and merged under `env`), and `port` (PM2's shorthand for `PORT`). Values become
 //! strings as PM2 makes them; lists and mappings become their JSON text.
 
 use super::field::{Field, bound};
@@ -21,7 +21,11 @@ fn valid_var_name(key: &str) -> Result<(), String> {
 }
 
 pub(super) fn check(spec: &AppSpec) -> Result<(), String> {
-    for (field, vars) in [("env", &spec.env), ("base_env", &spec.base_env)] {
+    for (field, vars) in [
+        ("env", &spec.env),
+        ("base_env", &spec.base_env),
+        ("env_file", &spec.env_file_env),
+    ] {
         for key in vars.keys() {
             bound(&format!("{field}.{key}"), valid_var_name(key))?;
         }
@@ -48,8 +52,8 @@ pub(super) fn read(keys: &AppKeys, spec: &mut AppSpec, ctx: &mut Ctx) {
         let Some(map) = env_map(&f, ctx) else {
             continue;
         };
+        ctx.env_blocks_seen.insert(env.clone());
         if ctx.env_name == Some(env.as_str()) {
-            ctx.env_name_seen = true;
             spec.env.extend(map);
             spec.env_name = Some(env.clone());
         }
@@ -57,14 +61,14 @@ pub(super) fn read(keys: &AppKeys, spec: &mut AppSpec, ctx: &mut Ctx) {
     if let Some(f) = keys.get("env_file")
         && let Some(p) = f.str(ctx)
     {
-        let file = spec.cwd.join(expand_home(&p));
+        // Read now to report a missing or malformed file at once; the daemon reads it again
+        // at every spawn, so an edited `.env` applies at the next start.
+        let file = crate::paths::normalize(&spec.cwd.join(expand_home(&p)));
         match std::fs::read_to_string(&file) {
             Ok(text) => match parse_env_file(&text) {
-                // Merged under `env`: the file's own values win.
                 Ok(vars) => {
-                    for (k, v) in vars {
-                        spec.env.entry(k).or_insert(v);
-                    }
+                    spec.env_file_env = vars;
+                    spec.env_file = Some(file);
                 }
                 Err(e) => f.problem(ctx, format!("{}: {e}", file.display())),
             },

@@ -1,6 +1,7 @@
-//! Owns what an app is and what it runs: `name`, `namespace`, `script`, `cwd`, `args`,
-//! `interpreter`, `interpreter_args`; the one app-name rule ([`name_problem`]); resolving the
-//! script against `cwd` and picking an interpreter from a shebang or the extension, as PM2 does.
+//! Owns what an app is and what it runs: `name` (and `append_env_to_name`), `namespace`,
+//! `script`, `cwd`, `args`, `interpreter`, `interpreter_args`; the one app-name rule
+//! ([`name_problem`]); resolving the script against `cwd` and picking an interpreter from a
+//! shebang or the extension, as PM2 does.
 
 use super::field::bound;
 use super::{AppKeys, Ctx};
@@ -122,6 +123,16 @@ pub(super) fn read(keys: &AppKeys, spec: &mut AppSpec, ctx: &mut Ctx) -> Identit
     };
     if let Some(n) = &name {
         spec.name = n.clone();
+        // PM2: `--env prod` with `append_env_to_name: true` names the app `web-prod`.
+        if let Some(f) = keys.get("append_env_to_name")
+            && f.bool(ctx) == Some(true)
+            && let Some(env) = ctx.env_name
+        {
+            let full = format!("{n}-{env}");
+            if f.valid(ctx, valid_name(&full)).is_some() {
+                spec.name = full;
+            }
+        }
     }
     if let Some(s) = &script {
         spec.script = s.clone();

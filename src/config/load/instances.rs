@@ -52,6 +52,9 @@ pub(super) fn read(keys: &AppKeys, spec: &mut AppSpec, ctx: &mut Ctx) {
                     "exec_mode: cluster".into(),
                     "Node's cluster module; svctl runs `instances` separate processes",
                 );
+                if let Some(w) = one_port_warning(spec) {
+                    ctx.warnings.push(format!("{}: {w}", ctx.file.display()));
+                }
             }
             _ => f.problem(
                 ctx,
@@ -59,6 +62,26 @@ pub(super) fn read(keys: &AppKeys, spec: &mut AppSpec, ctx: &mut Ctx) {
             ),
         }
     }
+}
+
+/// Cluster mode shares one port between Node workers; svctl's instances are separate processes,
+/// so N of them given one fixed `PORT` race for it (one binds, the others exit, often with
+/// code 0 and nothing on stderr): a silent crash loop. `increment_var: PORT` gives each its own.
+pub(super) fn one_port_warning(spec: &AppSpec) -> Option<String> {
+    if spec.instances < 2 || spec.increment_var.as_deref() == Some("PORT") {
+        return None;
+    }
+    let port = spec
+        .env
+        .get("PORT")
+        .or_else(|| spec.env_file_env.get("PORT"))?;
+    Some(format!(
+        "app `{}`: exec_mode: cluster with {} instances on one PORT ({port}): svctl runs {} \
+         separate processes, which race for that port (one binds it, the others exit); give \
+         each instance its own port with `increment_var: PORT` (PORT, PORT+1, …), or wait for \
+         `listen:` (svctl holding the socket for them)",
+        spec.name, spec.instances, spec.instances
+    ))
 }
 
 fn cpus() -> u32 {

@@ -1,6 +1,7 @@
 //! Owns where an app's output goes and how it is written: `out_file`, `error_file`,
 //! `log_file` (true: `<name>.log` in cwd), `disable_logs`, `merge_logs`, `time`,
-//! `log_date_format`, `log_type` and rotation (`log_max_size`, `log_retain`).
+//! `log_date_format`, `log_type`, rotation (`log_max_size`, `log_retain`), and the app's other
+//! file, `pid_file`. Also PM2's rule for `-<n>` instance suffixes (`instance_log_suffix`).
 
 use super::field::{Field, bound, describe, in_range};
 use super::identity::expand_home;
@@ -58,10 +59,41 @@ pub(super) fn read(keys: &AppKeys, spec: &mut AppSpec, ctx: &mut Ctx) {
         spec.error_file = LogTarget::Disabled;
         spec.log_file = LogTarget::Disabled;
     }
-    if let Some(f) = keys.get("merge_logs")
-        && let Some(b) = f.bool(ctx)
+    match keys.get("merge_logs").map(|f| f.bool(ctx)) {
+        Some(Some(b)) => {
+            spec.merge_logs = b;
+            spec.instance_log_suffix = !b;
+        }
+        Some(None) => {}
+        // PM2 merges by default only when the file gives no `instances` and no cluster mode;
+        // otherwise every instance's files get `-<n>`, even with one instance.
+        None => {
+            let cluster = keys
+                .get("exec_mode")
+                .and_then(|f| f.at.node.scalar_text())
+                .is_some_and(|m| m.starts_with("cluster"));
+            spec.instance_log_suffix = keys.get("instances").is_some() || cluster;
+        }
+    }
+    if let Some(f) = keys.get("pid_file")
+        && let Some(p) = f.str(ctx)
     {
-        spec.merge_logs = b;
+        if p.trim().is_empty() {
+            f.problem(ctx, "expected a file path, found an empty string");
+        } else {
+            let path = crate::paths::normalize(&cwd.join(expand_home(&p)));
+            if let Some(dir) = path.parent()
+                && !dir.is_dir()
+            {
+                ctx.warnings.push(format!(
+                    "{}: app `{}`: pid_file: the folder {} does not exist; the pid file will not be written (the app starts anyway)",
+                    ctx.file.display(),
+                    spec.name,
+                    dir.display()
+                ));
+            }
+            spec.pid_file = Some(path);
+        }
     }
     if let Some(f) = keys.get("time")
         && f.bool(ctx) == Some(true)

@@ -40,7 +40,7 @@ use super::fields::{self, TOP_LEVEL};
 use super::node::{Located, Node};
 use super::spec::AppSpec;
 use field::Field;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// What validating one file gathers: its place (for relative paths), the problems, the
@@ -52,7 +52,8 @@ pub(crate) struct Ctx<'a> {
     pub problems: Vec<Problem>,
     pub warnings: Vec<String>,
     ignored: BTreeMap<String, &'static str>,
-    env_name_seen: bool,
+    /// Every `env_<name>` block of the file, by name.
+    env_blocks_seen: BTreeSet<String>,
 }
 
 impl<'a> Ctx<'a> {
@@ -74,7 +75,7 @@ impl<'a> Ctx<'a> {
             problems: Vec::new(),
             warnings: Vec::new(),
             ignored: BTreeMap::new(),
-            env_name_seen: false,
+            env_blocks_seen: BTreeSet::new(),
         }
     }
 
@@ -115,14 +116,32 @@ impl<'a> Ctx<'a> {
                 list.join(", ")
             ));
         }
-        if let Some(env) = self.env_name
-            && !self.env_name_seen
-        {
-            self.warnings.push(format!(
-                "{}: no app has an `env_{env}` block; --env {env} changes nothing",
-                self.file.display()
-            ));
+    }
+
+    /// `--env NAME` with no `env_NAME` block anywhere in the file is a mistake (a typo deploys
+    /// the default environment otherwise): a problem, with the closest block as a hint.
+    pub fn check_env_name(&mut self, root: &Located) {
+        let Some(env) = self.env_name else { return };
+        if self.env_blocks_seen.contains(env) {
+            return;
         }
+        let blocks: Vec<String> = self
+            .env_blocks_seen
+            .iter()
+            .map(|b| format!("env_{b}"))
+            .collect();
+        let wanted = format!("env_{env}");
+        let hint = match suggest(&wanted, blocks.iter().map(String::as_str)) {
+            Some(s) => format!("did you mean `{s}` (--env {})?", &s[4..]),
+            None if blocks.is_empty() => "the file has no `env_<name>` block at all".to_string(),
+            None => format!("the file has {}", blocks.join(", ")),
+        };
+        self.problem_hint(
+            root,
+            "",
+            format!("--env {env}: no app of this file has an `{wanted}` block"),
+            hint,
+        );
     }
 }
 
@@ -140,24 +159,26 @@ pub(crate) fn app_nodes<'t>(root: &'t Located, ctx: &mut Ctx) -> Vec<(String, &'
                     .iter()
                     .any(|(key, _)| key.node == Node::Str(k.into()))
             };
-            if !has("apps") && (has("script") || has("exec") || has("name")) {
+            // PM2 also takes its apps under a top-level `pm2:` key.
+            let listed = has("apps") || has("pm2");
+            if !listed && (has("script") || has("exec") || has("name")) {
                 return vec![("app".to_string(), root)];
             }
             let mut apps = Vec::new();
             for (k, v) in entries {
                 let key = k.node.scalar_text().unwrap_or_default();
                 match key.as_str() {
-                    "apps" => match &v.node {
+                    "apps" | "pm2" => match &v.node {
                         Node::Seq(items) => apps.extend(
                             items
                                 .iter()
                                 .enumerate()
-                                .map(|(i, n)| (format!("apps[{i}]"), n)),
+                                .map(|(i, n)| (format!("{key}[{i}]"), n)),
                         ),
-                        Node::Map(_) => apps.push(("apps".to_string(), v)),
+                        Node::Map(_) => apps.push((key.clone(), v)),
                         other => ctx.problem(
                             v,
-                            "apps",
+                            &key,
                             format!("expected a list of apps, found {}", other.kind()),
                         ),
                     },
@@ -183,7 +204,7 @@ pub(crate) fn app_nodes<'t>(root: &'t Located, ctx: &mut Ctx) -> Vec<(String, &'
                     },
                 }
             }
-            if !has("apps") && apps.is_empty() && ctx.problems.is_empty() {
+            if !listed && apps.is_empty() && ctx.problems.is_empty() {
                 ctx.problem(root, "", "no `apps:` list in this file");
             }
             apps

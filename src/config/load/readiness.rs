@@ -39,7 +39,10 @@ fn valid_probe(p: &Probe) -> Result<(), String> {
         return Err("timeout must be more than 0".into());
     }
     if !(1..=1000).contains(&p.failures) {
-        return Err(format!("failures: {} is out of range (1 to 1000)", p.failures));
+        return Err(format!(
+            "failures: {} is out of range (1 to 1000)",
+            p.failures
+        ));
     }
     Ok(())
 }
@@ -123,7 +126,12 @@ fn probe(f: &Field, ctx: &mut Ctx, health: bool) -> Option<Probe> {
                 } else {
                     "http, tcp, exec, interval, timeout, initial_delay"
                 };
-                ctx.problem_hint(k, &item.path, "unknown probe setting", format!("known: {known}"));
+                ctx.problem_hint(
+                    k,
+                    &item.path,
+                    "unknown probe setting",
+                    format!("known: {known}"),
+                );
                 ok = false;
             }
         }
@@ -131,7 +139,10 @@ fn probe(f: &Field, ctx: &mut Ctx, health: bool) -> Option<Probe> {
     match kinds.len() {
         1 => p.kind = kinds.remove(0),
         0 => {
-            f.problem(ctx, "a probe needs one of http: URL, tcp: HOST:PORT, exec: COMMAND");
+            f.problem(
+                ctx,
+                "a probe needs one of http: URL, tcp: HOST:PORT, exec: COMMAND",
+            );
             return None;
         }
         _ => {
@@ -186,9 +197,7 @@ pub(super) fn read(keys: &AppKeys, spec: &mut AppSpec, ctx: &mut Ctx) {
             if let Some(addr) = item.valid(ctx, ListenAddr::parse(&text)) {
                 out.push(match addr {
                     // A relative socket path is the app's, like its other paths.
-                    ListenAddr::Unix(p) => {
-                        ListenAddr::Unix(spec.cwd.join(p).display().to_string())
-                    }
+                    ListenAddr::Unix(p) => ListenAddr::Unix(spec.cwd.join(p).display().to_string()),
                     tcp => tcp,
                 });
             }

@@ -69,7 +69,8 @@ fn a_plain_literal_loads_without_node() {
     assert_eq!(names(&literal_load(&esm).unwrap()), names(&l));
     let json5 = "{apps: [{script: 'sleep', name: 'x',},],}";
     let json = literal(Path::new("/tmp/eco/e.json5"), json5, false).unwrap();
-    assert!(load_json(Path::new("/tmp/eco/e.json5"), json5, &json, &opts).is_ok());
+    let plain = LoadOptions::default();
+    assert!(load_json(Path::new("/tmp/eco/e.json5"), json5, &json, &plain).is_ok());
 }
 
 #[test]

@@ -2,6 +2,7 @@
 
 mod errors;
 mod js;
+mod parity;
 mod parts;
 
 use super::*;
@@ -163,18 +164,16 @@ fn env_values_become_strings_and_env_blocks_switch() {
     .unwrap();
     assert_eq!(prod.apps[0].env["N"], "2");
     assert_eq!(prod.apps[0].env_name.as_deref(), Some("production"));
-    let none = load_str(
-        yaml,
-        Path::new("/tmp/eco/e.yaml"),
-        &LoadOptions {
-            env_name: Some("staging".into()),
-        },
-    )
-    .unwrap();
+    // A name no block has is refused (see tests/parity.rs).
     assert!(
-        none.warnings.iter().any(|w| w.contains("env_staging")),
-        "{:?}",
-        none.warnings
+        load_str(
+            yaml,
+            Path::new("/tmp/eco/e.yaml"),
+            &LoadOptions {
+                env_name: Some("staging".into()),
+            },
+        )
+        .is_err()
     );
 }
 
@@ -202,7 +201,7 @@ fn increment_var_counts_per_instance() {
 #[test]
 fn node_only_options_are_one_warning() {
     let l = ok(
-        "apps:\n  - script: x\n    exec_mode: cluster\n    instances: 2\n    vizion: false\n    pmx: true\n    wait_ready: true\n",
+        "apps:\n  - script: x\n    exec_mode: cluster\n    instances: 2\n    vizion: false\n    pmx: true\n    shutdown_with_message: true\n",
     );
     assert_eq!(l.apps[0].instances, 2);
     let w: Vec<&String> = l
@@ -211,7 +210,12 @@ fn node_only_options_are_one_warning() {
         .filter(|w| w.contains("ignored PM2 options"))
         .collect();
     assert_eq!(w.len(), 1, "{:?}", l.warnings);
-    for k in ["vizion", "pmx", "wait_ready", "exec_mode: cluster"] {
+    for k in [
+        "vizion",
+        "pmx",
+        "shutdown_with_message",
+        "exec_mode: cluster",
+    ] {
         assert!(w[0].contains(k), "{k} in {}", w[0]);
     }
 }
@@ -266,9 +270,19 @@ fn scripts_resolve_against_cwd_and_pick_an_interpreter() {
     assert_eq!(a[3].interpreter.as_deref(), Some("node"));
     assert_eq!(a[4].script, "sleep");
     assert_eq!(a[4].interpreter, None);
-    assert_eq!(a[4].env["A"], "from-env", "env wins over env_file");
-    assert_eq!(a[4].env["B"], "two words");
-    assert_eq!(a[4].env["C"], "x");
+    let env = a[4].environment(0);
+    assert_eq!(env["A"], "from-env", "env wins over env_file");
+    assert_eq!(env["B"], "two words");
+    assert_eq!(env["C"], "x");
+    assert_eq!(a[4].env_file.as_deref(), Some(d.join(".env").as_path()));
+    // The file is read again at each spawn: an edit applies at the next start.
+    std::fs::write(d.join(".env"), "B=edited\nD=new\n").unwrap();
+    let env = a[4].environment(0);
+    assert_eq!((env["B"].as_str(), env["D"].as_str()), ("edited", "new"));
+    assert!(!env.contains_key("C"));
+    // A file that became unreadable: the values it had at load.
+    std::fs::remove_file(d.join(".env")).unwrap();
+    assert_eq!(a[4].environment(0)["B"], "two words");
 }
 
 #[test]

@@ -121,6 +121,9 @@ impl Supervisor {
             signal = ?record.signal,
             "run ended"
         );
+        if let (Some(pid), Some(a)) = (record.pid, self.app(app)) {
+            proc::pidfile::removed(&a.spec, index, pid);
+        }
         if let Some(m) = minute {
             self.store.send(super::sample::minute_write(app, index, m));
         }

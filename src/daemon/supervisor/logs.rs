@@ -1,6 +1,7 @@
-//! Owns the protocol's log requests: `logs` (the last lines of the target's files) and
-//! `flush` (emptying them while the apps keep writing). The files are read and truncated on
-//! the blocking pool; the actor only names them.
+//! Owns the protocol's log requests: `logs` (the last lines of the target's files), `flush`
+//! (emptying them while the apps keep writing) and `reload_logs` (reopening every open file
+//! after logrotate moved it). The files are read, truncated and reopened on the blocking pool;
+//! the actor only names them.
 
 use super::{ReplyTx, RequestError, Supervisor};
 use crate::ipc::{LogLine, LogSource, LogStreams, Response};
@@ -128,6 +129,33 @@ impl Supervisor {
                 )))
             };
             let _ = reply.send(answer);
+        });
+    }
+
+    /// Reopens every open log file at its path (logrotate's create mode). A path that cannot
+    /// be opened is reported; its writer retries at each write and counts what it loses.
+    pub(super) fn reload_logs(&mut self, reply: ReplyTx) {
+        let files = self.logs.open_files();
+        tokio::task::spawn_blocking(move || {
+            let mut failed = Vec::new();
+            for f in &files {
+                let Ok(mut f) = f.lock() else { continue };
+                if let Err(e) = f.reopen() {
+                    failed.push(format!("{}: {e}", f.path().display()));
+                }
+            }
+            let mut message = format!("reopened {} log file(s)", files.len() - failed.len());
+            if !failed.is_empty() {
+                message.push_str(&format!(
+                    "; {} could not be opened (the apps keep running; their output is counted as lost until the path can be written): {}",
+                    failed.len(),
+                    failed.join("; ")
+                ));
+            }
+            let _ = reply.send(Ok(Response::Done {
+                message,
+                processes: Vec::new(),
+            }));
         });
     }
 }

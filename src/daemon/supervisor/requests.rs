@@ -112,6 +112,7 @@ impl Supervisor {
                 ..
             } => self.logs(target.as_deref(), lines, streams, reply),
             Request::Flush { target } => self.flush(target.as_deref(), reply),
+            Request::ReloadLogs => self.reload_logs(reply),
             Request::Kill => self.begin_shutdown(Some(reply)),
         }
     }

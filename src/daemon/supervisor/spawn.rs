@@ -58,6 +58,9 @@ impl Supervisor {
         let pid = spawned.pid;
         inst.run.pid = pid;
         inst.run.pid_ticks = pid.and_then(proc::start_ticks);
+        if let Some(pid) = pid {
+            proc::pidfile::written(&spec, index, pid);
+        }
         let counters = (inst.out.clone(), inst.err.clone());
         let tail = inst.run.tail.clone();
         let record = SpawnRecord {

@@ -79,11 +79,15 @@ impl Supervisor {
     pub(super) fn describe(&self, name: &str) -> Option<AppDetail> {
         let a = self.app(name)?;
         let logs_of = |which: usize| {
-            a.insts
+            let mut v: Vec<String> = a
+                .insts
                 .keys()
                 .filter_map(|i| logs::files(&self.paths, &a.spec, *i)[which].clone())
                 .map(|p| p.display().to_string())
-                .collect()
+                .collect();
+            // Merged files are shared by the instances: each path once.
+            v.dedup();
+            v
         };
         Some(AppDetail {
             spec: a.spec.clone(),
@@ -91,6 +95,13 @@ impl Supervisor {
             instances: self.list(Some(name)),
             out_log: logs_of(0),
             err_log: logs_of(1),
+            log_file: logs_of(2),
+            pid_file: a
+                .insts
+                .keys()
+                .filter_map(|i| crate::proc::pidfile::path(&a.spec, *i))
+                .map(|p| p.display().to_string())
+                .collect(),
         })
     }
 }
