@@ -10,6 +10,7 @@
 //!
 //! No helper here blocks: each reads a few small `/proc` files or makes one system call.
 
+pub mod listen;
 pub mod oom;
 pub mod pidfd;
 pub mod stat;
