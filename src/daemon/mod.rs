@@ -2,6 +2,8 @@
 //! state from the store), the control socket server, signals, and an orderly shutdown.
 
 pub mod lifecycle;
+pub mod notify;
+pub mod probe;
 pub mod server;
 pub mod supervisor;
 pub mod triggers;

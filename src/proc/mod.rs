@@ -11,6 +11,7 @@
 //!
 //! No helper here blocks: each reads a few small `/proc` files or makes one system call.
 
+pub mod listen;
 pub mod oom;
 pub mod pidfd;
 pub mod pidfile;
