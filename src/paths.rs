@@ -27,6 +27,8 @@ pub enum PathsError {
 pub struct Paths {
     pub home: PathBuf,
     pub socket: PathBuf,
+    /// The datagram socket apps send systemd notify messages to (`$NOTIFY_SOCKET`).
+    pub notify: PathBuf,
     pub lock: PathBuf,
     pub db: PathBuf,
     pub daemon_log: PathBuf,
@@ -53,15 +55,19 @@ impl Paths {
 
     pub fn new(home: PathBuf) -> Result<Paths, PathsError> {
         let socket = home.join("svctl.sock");
-        let len = socket.as_os_str().len();
-        if len > MAX_SOCKET_PATH {
-            return Err(PathsError::SocketPathTooLong {
-                path: socket,
-                len,
-                max: MAX_SOCKET_PATH,
-            });
+        let notify = home.join("notify.sock");
+        for p in [&socket, &notify] {
+            let len = p.as_os_str().len();
+            if len > MAX_SOCKET_PATH {
+                return Err(PathsError::SocketPathTooLong {
+                    path: p.clone(),
+                    len,
+                    max: MAX_SOCKET_PATH,
+                });
+            }
         }
         Ok(Paths {
+            notify,
             lock: home.join("svctl.lock"),
             db: home.join("svctl.db"),
             daemon_log: home.join("daemon.log"),

@@ -63,10 +63,16 @@ pub enum Cause {
     SpawnFailed,
     /// The daemon died while the run was alive; closed by the next daemon.
     DaemonLost,
+    /// It did not become ready within `listen_timeout` (or its readiness probe never passed).
+    NotReady,
+    /// Its health check failed `failures` times in a row, or it missed its watchdog.
+    Unhealthy,
+    /// `svctl reload` replaced it with a new process that was ready.
+    Reload,
 }
 
 impl Cause {
-    pub const ALL: [Cause; 10] = [
+    pub const ALL: [Cause; 13] = [
         Cause::Exited,
         Cause::Signaled,
         Cause::OomKilled,
@@ -77,6 +83,9 @@ impl Cause {
         Cause::Watch,
         Cause::SpawnFailed,
         Cause::DaemonLost,
+        Cause::NotReady,
+        Cause::Unhealthy,
+        Cause::Reload,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -91,6 +100,9 @@ impl Cause {
             Cause::Watch => "watch",
             Cause::SpawnFailed => "spawn_failed",
             Cause::DaemonLost => "daemon_lost",
+            Cause::NotReady => "not_ready",
+            Cause::Unhealthy => "unhealthy",
+            Cause::Reload => "reload",
         }
     }
 
@@ -98,7 +110,13 @@ impl Cause {
     pub fn is_requested(self) -> bool {
         matches!(
             self,
-            Cause::MemoryLimit | Cause::Restarted | Cause::Stopped | Cause::Cron | Cause::Watch
+            Cause::MemoryLimit
+                | Cause::Restarted
+                | Cause::Stopped
+                | Cause::Cron
+                | Cause::Watch
+                | Cause::Unhealthy
+                | Cause::Reload
         )
     }
 }
@@ -116,6 +134,8 @@ pub enum SpawnTrigger {
     Start,
     AutoRestart,
     ManualRestart,
+    /// `svctl reload`: a new process beside (or instead of) the old one.
+    Reload,
 }
 
 impl SpawnTrigger {
@@ -124,13 +144,14 @@ impl SpawnTrigger {
             SpawnTrigger::Start => "start",
             SpawnTrigger::AutoRestart => "auto_restart",
             SpawnTrigger::ManualRestart => "manual_restart",
+            SpawnTrigger::Reload => "reload",
         }
     }
 }
 
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "unknown cause `{0}`; known causes: exited, signaled, oom_killed, memory_limit, restarted, stopped, cron, watch, spawn_failed, daemon_lost"
+    "unknown cause `{0}`; known causes: exited, signaled, oom_killed, memory_limit, restarted, stopped, cron, watch, spawn_failed, daemon_lost, not_ready, unhealthy, reload"
 )]
 pub struct UnknownCause(pub String);
 

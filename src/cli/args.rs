@@ -51,6 +51,16 @@ pub enum Command {
     /// shell's environment instead; `--env NAME` re-reads the app's ecosystem file with its
     /// `env_NAME` block. With a file as target, its apps are restarted with the file's settings.
     Restart(RestartArgs),
+    /// Replace apps' processes without downtime (PM2's reload)
+    ///
+    /// Each instance in turn (`--parallel N` at a time) gets a new process beside the old one;
+    /// once the new one is ready (its readiness method, or up `min_uptime`), the old one stops
+    /// gracefully. Apps with a port per instance (`increment_var`, `PORT`) and no `listen:` are
+    /// replaced stop-first, one at a time; apps with `reload_signal` reload in place. A new
+    /// process that fails stops the reload: the old processes that still run keep running, and
+    /// the command exits 1 naming the instance, the cause and its stderr. With an ecosystem
+    /// file, its specs replace the running ones and its new apps start.
+    Reload(ReloadArgs),
     /// Stop apps and forget them (their history stays in the database)
     ///
     /// With an ecosystem file as target, the apps of that file are deleted.
@@ -343,6 +353,21 @@ pub struct FlushArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct ReloadArgs {
+    /// `all`, an app name, `NAME:INSTANCE`, an id, a namespace, or an ecosystem file
+    pub target: String,
+    /// Replace the apps' environment with this shell's (PM2's --update-env)
+    #[arg(long)]
+    pub update_env: bool,
+    /// Use the `env_NAME` blocks of the apps' ecosystem file
+    #[arg(long, value_name = "NAME")]
+    pub env: Option<String>,
+    /// Instances replaced at once
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub parallel: u32,
+}
+
+#[derive(Debug, Clone, clap::Args)]
 pub struct RestartArgs {
     /// `all`, an app name, `NAME:INSTANCE`, an id, a namespace, or an ecosystem file
     pub target: String,

@@ -274,6 +274,19 @@ impl AppSpec {
         super::load::check(self)
     }
 
+    /// The signal an in-place `reload` sends (`reload_signal`; SIGHUP otherwise).
+    pub fn reload_signal(&self) -> nix::sys::signal::Signal {
+        self.reload_signal
+            .as_deref()
+            .and_then(crate::record::parse_signal)
+            .unwrap_or(nix::sys::signal::Signal::SIGHUP)
+    }
+
+    /// Whether an instance is `launching` until it says or shows it is ready.
+    pub fn has_readiness(&self) -> bool {
+        self.wait_ready || self.ready_log_line.is_some() || self.ready.is_some()
+    }
+
     /// The signal a stop sends first (`kill_signal`, checked at load; SIGINT as PM2 otherwise).
     pub fn stop_signal(&self) -> nix::sys::signal::Signal {
         crate::record::parse_signal(&self.kill_signal).unwrap_or(nix::sys::signal::Signal::SIGINT)

@@ -229,6 +229,13 @@ async fn serve(paths: &Paths) -> anyhow::Result<()> {
         log_retain,
     };
     let mut sup = supervisor::Supervisor::new(paths.clone(), store, warnings, defaults);
+    match notify::bind(&paths.notify) {
+        Ok(socket) => sup = sup.with_notify(socket),
+        Err(e) => tracing::warn!(
+            "cannot open the notify socket {}: {e}; wait_ready and watchdog will not work",
+            paths.notify.display()
+        ),
+    }
     let rotation = tokio::spawn(rotate_own_log(
         paths.daemon_log.clone(),
         log_max,
@@ -256,6 +263,7 @@ async fn serve(paths: &Paths) -> anyhow::Result<()> {
     connections.close();
     let _ = tokio::time::timeout(std::time::Duration::from_secs(2), connections.wait()).await;
     let _ = std::fs::remove_file(&paths.socket);
+    let _ = std::fs::remove_file(&paths.notify);
     if let Err(e) = store.close() {
         tracing::error!("closing the database: {e}");
     }

@@ -38,6 +38,7 @@
 //! | `reset` | `target` | `done`: the restart counters are zero (the history stays) |
 //! | `logs` | `target` (null: all), `lines`, `streams` (`both`, `out`, `err`), `follow` | `log_lines` with the last lines and the `sources` it covers; with `follow`, **a stream**: more `log_lines` frames as output comes (a slow reader gets a line saying what it skipped) until the client closes the connection or sends anything |
 //! | `flush` | `target` (null: every app and the daemon log) | `done` once the files are emptied |
+//! | `reload` | `target` or `apps` (specs from a file: they replace the running ones, new apps start), `parallel` (default 1), optional `update_env` | `done` once every instance was replaced by a ready new process (or reloaded in place); an `error` of kind `refused` naming the instance, the cause and the stderr tail when a new process failed — the old processes that still run keep running |
 //! | `reload_logs` | | `done` once every log file was reopened at its path (after logrotate) |
 //! | `kill` | | `killed` once every app is stopped; then the daemon exits |
 //!
@@ -126,6 +127,23 @@ pub enum Request {
     ReloadLogs,
     /// Stop every app, then the daemon.
     Kill,
+    /// Replace the target's instances without downtime, `parallel` at a time; with `apps`
+    /// (from an ecosystem file), their specs first replace the running ones (new apps start).
+    Reload {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        target: Option<String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        apps: Vec<AppSpec>,
+        #[serde(default = "one")]
+        parallel: u32,
+        /// `--update-env`: the caller's environment replaces the apps' base environment.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        update_env: Option<std::collections::BTreeMap<String, String>>,
+    },
+}
+
+fn one() -> u32 {
+    1
 }
 
 /// Which streams `logs` shows.

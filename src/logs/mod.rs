@@ -7,6 +7,7 @@
 
 pub mod file;
 pub mod format;
+pub mod ready;
 pub mod registry;
 pub mod tail;
 
@@ -168,6 +169,8 @@ pub struct StreamOutput {
     pub app: Arc<str>,
     pub instance: u32,
     pub stream: Stream,
+    /// Watches for the run's `ready_log_line`, until it is seen.
+    pub ready: Option<ready::Watcher>,
 }
 
 impl StreamOutput {
@@ -229,7 +232,7 @@ fn split_long<'a>(lines: &'a [u8], cut: &'a mut Vec<u8>) -> &'a [u8] {
 /// Reads `reader` until end of file and writes what comes to `out`. Returns when every holder of
 /// the pipe's write end (the app and any children it left) has closed it. Memory: one chunk
 /// buffer and at most one partial line.
-pub async fn capture<R>(mut reader: R, out: StreamOutput)
+pub async fn capture<R>(mut reader: R, mut out: StreamOutput)
 where
     R: AsyncRead + Unpin,
 {
@@ -250,6 +253,9 @@ where
             buf.resize((buf.len() * 8).min(CHUNK), 0);
         }
         let data = &buf[..n];
+        if let Some(w) = &mut out.ready {
+            w.feed(data);
+        }
         if !out.whole_lines {
             out.emit(data, &mut scratch);
             continue;
@@ -273,6 +279,9 @@ where
             piece.push(b'\n');
             out.emit(&piece, &mut scratch);
         }
+    }
+    if let Some(w) = &mut out.ready {
+        w.finish();
     }
     if !partial.is_empty() {
         partial.push(b'\n');
@@ -298,6 +307,7 @@ mod tests {
                 app: Arc::from("app"),
                 instance: 0,
                 stream: Stream::Out,
+                ready: None,
             },
             path,
         )

@@ -4,6 +4,7 @@
 //! instance's two streams to their files.
 
 use super::format::{DateFormat, LineFormat};
+use super::ready::ReadyLine;
 use super::{Counters, LiveFeed, LogFile, Stream, StreamOutput, Tail};
 use crate::config::AppSpec;
 use crate::paths::Paths;
@@ -71,6 +72,7 @@ impl Registry {
         index: u32,
         counters: (Arc<Counters>, Arc<Counters>),
         tail: Arc<Mutex<Tail>>,
+        ready: Option<ReadyLine>,
     ) -> (StreamOutput, StreamOutput) {
         let [out, err, combined] = super::files(&self.paths, spec, index);
         let shared = combined.is_some()
@@ -105,6 +107,7 @@ impl Registry {
                 app: app.clone(),
                 instance: index,
                 stream,
+                ready: ready.as_ref().map(ReadyLine::watcher),
             }
         };
         (

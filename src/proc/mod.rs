@@ -82,12 +82,20 @@ pub fn run_id(app: &str, index: u32, run: u64) -> String {
 /// Builds the command of instance `index` of `spec`: its own process group, the app's
 /// environment only (plus [`RUN_ID_VAR`]), stdin from /dev/null, stdout and stderr piped to the
 /// daemon.
-pub fn command(spec: &AppSpec, index: u32, run: u64) -> tokio::process::Command {
+///
+/// `sockets` (fd, name) are passed as fds 3, 4, … with systemd's socket-activation variables.
+pub fn command(
+    spec: &AppSpec,
+    index: u32,
+    run: u64,
+    sockets: &[(std::os::fd::RawFd, String)],
+) -> tokio::process::Command {
     let argv = spec.argv();
-    let mut cmd = tokio::process::Command::new(&argv[0]);
-    cmd.args(&argv[1..])
-        .current_dir(&spec.cwd)
-        .env_clear()
+    let fds: Vec<std::os::fd::RawFd> = sockets.iter().map(|(fd, _)| *fd).collect();
+    let names: Vec<String> = sockets.iter().map(|(_, n)| n.clone()).collect();
+    // Its environment starts empty (with the socket variables when there are sockets).
+    let mut cmd = listen::command_with_fds(&argv, &fds, &names);
+    cmd.current_dir(&spec.cwd)
         .envs(spec.environment(index))
         .env(RUN_ID_VAR, run_id(&spec.name, index, run))
         .stdin(Stdio::null())

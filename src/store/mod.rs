@@ -341,7 +341,7 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: Write) -> rusqlite::Result<()> {
             )?;
             let (auto, manual) = match s.trigger {
                 SpawnTrigger::AutoRestart => (1, 0),
-                SpawnTrigger::ManualRestart => (0, 1),
+                SpawnTrigger::ManualRestart | SpawnTrigger::Reload => (0, 1),
                 SpawnTrigger::Start => (0, 0),
             };
             exec(

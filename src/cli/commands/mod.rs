@@ -8,6 +8,7 @@ pub mod history;
 pub mod local;
 pub mod logs;
 pub mod program;
+pub mod reload;
 pub mod reload_logs;
 pub mod start;
 
@@ -42,6 +43,7 @@ pub async fn client_command(cli: &Cli, paths: &Paths) -> Result<(), Failure> {
         Command::Describe(a) => control::describe(paths, a).await,
         Command::Stop(t) => on_target(paths, autostart, &t.target, Action::Stop).await,
         Command::Restart(a) => start::restart(paths, autostart, a).await,
+        Command::Reload(a) => reload::reload(paths, autostart, a).await,
         Command::Delete(t) => on_target(paths, autostart, &t.target, Action::Delete).await,
         Command::Start(a) => start::start(paths, autostart, a).await,
         Command::Logs(a) => logs::logs(paths, a).await,

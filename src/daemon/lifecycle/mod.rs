@@ -17,11 +17,24 @@
 //! until the supervisor reports [`Event::LeftoversGone`], and only then is the exit recorded
 //! and the restart policy applied. A crashed master cannot leave workers holding its ports
 //! into the next run.
+//!
+//! With a readiness method (`wait_ready`, `ready_log_line`, `ready:`) an instance is
+//! `launching` until it is ready; missing `listen_timeout` ends the run as `not_ready`, an
+//! unstable exit. Health checks and the watchdog restart an online instance as `unhealthy`.
+//! A reload replaces an instance by a successor — itself an [`Instance`] stepped by these same
+//! rules — that runs beside it until ready, then takes its place (`reload` files).
+//!
+//! Files: `rules` (start, stop, exit, restart policy), `ready` (readiness, health, watchdog),
+//! `reload` (successors, stop-first and in-place reloads), `backoff`, `classify`, `guard`,
+//! `desired`.
 
 pub mod backoff;
 pub mod classify;
 pub mod desired;
 pub mod guard;
+mod ready;
+mod reload;
+mod rules;
 
 use backoff::DelayPolicy;
 pub use classify::{Confidence, ExitFacts, OomEvidence, classify_exit};
@@ -46,6 +59,31 @@ pub struct Policy {
     pub memory: Option<MemoryLimit>,
     /// Sweep what a run left (its group, escaped descendants) before the exit counts.
     pub treekill: bool,
+    /// Launching until ready (`wait_ready`, `ready_log_line` or a `ready:` probe).
+    pub readiness: bool,
+    /// How long a run may take to become ready.
+    pub listen_timeout_ms: u64,
+    /// Consecutive failed health checks that make an instance unhealthy.
+    pub health_failures: Option<u32>,
+    /// The app must send WATCHDOG=1 at least this often.
+    pub watchdog_ms: Option<u64>,
+    /// How `reload` replaces an instance.
+    pub reload: ReloadMode,
+    /// With `reload_signal` and `wait_ready`: an in-place reload ends with RELOADING=1 then
+    /// READY=1 (systemd's notify-reload protocol).
+    pub notify_reload: bool,
+}
+
+/// How `svctl reload` replaces an instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReloadMode {
+    /// Start the new process beside the old one; stop the old once the new is ready.
+    #[default]
+    Surge,
+    /// Stop the old one first (it holds a port the new one cannot share).
+    StopFirst,
+    /// Send `reload_signal` to the main process: the app reloads itself.
+    Signal,
 }
 
 /// What happens once the process of a stopping instance is gone.
@@ -58,6 +96,8 @@ pub enum AfterStop {
     /// Nobody asked: the run crashed and its leftovers are being swept; the restart policy
     /// decides once they are gone.
     Policy,
+    /// A reload: the ready successor takes this instance's place.
+    Promote,
 }
 
 /// A stop in progress: the cause the exit will be recorded with, and what comes next.
@@ -99,6 +139,35 @@ pub struct Instance {
     guard: MemoryGuard,
     /// Set when the memory guard stopped this run.
     breach: Option<Breach>,
+    /// The highest run number given out (a successor's run is above the current one).
+    last_run: u64,
+    /// Consecutive failed health checks of the current run.
+    health_failures: u32,
+    /// When the watchdog expects the next WATCHDOG=1, and whether a timer is armed for it.
+    watchdog_due: Option<u64>,
+    watchdog_armed: bool,
+    /// The run stays `launching` until it was up `min_uptime` (a reload's new process).
+    gate_until_stable: bool,
+    /// A reload in progress or its outcome.
+    reload: Option<ReloadState>,
+    /// A reload's new process, beside this one until it is ready.
+    next: Option<Box<Instance>>,
+}
+
+/// Where a reload of one instance stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReloadState {
+    InProgress,
+    /// An in-place reload signalled; waiting for RELOADING=1 (`false`) then READY=1.
+    InPlace {
+        reloading_seen: bool,
+    },
+    Done,
+    /// The new process of `run` failed with `cause`; what ran before still runs.
+    Failed {
+        run: u64,
+        cause: Cause,
+    },
 }
 
 /// Counters a restarted daemon brings back from the database.
@@ -120,6 +189,7 @@ impl Instance {
     pub fn restored(c: Counters) -> Instance {
         Instance {
             run: c.run,
+            last_run: c.run,
             restarts: c.restarts,
             auto_restarts: c.auto_restarts,
             manual_restarts: c.manual_restarts,
@@ -153,6 +223,22 @@ impl Instance {
     pub fn main_alive(&self) -> bool {
         self.status.has_process() && self.ended.is_none()
     }
+    /// A reload's outcome once it has one: `Ok` done, `Err((run, cause))` failed.
+    pub fn reload_outcome(&self) -> Option<Result<(), (u64, Cause)>> {
+        match self.reload? {
+            ReloadState::Done => Some(Ok(())),
+            ReloadState::Failed { run, cause } => Some(Err((run, cause))),
+            ReloadState::InProgress | ReloadState::InPlace { .. } => None,
+        }
+    }
+    /// The run of a reload's new process while it runs beside this one.
+    pub fn successor_run(&self) -> Option<u64> {
+        self.next.as_ref().map(|n| n.run)
+    }
+    /// The status of a reload's new process while it runs beside this one.
+    pub fn successor_status(&self) -> Option<Status> {
+        self.next.as_ref().map(|n| n.status)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -181,6 +267,22 @@ pub enum Event {
     RestartDue { run: u64 },
     /// `kill_timeout` after the stop signal of `run` has passed.
     KillDeadline { run: u64 },
+    /// `run` said it is ready (READY=1, its ready log line, or its readiness probe passed).
+    Ready { run: u64 },
+    /// `listen_timeout` after the spawn of `run` has passed.
+    ReadyDeadline { run: u64 },
+    /// `run` has been up `min_uptime` (a reload's gate, or an in-place reload's check).
+    Stable { run: u64 },
+    /// A health check of `run` passed or failed.
+    Health { run: u64, ok: bool },
+    /// `run` sent WATCHDOG=1.
+    Watchdog { run: u64 },
+    /// The watchdog of `run` is due.
+    WatchdogDue { run: u64 },
+    /// `run` sent RELOADING=1 (an in-place reload began).
+    Reloading { run: u64 },
+    /// `svctl reload`: replace the instance as the policy's reload mode says.
+    Reload,
 }
 
 /// Which signal to send to the instance's process group.
@@ -189,12 +291,30 @@ pub enum Signal {
     /// The app's `kill_signal`.
     Graceful,
     Kill,
+    /// The app's `reload_signal`, to the main process only.
+    Reload,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TimerKind {
     RestartDue,
     KillDeadline,
+    ReadyDeadline,
+    Stable,
+    WatchdogDue,
+}
+
+impl TimerKind {
+    /// The event a timer of this kind feeds back for `run`.
+    pub fn event(self, run: u64) -> Event {
+        match self {
+            TimerKind::RestartDue => Event::RestartDue { run },
+            TimerKind::KillDeadline => Event::KillDeadline { run },
+            TimerKind::ReadyDeadline => Event::ReadyDeadline { run },
+            TimerKind::Stable => Event::Stable { run },
+            TimerKind::WatchdogDue => Event::WatchdogDue { run },
+        }
+    }
 }
 
 /// How a run ended, as the history records it.
@@ -231,363 +351,12 @@ pub enum Effect {
     RecordExit(ExitSummary),
     /// The instance is stopped and was asked to be deleted: forget it.
     Forget,
+    /// A reload's new process `run` takes the instance's place: its runtime facts become the
+    /// instance's.
+    Promote { run: u64 },
 }
 
-/// Applies one event. Returns the effects to perform, in order.
-pub fn step(inst: &mut Instance, policy: &Policy, event: Event, now_ms: u64) -> Vec<Effect> {
-    use Status::*;
-    match event {
-        Event::Start => match inst.status {
-            Stopped | Errored => {
-                fresh_chances(inst);
-                spawn(inst, Trigger::Start, now_ms)
-            }
-            Stopping => {
-                set_after_stop(inst, AfterStop::Start);
-                vec![]
-            }
-            Launching | Online | WaitingRestart => vec![],
-        },
-        Event::Restart(cause) => match inst.status {
-            // Nothing runs: a restart is a start, and counts as none (PM2's restart_time).
-            Stopped | Errored => {
-                fresh_chances(inst);
-                spawn(inst, Trigger::Start, now_ms)
-            }
-            WaitingRestart => {
-                if cause == Cause::Restarted {
-                    fresh_chances(inst);
-                }
-                spawn(inst, trigger_for(cause), now_ms)
-            }
-            Launching | Online => {
-                begin_stop(inst, policy, cause, AfterStop::Restart(cause), now_ms)
-            }
-            Stopping => {
-                set_after_stop(inst, AfterStop::Restart(cause));
-                vec![]
-            }
-        },
-        Event::Stop(cause) => match inst.status {
-            Launching | Online => begin_stop(inst, policy, cause, AfterStop::Stop, now_ms),
-            WaitingRestart => {
-                inst.status = Stopped;
-                vec![]
-            }
-            Stopping => {
-                set_after_stop(inst, AfterStop::Stop);
-                vec![]
-            }
-            Stopped | Errored => vec![],
-        },
-        Event::Delete => match inst.status {
-            Launching | Online => {
-                begin_stop(inst, policy, Cause::Stopped, AfterStop::Delete, now_ms)
-            }
-            Stopping => {
-                set_after_stop(inst, AfterStop::Delete);
-                vec![]
-            }
-            WaitingRestart | Stopped | Errored => {
-                inst.status = Stopped;
-                vec![Effect::Forget]
-            }
-        },
-        Event::Reset => {
-            inst.restarts = 0;
-            inst.auto_restarts = 0;
-            inst.manual_restarts = 0;
-            inst.unstable = 0;
-            inst.backoff_ms = 0;
-            vec![]
-        }
-        Event::Spawned { run } => {
-            if run == inst.run && inst.status == Launching {
-                inst.status = Online;
-            }
-            vec![]
-        }
-        Event::SpawnFailed { run } => {
-            if run != inst.run || inst.status != Launching {
-                return vec![];
-            }
-            // A program that cannot be executed will not start by retrying: errored at once,
-            // with the OS error in the record.
-            inst.status = Errored;
-            inst.started_at_ms = None;
-            let mut effects = vec![Effect::RecordExit(ExitSummary {
-                unstable: true,
-                ..summary(run, Cause::SpawnFailed)
-            })];
-            if let Some(s) = inst.stopping.take() {
-                effects.extend(finish_stop(inst, s.after, now_ms));
-            }
-            effects
-        }
-        Event::Exited { run, exit } => {
-            if run != inst.run || !inst.main_alive() {
-                return vec![];
-            }
-            let (natural, confidence) = classify_exit(&exit, inst.kill_sent);
-            let uptime_ms = inst.started_at_ms.map_or(0, |s| now_ms.saturating_sub(s));
-            inst.started_at_ms = None;
-            inst.ended = Some(Ended {
-                natural,
-                code: exit.code,
-                confidence,
-                uptime_ms,
-            });
-            if !policy.treekill {
-                return complete_exit(inst, policy, run, 0, now_ms);
-            }
-            // A stop already sent the stop signal to the whole tree: what is left gets SIGKILL.
-            // A crash: the leftovers get the graceful signal first, and the instance shows
-            // `stopping` until they are gone.
-            let grace = inst.stopping.is_none();
-            if grace {
-                inst.status = Stopping;
-                inst.stopping = Some(StopPlan {
-                    cause: natural,
-                    after: AfterStop::Policy,
-                });
-            }
-            vec![Effect::SweepLeftovers { run, grace }]
-        }
-        Event::LeftoversGone { run, killed } => {
-            if run != inst.run || inst.ended.is_none() {
-                return vec![];
-            }
-            complete_exit(inst, policy, run, killed, now_ms)
-        }
-        Event::Sample { run, rss_bytes } => {
-            let Some(limit) = policy.memory else {
-                return vec![];
-            };
-            if run != inst.run || inst.status != Online {
-                return vec![];
-            }
-            match inst.guard.observe(rss_bytes, limit) {
-                Some(breach) => {
-                    inst.breach = Some(breach);
-                    let cause = Cause::MemoryLimit;
-                    begin_stop(inst, policy, cause, AfterStop::Restart(cause), now_ms)
-                }
-                None => vec![],
-            }
-        }
-        Event::RestartDue { run } => {
-            if run != inst.run || inst.status != WaitingRestart {
-                return vec![];
-            }
-            spawn(inst, Trigger::AutoRestart, now_ms)
-        }
-        Event::KillDeadline { run } => {
-            if run != inst.run || inst.status != Stopping || inst.kill_sent || !inst.main_alive() {
-                return vec![];
-            }
-            inst.kill_sent = true;
-            vec![Effect::Signal {
-                run,
-                signal: Signal::Kill,
-            }]
-        }
-    }
-}
-
-fn summary(run: u64, cause: Cause) -> ExitSummary {
-    ExitSummary {
-        run,
-        cause,
-        unstable: false,
-        sigkill_needed: false,
-        next_delay_ms: None,
-        oom_confidence: None,
-        breach: None,
-        leftovers_killed: 0,
-    }
-}
-
-/// A user's start or restart gives an app fresh chances: no unstable count, no backoff.
-fn fresh_chances(inst: &mut Instance) {
-    inst.unstable = 0;
-    inst.backoff_ms = 0;
-}
-
-fn trigger_for(cause: Cause) -> Trigger {
-    if cause == Cause::Restarted {
-        Trigger::ManualRestart
-    } else {
-        Trigger::AutoRestart
-    }
-}
-
-/// Every spawn but the first of a start is a restart, counted by who asked for it.
-fn spawn(inst: &mut Instance, trigger: Trigger, now_ms: u64) -> Vec<Effect> {
-    match trigger {
-        Trigger::Start => {}
-        Trigger::AutoRestart => {
-            inst.restarts = inst.restarts.saturating_add(1);
-            inst.auto_restarts = inst.auto_restarts.saturating_add(1);
-        }
-        Trigger::ManualRestart => {
-            inst.restarts = inst.restarts.saturating_add(1);
-            inst.manual_restarts = inst.manual_restarts.saturating_add(1);
-        }
-    }
-    inst.run += 1;
-    inst.status = Status::Launching;
-    inst.started_at_ms = Some(now_ms);
-    inst.stopping = None;
-    inst.kill_sent = false;
-    inst.ended = None;
-    inst.guard = MemoryGuard::default();
-    inst.breach = None;
-    vec![Effect::Spawn {
-        run: inst.run,
-        trigger,
-    }]
-}
-
-fn begin_stop(
-    inst: &mut Instance,
-    policy: &Policy,
-    cause: Cause,
-    after: AfterStop,
-    now_ms: u64,
-) -> Vec<Effect> {
-    inst.status = Status::Stopping;
-    inst.stopping = Some(StopPlan { cause, after });
-    inst.kill_sent = false;
-    vec![
-        Effect::Signal {
-            run: inst.run,
-            signal: Signal::Graceful,
-        },
-        Effect::Timer {
-            run: inst.run,
-            kind: TimerKind::KillDeadline,
-            at_ms: now_ms.saturating_add(policy.kill_timeout_ms),
-        },
-    ]
-}
-
-/// A later request while stopping replaces what comes next, except that a delete always wins.
-fn set_after_stop(inst: &mut Instance, after: AfterStop) {
-    if let Some(s) = &mut inst.stopping
-        && s.after != AfterStop::Delete
-    {
-        s.after = after;
-    }
-}
-
-/// The run is over, leftovers included: record it, then stop, delete or restart.
-fn complete_exit(
-    inst: &mut Instance,
-    policy: &Policy,
-    run: u64,
-    leftovers_killed: u32,
-    now_ms: u64,
-) -> Vec<Effect> {
-    let Some(ended) = inst.ended.take() else {
-        return vec![];
-    };
-    let sigkill_needed = std::mem::take(&mut inst.kill_sent);
-    let base = ExitSummary {
-        sigkill_needed,
-        oom_confidence: ended.confidence,
-        breach: inst.breach.take(),
-        leftovers_killed,
-        ..summary(run, Cause::Exited)
-    };
-    match inst.stopping.take() {
-        Some(StopPlan {
-            cause,
-            after: AfterStop::Policy,
-        }) => crashed(inst, policy, base, cause, ended, now_ms),
-        Some(StopPlan { cause, after }) => {
-            let mut effects = vec![Effect::RecordExit(ExitSummary { cause, ..base })];
-            effects.extend(finish_stop(inst, after, now_ms));
-            effects
-        }
-        // Without treekill the exit completes at once, with no sweep in between.
-        None => crashed(inst, policy, base, ended.natural, ended, now_ms),
-    }
-}
-
-fn finish_stop(inst: &mut Instance, after: AfterStop, now_ms: u64) -> Vec<Effect> {
-    match after {
-        AfterStop::Stop | AfterStop::Policy => {
-            inst.status = Status::Stopped;
-            vec![]
-        }
-        AfterStop::Delete => {
-            inst.status = Status::Stopped;
-            vec![Effect::Forget]
-        }
-        AfterStop::Start => {
-            fresh_chances(inst);
-            spawn(inst, Trigger::Start, now_ms)
-        }
-        AfterStop::Restart(cause) => {
-            if cause == Cause::Restarted {
-                fresh_chances(inst);
-            }
-            spawn(inst, trigger_for(cause), now_ms)
-        }
-    }
-}
-
-/// An exit nobody asked for: apply the restart policy.
-fn crashed(
-    inst: &mut Instance,
-    policy: &Policy,
-    base: ExitSummary,
-    cause: Cause,
-    ended: Ended,
-    now_ms: u64,
-) -> Vec<Effect> {
-    let unstable = ended.uptime_ms < policy.min_uptime_ms;
-    inst.unstable = if unstable {
-        inst.unstable.saturating_add(1)
-    } else {
-        0
-    };
-    let record = |next_delay_ms| {
-        Effect::RecordExit(ExitSummary {
-            cause,
-            unstable,
-            next_delay_ms,
-            ..base
-        })
-    };
-    let wanted_stop = ended
-        .code
-        .is_some_and(|c| policy.stop_exit_codes.contains(&c));
-    if !policy.autorestart || wanted_stop {
-        inst.status = Status::Stopped;
-        return vec![record(None)];
-    }
-    if inst.unstable >= policy.max_restarts {
-        inst.status = Status::Errored;
-        return vec![record(None)];
-    }
-    let (delay, state) = backoff::next_delay(policy.delay, inst.backoff_ms, ended.uptime_ms);
-    inst.backoff_ms = state;
-    if delay == 0 {
-        let mut effects = vec![record(Some(0))];
-        effects.extend(spawn(inst, Trigger::AutoRestart, now_ms));
-        return effects;
-    }
-    inst.status = Status::WaitingRestart;
-    vec![
-        record(Some(delay)),
-        Effect::Timer {
-            run: base.run,
-            kind: TimerKind::RestartDue,
-            at_ms: now_ms.saturating_add(delay),
-        },
-    ]
-}
+pub use rules::step;
 
 #[cfg(test)]
 mod tests;

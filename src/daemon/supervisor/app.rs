@@ -4,9 +4,10 @@
 //! place ([`Inst::end_run`]).
 
 use crate::config::AppSpec;
+use crate::config::load::readiness::DEFAULT_LISTEN_TIMEOUT_MS;
 use crate::daemon::lifecycle::backoff::DelayPolicy;
 use crate::daemon::lifecycle::desired::Desired;
-use crate::daemon::lifecycle::{Instance, MemoryLimit, Policy};
+use crate::daemon::lifecycle::{Instance, MemoryLimit, Policy, ReloadMode};
 use crate::ipc::LastExit;
 use crate::logs::{Counters, Tail};
 use crate::proc::tree;
@@ -36,6 +37,33 @@ pub fn policy_of(spec: &AppSpec) -> Policy {
             samples: spec.max_memory_samples,
         }),
         treekill: spec.treekill,
+        readiness: spec.wait_ready || spec.ready_log_line.is_some() || spec.ready.is_some(),
+        listen_timeout_ms: spec.listen_timeout_ms.unwrap_or(DEFAULT_LISTEN_TIMEOUT_MS),
+        health_failures: spec.health.as_ref().map(|h| h.failures),
+        watchdog_ms: spec.watchdog_ms,
+        reload: reload_mode(spec),
+        notify_reload: spec.reload_signal.is_some() && spec.wait_ready,
+    }
+}
+
+/// How `reload` replaces an instance of `spec`. A new process beside the old one works when the
+/// old one owns no port the new one needs: either svctl owns the sockets (`listen:`) or the app
+/// has no port of its own. An app with its own port per instance (`increment_var`) or one port
+/// (`port`, `PORT`) is replaced stop-first, one instance at a time.
+pub fn reload_mode(spec: &AppSpec) -> ReloadMode {
+    if spec.reload_signal.is_some() {
+        return ReloadMode::Signal;
+    }
+    if !spec.listen.is_empty() {
+        return ReloadMode::Surge;
+    }
+    let owns_port = spec.increment_var.is_some()
+        || spec.env.contains_key("PORT")
+        || spec.base_env.contains_key("PORT");
+    if owns_port {
+        ReloadMode::StopFirst
+    } else {
+        ReloadMode::Surge
     }
 }
 
@@ -75,9 +103,11 @@ impl Minute {
     }
 }
 
-/// The facts of the current run, known once it was spawned.
+/// The facts of one run, known once it was spawned.
 #[derive(Debug, Default)]
 pub struct Run {
+    /// The run number these facts are of (0: none yet).
+    pub number: u64,
     pub pid: Option<i32>,
     pub pid_ticks: Option<u64>,
     pub started_wall_ms: Option<i64>,
@@ -96,6 +126,8 @@ pub struct Run {
     pub minute: Option<Minute>,
     /// The last lines of the run's stderr.
     pub tail: Arc<Mutex<Tail>>,
+    /// The run's probes stop when this is dropped (with the run's facts).
+    pub probes: Option<tokio_util::sync::DropGuard>,
 }
 
 /// One instance: the pure state and the runtime facts.
@@ -104,7 +136,15 @@ pub struct Inst {
     pub id: u32,
     pub life: Instance,
     pub run: Run,
+    /// A reload's new process while it runs beside the current one.
+    pub next: Option<Run>,
     pub last_exit: Option<LastExit>,
+    /// The stderr tail of the last run that ended, for a failed reload's message.
+    pub last_stderr: Option<String>,
+    /// The last failed probe (readiness or health) of the current run, for the exit row.
+    pub last_probe_error: Option<String>,
+    /// What the app last said with STATUS= on the notify socket.
+    pub notify_status: Option<String>,
     /// Log bytes written and lost, over the instance's life in this daemon.
     pub out: Arc<Counters>,
     pub err: Arc<Counters>,
@@ -116,27 +156,61 @@ impl Inst {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             life,
             run: Run::default(),
+            next: None,
             last_exit: None,
+            last_stderr: None,
+            last_probe_error: None,
+            notify_status: None,
             out: Arc::default(),
             err: Arc::default(),
         }
     }
 
-    /// A spawn is being attempted: the previous run's facts are gone.
-    pub fn begin_run(&mut self, started_wall_ms: i64) {
-        self.run = Run {
+    /// A spawn of run `number` is being attempted: the current run's facts start afresh, or a
+    /// reload's new process gets its own beside them.
+    pub fn begin_run(&mut self, number: u64, started_wall_ms: i64) -> &mut Run {
+        let fresh = Run {
+            number,
             started_wall_ms: Some(started_wall_ms),
             ..Run::default()
         };
+        if number == self.life.run() {
+            self.last_probe_error = None;
+            self.notify_status = None;
+            self.run = fresh;
+            &mut self.run
+        } else {
+            self.next.insert(fresh)
+        }
     }
 
-    /// The run was recorded: keep what `list` shows of it, drop the rest.
-    pub fn end_run(&mut self, last_exit: LastExit) {
+    /// The facts of run `number`, current or a reload's new process.
+    pub fn facts(&mut self, number: u64) -> Option<&mut Run> {
+        if self.run.number == number {
+            Some(&mut self.run)
+        } else {
+            self.next.as_mut().filter(|r| r.number == number)
+        }
+    }
+
+    /// Run `number` was recorded: keep what `list` shows of it, drop the rest.
+    pub fn end_run(&mut self, number: u64, last_exit: LastExit, stderr: Option<String>) {
         self.last_exit = Some(last_exit);
-        self.run = Run {
-            rss_peak: self.run.rss_peak,
-            ..Run::default()
-        };
+        self.last_stderr = stderr;
+        if self.run.number == number {
+            self.run = Run::default();
+        } else if self.next.as_ref().is_some_and(|r| r.number == number) {
+            self.next = None;
+        }
+    }
+
+    /// A reload's new process `number` took the instance's place.
+    pub fn promote(&mut self, number: u64) {
+        if let Some(next) = self.next.take_if(|r| r.number == number) {
+            self.run = next;
+            self.last_probe_error = None;
+            self.notify_status = None;
+        }
     }
 }
 

@@ -7,6 +7,7 @@ use super::spawner::signal_escaped;
 use super::{Internal, Supervisor};
 use crate::daemon::lifecycle::{Event, ExitFacts, ExitSummary};
 use crate::proc::{self, tree};
+use crate::record::Cause;
 use crate::store::Write;
 use crate::store::model::ExitRecord;
 use nix::sys::signal::Signal;
@@ -17,10 +18,8 @@ impl Supervisor {
     /// The main process of a run ended: the state machine names the exit and decides whether
     /// its leftovers must be swept first.
     pub(super) fn main_exited(&mut self, app: &str, index: u32, run: u64, exit: ExitFacts) {
-        if let Some(inst) = self.inst_mut(app, index)
-            && inst.life.run() == run
-        {
-            inst.run.exit = Some(exit);
+        if let Some(facts) = self.inst_mut(app, index).and_then(|i| i.facts(run)) {
+            facts.exit = Some(exit);
         }
         self.reap_adopted();
         self.dispatch(app, index, Event::Exited { run, exit });
@@ -29,13 +28,13 @@ impl Supervisor {
     /// Carries out a `SweepLeftovers` effect on the blocking pool; `LeftoversGone` comes back.
     pub(super) fn sweep(&mut self, app: &str, index: u32, run: u64, grace: bool) {
         let Some(a) = self.app(app) else { return };
-        let Some(inst) = a.insts.get(&index) else {
-            return;
-        };
-        let pid = inst.run.pid.unwrap_or(0);
-        let members = inst.run.members.clone();
         let graceful = a.spec.stop_signal();
         let kill_timeout = Duration::from_millis(a.spec.kill_timeout_ms);
+        let Some(facts) = self.inst_mut(app, index).and_then(|i| i.facts(run)) else {
+            return;
+        };
+        let pid = facts.pid.unwrap_or(0);
+        let members = facts.members.clone();
         let mark = proc::run_id(app, index, run);
         let tx = self.internal_tx.clone();
         let app = app.to_string();
@@ -85,16 +84,24 @@ impl Supervisor {
         let Some(inst) = self.inst_mut(app, index) else {
             return;
         };
+        let probe_error = match s.cause {
+            Cause::NotReady | Cause::Unhealthy => inst.last_probe_error.clone(),
+            _ => None,
+        };
+        let Some(facts) = inst.facts(s.run) else {
+            return;
+        };
         let ended = crate::store::now_ms();
-        let minute = inst.run.minute.take();
-        let exit = inst.run.exit.take();
+        let minute = facts.minute.take();
+        let exit = facts.exit.take();
         let breach = s.breach;
+        let stderr_tail = facts.tail.lock().ok().and_then(|t| t.text());
         let record = ExitRecord {
             app: app.to_string(),
             instance: index,
             run: s.run,
-            pid: inst.run.pid,
-            started_at_ms: inst.run.started_wall_ms.unwrap_or(ended),
+            pid: facts.pid,
+            started_at_ms: facts.started_wall_ms.unwrap_or(ended),
             ended_at_ms: ended,
             cause: s.cause,
             exit_code: exit.and_then(|e| e.code),
@@ -103,15 +110,15 @@ impl Supervisor {
             unstable: s.unstable,
             sigkill_needed: s.sigkill_needed,
             next_delay_ms: s.next_delay_ms,
-            error: inst.run.spawn_error.clone(),
-            rss_last_bytes: breach.map(|b| b.rss_bytes).or(inst.run.rss),
-            rss_peak_bytes: inst.run.rss_peak,
+            error: facts.spawn_error.clone().or(probe_error),
+            rss_last_bytes: breach.map(|b| b.rss_bytes).or(facts.rss),
+            rss_peak_bytes: facts.rss_peak,
             memory_limit_bytes: breach.map(|b| b.limit_bytes),
             oom_confidence: s.oom_confidence.map(|c| c.as_str().to_string()),
             leftovers_killed: s.leftovers_killed,
-            stderr_tail: inst.run.tail.lock().ok().and_then(|t| t.text()),
+            stderr_tail: stderr_tail.clone(),
         };
-        inst.end_run(last_exit_of(&record));
+        inst.end_run(s.run, last_exit_of(&record), stderr_tail);
         tracing::info!(
             app,
             index,
@@ -139,6 +146,7 @@ impl Supervisor {
         a.insts.remove(&index);
         if a.insts.is_empty() && a.desired.deleting() {
             self.apps.remove(pos);
+            self.resources.release(app);
             self.store.send(Write::DeleteApp {
                 name: app.to_string(),
             });
@@ -158,7 +166,8 @@ impl Supervisor {
         self.apps
             .iter()
             .flat_map(|a| a.insts.values())
-            .filter_map(|i| i.run.pid)
+            .flat_map(|i| [i.run.pid, i.next.as_ref().and_then(|n| n.pid)])
+            .flatten()
             .collect()
     }
 }

@@ -13,7 +13,10 @@
 mod app;
 mod exit;
 mod logs;
+mod probes;
+mod reload;
 mod requests;
+mod resources;
 mod restore;
 mod sample;
 mod spawn;
@@ -101,6 +104,18 @@ enum Internal {
     },
     /// Per main pid: tree RSS, and CPU % since the previous sample.
     Samples(Vec<(tree::TreeSample, Option<f32>)>),
+    /// A run's output matched its `ready_log_line`.
+    Ready { app: String, index: u32, run: u64 },
+    /// A readiness or health check of a run passed (`error: None`) or failed.
+    Probed {
+        app: String,
+        index: u32,
+        run: u64,
+        role: probes::ProbeRole,
+        error: Option<String>,
+    },
+    /// A run said something on the notify socket.
+    Notify(crate::daemon::notify::FromRun),
 }
 
 /// Settings of the daemon that apps do not set themselves.
@@ -147,6 +162,11 @@ pub struct Supervisor {
     oom_read_at: Option<u64>,
     live: LiveFeed,
     spawner: Box<dyn spawner::Spawner>,
+    resources: resources::Resources,
+    probe_slots: Arc<tokio::sync::Semaphore>,
+    /// The notify socket, served once the actor runs.
+    notify: Option<tokio::net::UnixDatagram>,
+    rollouts: Vec<reload::Rollout>,
 }
 
 impl Supervisor {
@@ -179,7 +199,17 @@ impl Supervisor {
             oom_read_at: None,
             live,
             spawner: Box::new(spawner::OsSpawner),
+            resources: resources::Resources::default(),
+            probe_slots: Arc::new(tokio::sync::Semaphore::new(probes::MAX_CONCURRENT_PROBES)),
+            notify: None,
+            rollouts: Vec::new(),
         }
+    }
+
+    /// Serves `socket` as the apps' `$NOTIFY_SOCKET` once the actor runs.
+    pub fn with_notify(mut self, socket: tokio::net::UnixDatagram) -> Self {
+        self.notify = Some(socket);
+        self
     }
 
     /// Runs the apps' processes through `spawner` instead of the operating system's.
@@ -197,6 +227,18 @@ impl Supervisor {
         let Some(mut internal) = self.internal_rx.take() else {
             return self.store;
         };
+        if let Some(socket) = self.notify.take() {
+            let (tx, mut rx) = mpsc::unbounded_channel();
+            tokio::spawn(crate::daemon::notify::serve(socket, tx));
+            let internal = self.internal_tx.clone();
+            tokio::spawn(async move {
+                while let Some(from) = rx.recv().await {
+                    if internal.send(Internal::Notify(from)).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
         let mut commands_open = true;
         loop {
             if self.shutting_down && self.all_down() {
@@ -231,6 +273,7 @@ impl Supervisor {
                 _ = tokio::time::sleep_until(sample_at), if next_sample.is_some() => self.start_sample(),
             }
             self.settle_waiters();
+            self.advance_rollouts();
         }
         for reply in self.kill_replies.drain(..) {
             let stopped = self.apps.iter().map(|a| a.insts.len() as u32).sum();
@@ -238,6 +281,11 @@ impl Supervisor {
         }
         for w in self.waiters.drain(..) {
             let _ = w
+                .reply
+                .send(Err(RequestError::Refused("the daemon stopped".into())));
+        }
+        for r in self.rollouts.drain(..) {
+            let _ = r
                 .reply
                 .send(Err(RequestError::Refused("the daemon stopped".into())));
         }
@@ -267,6 +315,17 @@ impl Supervisor {
                 self.reap_adopted();
             }
             Internal::WatchChange { app, generation } => self.watch_changed(app, generation),
+            Internal::Ready { app, index, run } => {
+                self.dispatch(&app, index, Event::Ready { run });
+            }
+            Internal::Probed {
+                app,
+                index,
+                run,
+                role,
+                error,
+            } => self.probed(&app, index, run, role, error),
+            Internal::Notify(from) => self.notified(from),
         }
     }
 
@@ -327,6 +386,11 @@ impl Supervisor {
             Effect::SweepLeftovers { run, grace } => self.sweep(app, index, run, grace),
             Effect::RecordExit(summary) => self.record_exit(app, index, summary),
             Effect::Forget => self.forget(app, index),
+            Effect::Promote { run } => {
+                if let Some(inst) = self.inst_mut(app, index) {
+                    inst.promote(run);
+                }
+            }
         }
         None
     }

@@ -17,7 +17,10 @@ impl Supervisor {
     pub(super) fn request(&mut self, req: Request, reply: ReplyTx) {
         let refuse_when_stopping = matches!(
             req,
-            Request::Start { .. } | Request::StartTarget { .. } | Request::Restart { .. }
+            Request::Start { .. }
+                | Request::StartTarget { .. }
+                | Request::Restart { .. }
+                | Request::Reload { .. }
         );
         if self.shutting_down && refuse_when_stopping {
             let _ = reply.send(Err(RequestError::Refused(
@@ -79,7 +82,7 @@ impl Supervisor {
             Request::Restart { target, update_env } => {
                 self.on_targets(&target, reply, WaitFor::Settled, "restarted", |s, n, i| {
                     if let Some(env) = &update_env {
-                        s.update_base_env(n, env);
+                        s.set_base_env(n, env);
                     }
                     s.set_desired(n, AppRequest::Run);
                     s.dispatch(n, i, Event::Restart(Cause::Restarted));
@@ -114,6 +117,12 @@ impl Supervisor {
             Request::Flush { target } => self.flush(target.as_deref(), reply),
             Request::ReloadLogs => self.reload_logs(reply),
             Request::Kill => self.begin_shutdown(Some(reply)),
+            Request::Reload {
+                target,
+                apps,
+                parallel,
+                update_env,
+            } => self.reload(target, apps, parallel, update_env, reply),
         }
     }
 
@@ -124,7 +133,7 @@ impl Supervisor {
     }
 
     /// Changes an app's desired state through the pure rule, and stores it when it changed.
-    fn set_desired(&mut self, name: &str, req: AppRequest) {
+    pub(super) fn set_desired(&mut self, name: &str, req: AppRequest) {
         let Some(a) = self.app_mut(name) else { return };
         let before = a.desired;
         a.desired = before.on(req);
@@ -136,7 +145,7 @@ impl Supervisor {
     }
 
     /// `restart --update-env`: the next runs get the caller's environment; stored at once.
-    fn update_base_env(&mut self, name: &str, env: &BTreeMap<String, String>) {
+    pub(super) fn set_base_env(&mut self, name: &str, env: &BTreeMap<String, String>) {
         let Some(a) = self.app_mut(name) else { return };
         if &a.spec.base_env == env {
             return;

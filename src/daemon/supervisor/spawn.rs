@@ -2,6 +2,7 @@
 //! pipes wired to the log files, the task that waits for its exit (and gathers the OOM
 //! evidence off the actor), and sending stop signals to the run's tree.
 
+use super::spawner::SpawnContext;
 use super::{Internal, Supervisor};
 use crate::daemon::lifecycle::{Event, ExitFacts, OomEvidence, Signal, Trigger};
 use crate::logs;
@@ -39,15 +40,30 @@ impl Supervisor {
         let Some(inst) = a.insts.get_mut(&index) else {
             return Event::SpawnFailed { run };
         };
-        inst.begin_run(crate::store::now_ms());
-        let spawned = match self.spawner.spawn(&spec, index, run) {
+        inst.begin_run(run, crate::store::now_ms());
+        let sockets = match self.resources.sockets(&spec) {
+            Ok(s) => s,
+            Err(msg) => {
+                tracing::warn!(app, index, "{msg}");
+                if let Some(r) = self.inst_mut(app, index).and_then(|i| i.facts(run)) {
+                    r.spawn_error = Some(msg);
+                }
+                return Event::SpawnFailed { run };
+            }
+        };
+        let wants_notify = spec.wait_ready || spec.watchdog_ms.is_some();
+        let ctx = SpawnContext {
+            sockets: &sockets,
+            notify_socket: wants_notify.then_some(self.paths.notify.as_path()),
+        };
+        let spawned = match self.spawner.spawn(&spec, index, run, &ctx) {
             Ok(c) => c,
             Err(e) => {
                 let argv0 = spec.argv().first().cloned().unwrap_or_default();
                 let msg = format!("cannot execute `{argv0}` in {}: {e}", spec.cwd.display());
                 tracing::warn!(app, index, "{msg}");
-                if let Some(inst) = self.inst_mut(app, index) {
-                    inst.run.spawn_error = Some(msg);
+                if let Some(r) = self.inst_mut(app, index).and_then(|i| i.facts(run)) {
+                    r.spawn_error = Some(msg);
                 }
                 return Event::SpawnFailed { run };
             }
@@ -55,31 +71,40 @@ impl Supervisor {
         let Some(inst) = self.inst_mut(app, index) else {
             return Event::SpawnFailed { run };
         };
+        let restarts = inst.life.restarts();
+        let counters = (inst.out.clone(), inst.err.clone());
+        let Some(facts) = inst.facts(run) else {
+            return Event::SpawnFailed { run };
+        };
         let pid = spawned.pid;
-        inst.run.pid = pid;
-        inst.run.pid_ticks = pid.and_then(proc::start_ticks);
+        facts.pid = pid;
+        facts.pid_ticks = pid.and_then(proc::start_ticks);
+        let tail = facts.tail.clone();
         if let Some(pid) = pid {
             proc::pidfile::written(&spec, index, pid);
         }
-        let counters = (inst.out.clone(), inst.err.clone());
-        let tail = inst.run.tail.clone();
         let record = SpawnRecord {
             app: app.to_string(),
             instance: index,
             run,
             pid: pid.unwrap_or(0),
-            pid_start_ticks: inst.run.pid_ticks,
-            started_at_ms: inst.run.started_wall_ms.unwrap_or(0),
-            restarts: inst.life.restarts(),
+            pid_start_ticks: facts.pid_ticks,
+            started_at_ms: facts.started_wall_ms.unwrap_or(0),
+            restarts,
             trigger,
         };
-        let (out_sink, err_sink) = self.logs.outputs(&spec, index, counters, tail);
+        let ready_line = self.ready_line(&spec, index, run);
+        let (out_sink, err_sink) = self.logs.outputs(&spec, index, counters, tail, ready_line);
         if let Some(out) = spawned.stdout {
             tokio::spawn(logs::capture(out, out_sink));
         }
         let stderr_done = spawned
             .stderr
             .map(|err| tokio::spawn(logs::capture(err, err_sink)));
+        let probes = self.start_probes(&spec, index, run);
+        if let Some(facts) = self.inst_mut(app, index).and_then(|i| i.facts(run)) {
+            facts.probes = probes;
+        }
         self.store.send(Write::Spawn(record));
         let tx = self.internal_tx.clone();
         let name = app.to_string();
@@ -117,20 +142,18 @@ impl Supervisor {
     /// (found by a fresh walk of the tree, off the actor), or to the main process only.
     pub(super) fn signal(&mut self, app: &str, index: u32, run: u64, signal: Signal) {
         let Some(a) = self.app(app) else { return };
-        let sig = match signal {
-            Signal::Kill => NixSignal::SIGKILL,
-            Signal::Graceful => a.spec.stop_signal(),
+        let (sig, tree) = match signal {
+            Signal::Kill => (NixSignal::SIGKILL, a.spec.treekill),
+            Signal::Graceful => (a.spec.stop_signal(), a.spec.treekill),
+            // An in-place reload is the main process's job: it alone gets the signal.
+            Signal::Reload => (a.spec.reload_signal(), false),
         };
-        let treekill = a.spec.treekill;
-        let Some(inst) = a.insts.get(&index) else {
+        let Some(facts) = self.inst_mut(app, index).and_then(|i| i.facts(run)) else {
             return;
         };
-        if inst.life.run() != run {
-            return;
-        }
-        let Some(pid) = inst.run.pid else { return };
-        let known = inst.run.members.clone();
-        self.spawner.signal(pid, sig, treekill, known);
+        let Some(pid) = facts.pid else { return };
+        let known = facts.members.clone();
+        self.spawner.signal(pid, sig, tree, known);
     }
 }
 

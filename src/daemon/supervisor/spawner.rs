@@ -8,6 +8,8 @@ use crate::proc::{self, ExitInfo, tree};
 use nix::sys::signal::Signal;
 use std::future::Future;
 use std::io;
+use std::os::fd::RawFd;
+use std::path::Path;
 use std::pin::Pin;
 use tokio::io::AsyncRead;
 
@@ -21,9 +23,23 @@ pub struct Spawned {
     pub exit: Pin<Box<dyn Future<Output = ExitInfo> + Send>>,
 }
 
+/// What the daemon gives a run besides its spec.
+pub struct SpawnContext<'a> {
+    /// Sockets the daemon listens on for the app, passed as fds 3, 4, … (socket activation).
+    pub sockets: &'a [(RawFd, String)],
+    /// `$NOTIFY_SOCKET`, for apps that use the notify protocol.
+    pub notify_socket: Option<&'a Path>,
+}
+
 pub trait Spawner: Send {
     /// Starts run `run` of instance `index`.
-    fn spawn(&mut self, spec: &AppSpec, index: u32, run: u64) -> io::Result<Spawned>;
+    fn spawn(
+        &mut self,
+        spec: &AppSpec,
+        index: u32,
+        run: u64,
+        ctx: &SpawnContext,
+    ) -> io::Result<Spawned>;
 
     /// Sends `sig` to the run whose main process is `pid`: with `tree`, to its process group
     /// and to the descendants that left it (`known` from the last sample, or a fresh walk);
@@ -35,8 +51,23 @@ pub trait Spawner: Send {
 pub struct OsSpawner;
 
 impl Spawner for OsSpawner {
-    fn spawn(&mut self, spec: &AppSpec, index: u32, run: u64) -> io::Result<Spawned> {
-        let mut child = proc::command(spec, index, run).spawn()?;
+    fn spawn(
+        &mut self,
+        spec: &AppSpec,
+        index: u32,
+        run: u64,
+        ctx: &SpawnContext,
+    ) -> io::Result<Spawned> {
+        let mut cmd = proc::command(spec, index, run, ctx.sockets);
+        if let Some(path) = ctx.notify_socket {
+            cmd.env("NOTIFY_SOCKET", path);
+        }
+        if let Some(ms) = spec.watchdog_ms {
+            // sd_watchdog_enabled() reads these (WATCHDOG_PID is left out: the pid is the
+            // child's own, unknown before it starts, and libraries accept its absence).
+            cmd.env("WATCHDOG_USEC", (ms * 1000).to_string());
+        }
+        let mut child = cmd.spawn()?;
         let pid = child.id().map(|p| p as i32);
         let stdout = child.stdout.take().map(|s| Box::pin(s) as Output);
         let stderr = child.stderr.take().map(|s| Box::pin(s) as Output);

@@ -49,7 +49,13 @@ impl Fake {
 }
 
 impl Spawner for Fake {
-    fn spawn(&mut self, _: &AppSpec, _: u32, _: u64) -> std::io::Result<Spawned> {
+    fn spawn(
+        &mut self,
+        _: &AppSpec,
+        _: u32,
+        _: u64,
+        _: &super::spawner::SpawnContext,
+    ) -> std::io::Result<Spawned> {
         let mut w = self.world();
         if let Some(errno) = w.fail {
             return Err(std::io::Error::from_raw_os_error(errno));

@@ -69,11 +69,7 @@ impl Supervisor {
                     run,
                     kind,
                 } => {
-                    let ev = match kind {
-                        TimerKind::RestartDue => Event::RestartDue { run },
-                        TimerKind::KillDeadline => Event::KillDeadline { run },
-                    };
-                    self.dispatch(&app, index, ev);
+                    self.dispatch(&app, index, kind.event(run));
                 }
                 Timer::Cron { app, generation } => {
                     if self.app(&app).is_some_and(|a| a.generation == generation) {

@@ -1,9 +1,11 @@
 //! The transition table of every (state, event) pair worth a row, and the helpers the
 //! scenario tests share.
 
+use super::rules::summary;
 use super::*;
 use Status::*;
 
+mod reload;
 mod scenarios;
 mod sweep;
 
@@ -20,6 +22,12 @@ pub(super) fn policy() -> Policy {
         kill_timeout_ms: 1600,
         memory: None,
         treekill: false,
+        readiness: false,
+        listen_timeout_ms: 3000,
+        health_failures: None,
+        watchdog_ms: None,
+        reload: ReloadMode::Surge,
+        notify_reload: false,
     }
 }
 

@@ -1,0 +1,191 @@
+//! Owns `reload` across instances: a rollout takes the target's instances `parallel` at a
+//! time, hands each a `Reload` event (the state machine decides how: a new process beside
+//! the old one, stop-first, or in place), starts the next once one is done, and stops at the
+//! first failure, answering with the instance, the cause and its stderr tail. With specs from a
+//! file, they replace the running ones first and new apps start as part of the rollout.
+
+use super::app::{App, Inst, policy_of};
+use super::targets::Key;
+use super::{ReplyTx, RequestError, Supervisor};
+use crate::config::AppSpec;
+use crate::daemon::lifecycle::desired::AppRequest;
+use crate::daemon::lifecycle::{Event, Instance};
+use crate::ipc::Response;
+use crate::store::Write;
+use std::collections::{BTreeMap, VecDeque};
+
+/// One `reload` request in progress.
+pub struct Rollout {
+    label: String,
+    queue: VecDeque<Key>,
+    active: Vec<Key>,
+    done: Vec<Key>,
+    parallel: usize,
+    pub reply: ReplyTx,
+}
+
+impl Supervisor {
+    pub(super) fn reload(
+        &mut self,
+        target: Option<String>,
+        apps: Vec<AppSpec>,
+        parallel: u32,
+        update_env: Option<BTreeMap<String, String>>,
+        reply: ReplyTx,
+    ) {
+        if let Some(e) = apps.iter().find_map(|a| a.check().err()) {
+            let _ = reply.send(Err(RequestError::BadRequest(e)));
+            return;
+        }
+        let mut keys = match &target {
+            Some(t) => match self.resolve(t) {
+                Ok(k) => k,
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                    return;
+                }
+            },
+            None => Vec::new(),
+        };
+        let label = target.clone().unwrap_or_else(|| {
+            let names: Vec<&str> = apps.iter().map(|a| a.name.as_str()).collect();
+            names.join(", ")
+        });
+        for spec in apps {
+            keys.extend(self.take_spec(spec));
+        }
+        if let Some(env) = &update_env {
+            let mut names: Vec<String> = keys.iter().map(|(n, _)| n.clone()).collect();
+            names.dedup();
+            for n in names {
+                self.set_base_env(&n, env);
+            }
+        }
+        for (name, _) in &keys {
+            self.set_desired(name, AppRequest::Run);
+        }
+        self.rollouts.push(Rollout {
+            label,
+            queue: keys.into(),
+            active: Vec::new(),
+            done: Vec::new(),
+            parallel: parallel.max(1) as usize,
+            reply,
+        });
+    }
+
+    /// A spec from a file replaces the running one (without restarting anything: the rollout
+    /// does that); a new app is added stopped. Returns the instances to reload.
+    fn take_spec(&mut self, spec: AppSpec) -> Vec<Key> {
+        let name = spec.name.clone();
+        let count = spec.instances;
+        if let Some(a) = self.app_mut(&name) {
+            a.policy = policy_of(&spec);
+            a.spec = spec.clone();
+            a.desired = a.desired.on(AppRequest::Apply {
+                autostart: true,
+                existed: true,
+            });
+            let old: Vec<u32> = a.insts.keys().copied().collect();
+            for i in 0..count {
+                a.insts
+                    .entry(i)
+                    .or_insert_with(|| Inst::new(Instance::new()));
+            }
+            for i in old.into_iter().filter(|i| *i >= count) {
+                self.dispatch(&name, i, Event::Delete);
+            }
+        } else {
+            let insts = (0..count)
+                .map(|i| (i, Inst::new(Instance::new())))
+                .collect();
+            self.apps.push(App::new(spec.clone(), true, insts));
+        }
+        self.store.send(Write::UpsertApp {
+            spec: Box::new(spec),
+            should_run: true,
+        });
+        self.arm_triggers(&name);
+        (0..count).map(|i| (name.clone(), i)).collect()
+    }
+
+    /// Moves every rollout on after an event: finished instances make room for the next ones.
+    pub(super) fn advance_rollouts(&mut self) {
+        if self.rollouts.is_empty() {
+            return;
+        }
+        for mut r in std::mem::take(&mut self.rollouts) {
+            match self.advance(&mut r) {
+                None => self.rollouts.push(r),
+                Some(answer) => {
+                    let _ = r.reply.send(answer);
+                }
+            }
+        }
+    }
+
+    /// `Some(answer)` once the rollout is over.
+    fn advance(&mut self, r: &mut Rollout) -> Option<Result<Response, RequestError>> {
+        loop {
+            let mut failed = None;
+            let mut finished = Vec::new();
+            r.active.retain(|key| {
+                let inst = self.app(&key.0).and_then(|a| a.insts.get(&key.1));
+                match inst.map(|i| i.life.reload_outcome()) {
+                    None | Some(Some(Ok(()))) => {
+                        finished.push(key.clone());
+                        false
+                    }
+                    Some(None) => true,
+                    Some(Some(Err((run, cause)))) => {
+                        failed.get_or_insert((key.clone(), run, cause));
+                        false
+                    }
+                }
+            });
+            r.done.extend(finished);
+            if let Some((key, run, cause)) = failed {
+                return Some(Err(RequestError::Refused(
+                    self.reload_failure(&key, run, cause),
+                )));
+            }
+            if r.active.len() >= r.parallel || r.queue.is_empty() {
+                break;
+            }
+            while r.active.len() < r.parallel
+                && let Some(key) = r.queue.pop_front()
+            {
+                self.dispatch(&key.0, key.1, Event::Reload);
+                r.active.push(key);
+            }
+        }
+        if r.queue.is_empty() && r.active.is_empty() {
+            return Some(Ok(Response::Done {
+                message: format!("reloaded {}", r.label),
+                processes: self.processes_of(&r.done),
+            }));
+        }
+        None
+    }
+
+    /// What a failed reload says: the instance, the cause, the probe's or the OS error, and
+    /// the stderr tail of the new process.
+    fn reload_failure(&self, key: &Key, run: u64, cause: crate::record::Cause) -> String {
+        let inst = self.app(&key.0).and_then(|a| a.insts.get(&key.1));
+        let mut msg = format!(
+            "reload stopped at {}:{}: its new process (run {run}) ended as {cause}; what ran before keeps running",
+            key.0, key.1
+        );
+        if let Some(inst) = inst {
+            let detail = inst.last_exit.as_ref().and_then(|e| e.error.clone());
+            if let Some(d) = detail.or_else(|| inst.last_probe_error.clone()) {
+                msg.push_str(&format!(" ({d})"));
+            }
+            if let Some(tail) = inst.last_stderr.as_deref().filter(|t| !t.trim().is_empty()) {
+                msg.push_str("\nstderr:\n");
+                msg.push_str(tail.trim_end());
+            }
+        }
+        msg
+    }
+}
