@@ -241,6 +241,19 @@ pub struct ProcessInfo {
     pub cpu_percent: Option<f32>,
     pub memory_bytes: Option<u64>,
     pub last_exit: Option<LastExit>,
+    /// What the app last said with `STATUS=` on the notify socket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify_status: Option<String>,
+    /// A reload's new process while it runs beside this one: its pid and status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reloading: Option<Reloading>,
+}
+
+/// A reload's new process, beside the instance it replaces.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reloading {
+    pub pid: Option<i32>,
+    pub status: Status,
 }
 
 /// `describe`: an app's spec and its instances.

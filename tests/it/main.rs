@@ -13,4 +13,5 @@ mod lifecycle;
 mod logs;
 mod parity;
 mod parity_cli;
+mod reload;
 mod socket;

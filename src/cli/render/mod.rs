@@ -103,6 +103,22 @@ fn ms(v: u64) -> String {
     format!("{v} ms")
 }
 
+/// A probe as `describe` shows it: what it checks and its timing.
+fn probe_text(p: &crate::config::probe::Probe) -> String {
+    use crate::config::probe::ProbeKind;
+    let what = match &p.kind {
+        ProbeKind::Http(u) => format!("GET {u}"),
+        ProbeKind::Tcp(a) => format!("tcp {a}"),
+        ProbeKind::Exec(c) => format!("exec `{c}`"),
+    };
+    format!(
+        "{what} every {} (timeout {}, {} failures in a row)",
+        ms(p.interval_ms),
+        ms(p.timeout_ms),
+        p.failures
+    )
+}
+
 pub fn describe(
     d: &AppDetail,
     memory: &[crate::store::reader::MemoryMinute],
@@ -148,6 +164,38 @@ pub fn describe(
         "kill",
         format!("{}, SIGKILL after {} ms", s.kill_signal, s.kill_timeout_ms),
     );
+    for (what, probe) in [("ready", &s.ready), ("health", &s.health)] {
+        if let Some(p) = probe {
+            kv(what, probe_text(p));
+        }
+    }
+    let mut readiness = Vec::new();
+    if s.wait_ready {
+        readiness.push("READY=1 on the notify socket".to_string());
+    }
+    if let Some(r) = &s.ready_log_line {
+        readiness.push(format!("a line matching `{r}`"));
+    }
+    if s.ready.is_some() {
+        readiness.push("the ready probe".to_string());
+    }
+    if !readiness.is_empty() {
+        let timeout = s.listen_timeout_ms.unwrap_or(3000);
+        kv(
+            "ready when",
+            format!("{} (within {})", readiness.join(" or "), ms(timeout)),
+        );
+    }
+    if let Some(w) = s.watchdog_ms {
+        kv("watchdog", format!("WATCHDOG=1 at least every {}", ms(w)));
+    }
+    if !s.listen.is_empty() {
+        let addrs: Vec<String> = s.listen.iter().map(|a| a.display()).collect();
+        kv("listen", format!("{} (fd 3 on)", addrs.join(", ")));
+    }
+    if let Some(sig) = &s.reload_signal {
+        kv("reload", format!("in place: {sig} to the main process"));
+    }
     let keys: Vec<&str> = s.env.keys().map(String::as_str).collect();
     kv(
         "env (file)",
@@ -203,6 +251,15 @@ pub fn describe(
                     bytes(*lo),
                     bytes(*hi)
                 ),
+            );
+        }
+        if let Some(st) = &p.notify_status {
+            kv(&format!("  status {}", p.instance), st.clone());
+        }
+        if let Some(r) = &p.reloading {
+            kv(
+                &format!("  reloading {}", p.instance),
+                format!("new process pid {} · {}", dash(r.pid), r.status.as_str()),
             );
         }
         if let Some(e) = &p.last_exit {

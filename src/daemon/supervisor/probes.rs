@@ -88,9 +88,11 @@ impl Supervisor {
         error: Option<String>,
     ) {
         // Kept whichever run failed it (a reload's new process too), for the exit row and a
-        // failed reload's message.
+        // failed reload's message; frozen once the instance stops, so the row keeps the
+        // failure that decided it, not what a stopping process answers.
         if let Some(inst) = self.inst_mut(app, index)
             && let Some(e) = &error
+            && inst.life.status() != crate::record::Status::Stopping
         {
             inst.last_probe_error = Some(e.clone());
         }

@@ -3,7 +3,7 @@
 use super::Supervisor;
 use super::app::{App, Inst};
 use super::targets::{Key, Target};
-use crate::ipc::{AppDetail, ProcessInfo};
+use crate::ipc::{AppDetail, ProcessInfo, Reloading};
 use crate::logs;
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -55,6 +55,11 @@ impl Supervisor {
             cpu_percent: inst.run.cpu,
             memory_bytes: inst.run.rss,
             last_exit: inst.last_exit.clone(),
+            notify_status: inst.notify_status.clone(),
+            reloading: inst.life.successor_status().map(|status| Reloading {
+                pid: inst.next.as_ref().and_then(|n| n.pid),
+                status,
+            }),
         }
     }
 
