@@ -56,6 +56,13 @@ impl ListenAddr {
             if host.is_empty() {
                 return Err(format!("`{t}` has no host: write tcp://HOST:PORT"));
             }
+            // The daemon binds it: an address, never a name to look up (a lookup could stall).
+            let bare = host.trim_start_matches('[').trim_end_matches(']');
+            if bare != "localhost" && bare.parse::<std::net::IpAddr>().is_err() {
+                return Err(format!(
+                    "`{t}`: the host must be an IP address (0.0.0.0, 127.0.0.1, [::]) or localhost"
+                ));
+            }
             match port.parse::<u16>() {
                 Ok(p) if p > 0 => Ok(ListenAddr::Tcp(rest.to_string())),
                 _ => Err(format!("`{t}`: `{port}` is not a port (1 to 65535)")),

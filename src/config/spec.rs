@@ -152,6 +152,11 @@ pub struct AppSpec {
     /// `false`: only the main process's group is signalled on stop; leftovers may outlive it.
     #[serde(default = "default_true")]
     pub treekill: bool,
+    /// Neither `restart_delay` nor `exp_backoff_restart_delay` was given: a failed run that
+    /// outlived `min_uptime` is restarted after an exponential backoff (from 100 ms, ×1.5, up
+    /// to 15 s, reset after 30 s up); shorter runs restart at once, as PM2.
+    #[serde(default = "default_true")]
+    pub default_backoff: bool,
     /// `wait_ready`: ready when the app sends READY=1 on `$NOTIFY_SOCKET`.
     #[serde(default)]
     pub wait_ready: bool,
@@ -256,6 +261,7 @@ impl AppSpec {
             uid: None,
             gid: None,
             treekill: true,
+            default_backoff: true,
             wait_ready: false,
             ready_log_line: None,
             ready: None,

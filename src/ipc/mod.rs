@@ -241,6 +241,10 @@ pub struct ProcessInfo {
     pub cpu_percent: Option<f32>,
     pub memory_bytes: Option<u64>,
     pub last_exit: Option<LastExit>,
+    /// With a `health:` check: `ok`, `failing N/M` (N failed checks in a row of the M that
+    /// restart it) or `pending` (no check yet this run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<String>,
     /// What the app last said with `STATUS=` on the notify socket.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notify_status: Option<String>,

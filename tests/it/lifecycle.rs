@@ -266,3 +266,29 @@ fn a_restart_storm_leaves_no_zombies_and_kill_leaves_no_process() {
         "processes of the apps survived kill: {alive:?}"
     );
 }
+
+/// The slow crash loop `min_uptime` misses backs off by default (a difference from PM2).
+#[test]
+fn a_crash_loop_just_above_min_uptime_backs_off() {
+    let h = Home::new();
+    let file = h.ecosystem(
+        "eco.yaml",
+        "apps:\n  - name: slowloop\n    script: bash\n    args: [\"-c\", \"sleep 0.4; exit 1\"]\n    min_uptime: 300ms\n",
+    );
+    h.ok(&["start", &file]);
+    let rows = || -> Vec<serde_json::Value> {
+        let text = h.ok(&["history", "slowloop", "--json"]);
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
+    };
+    h.wait_until("three failed runs", || rows().len() >= 3);
+    let mut delays: Vec<u64> = rows()
+        .iter()
+        .map(|r| r["next_delay_ms"].as_u64().unwrap_or(0))
+        .collect();
+    // Newest first in the history.
+    delays.reverse();
+    assert_eq!(&delays[..3], &[100, 150, 225], "{delays:?}");
+    for r in rows() {
+        assert_eq!(r["unstable"], false, "{r}");
+    }
+}

@@ -179,7 +179,19 @@ fn an_app_whose_health_check_stops_answering_is_restarted_as_unhealthy() {
     h.ok(&["start", &file]);
     let pid = h.wait_status("web", 0, "online")["pid"].clone();
     h.wait_until("the app answers", || get(port, "/").is_ok());
+    h.wait_until("a passed health check shows", || {
+        h.proc("web", 0).is_some_and(|p| p["health"] == "ok")
+    });
+    let table = h.ok(&["list"]);
+    assert!(
+        table.contains("health") && table.contains(" ok "),
+        "{table}"
+    );
     std::fs::write(&sick, "").expect("sick");
+    h.wait_until("a failed check shows", || {
+        h.proc("web", 0)
+            .is_some_and(|p| p["health"] == "failing 1/2" || p["pid"] != pid)
+    });
     h.wait_until("an unhealthy restart", || {
         history(&h, "web").iter().any(|r| r["cause"] == "unhealthy")
     });

@@ -63,6 +63,10 @@ pub fn process_table(procs: &[ProcessInfo], color: bool) -> String {
         header.push("namespace");
     }
     header.extend(["inst", "pid", "status", "uptime", "↺", "cpu", "mem"]);
+    let show_health = procs.iter().any(|p| p.health.is_some());
+    if show_health {
+        header.push("health");
+    }
     t.set_header(header);
     for p in procs {
         let mut row = vec![Cell::new(p.id), Cell::new(&p.name)];
@@ -78,6 +82,15 @@ pub fn process_table(procs: &[ProcessInfo], color: bool) -> String {
             Cell::new(dash(p.cpu_percent.map(|c| format!("{c:.0}%")))),
             Cell::new(dash(p.memory_bytes.map(bytes))),
         ]);
+        if show_health {
+            let h = p.health.as_deref().unwrap_or("-");
+            let cell = Cell::new(h);
+            row.push(match h {
+                "ok" => cell.fg(Color::Green),
+                "pending" | "-" => cell,
+                _ => cell.fg(Color::Red),
+            });
+        }
         t.add_row(row);
     }
     t.to_string()
@@ -252,6 +265,9 @@ pub fn describe(
                     bytes(*hi)
                 ),
             );
+        }
+        if let Some(health) = &p.health {
+            kv(&format!("  health {}", p.instance), health.clone());
         }
         if let Some(st) = &p.notify_status {
             kv(&format!("  status {}", p.instance), st.clone());

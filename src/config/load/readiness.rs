@@ -16,9 +16,19 @@ pub const DEFAULT_LISTEN_TIMEOUT_MS: u64 = 3000;
 
 /// A regex `ready_log_line` can use.
 pub fn valid_regex(r: &str) -> Result<(), String> {
-    regex::Regex::new(r)
-        .map(|_| ())
-        .map_err(|e| format!("`{r}` is not a valid regex: {e}"))
+    regex::Regex::new(r).map(|_| ()).map_err(|e| {
+        // The regex crate draws the pattern with a caret over several lines; one line here.
+        let text = e.to_string();
+        let why = text
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("")
+            .trim()
+            .trim_start_matches("error: ")
+            .to_string();
+        format!("`{r}` is not a valid regex: {why}")
+    })
 }
 
 fn valid_kind(kind: &ProbeKind) -> Result<(), String> {

@@ -69,6 +69,10 @@ pub(super) fn read(keys: &AppKeys, spec: &mut AppSpec, ctx: &mut Ctx) {
     {
         spec.exp_backoff_restart_delay_ms = (d > 0).then_some(d);
     }
+    // A file that sets neither delay gets svctl's default: failed runs that outlived
+    // min_uptime back off (a deliberate difference from PM2, which restarts them at once).
+    spec.default_backoff =
+        keys.get("restart_delay").is_none() && keys.get("exp_backoff_restart_delay").is_none();
     if let Some(f) = keys.get("max_restarts")
         && let Some(n) = f.u64_in(ctx, 0..=u64::from(u32::MAX))
     {

@@ -199,3 +199,23 @@ fn invalid_ignore_watch_globs_are_located_errors() {
     let a = &ok("apps:\n  - script: x\n    ignore_watch: [logs, \"*.tmp\", \"./dist/\"]\n").apps[0];
     assert_eq!(a.ignore_watch, ["logs", "*.tmp", "./dist/"]);
 }
+
+#[test]
+fn probe_and_socket_settings_are_checked_where_they_are_written() {
+    let e = err(
+        "apps:\n  - name: a\n    script: x\n    ready:\n      http: https://x/health\n      interval: 0\n    health:\n      grpc: x:1\n    listen: [\"0.0.0.0:8000\", \"tcp://db.internal:5432\"]\n    ready_log_line: \"(unclosed\"\n    reload_signal: SIGNOPE\n    watchdog: 0\n",
+    );
+    for want in [
+        "5:13: apps[0].ready.http: `https://x/health` is not an http:// URL",
+        "6:17: apps[0].ready.interval: must be more than 0",
+        "8:7: apps[0].health.grpc: unknown probe setting",
+        "8:7: apps[0].health: a probe needs one of http: URL, tcp: HOST:PORT, exec: COMMAND",
+        "9:14: apps[0].listen[0]: `0.0.0.0:8000` is not a socket address",
+        "9:30: apps[0].listen[1]: `tcp://db.internal:5432`: the host must be an IP address",
+        "10:21: apps[0].ready_log_line: `(unclosed` is not a valid regex: unclosed group\n",
+        "11:20: apps[0].reload_signal: `SIGNOPE` is not a signal",
+        "12:15: apps[0].watchdog: must be more than 0",
+    ] {
+        assert!(e.contains(want), "missing {want:?} in\n{e}");
+    }
+}

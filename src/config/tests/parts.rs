@@ -38,3 +38,24 @@ fn suggestions_only_for_close_names() {
     assert_eq!(load::suggest("xyzzy", ["max_restarts", "script"]), None);
     assert_eq!(load::suggest("SCRIPT", ["script"]), Some("script"));
 }
+
+#[test]
+fn the_default_backoff_holds_until_a_delay_is_given() {
+    let load = |extra: &str| {
+        let yaml = format!("apps:\n  - name: a\n    script: sleep\n{extra}");
+        crate::config::load_str(
+            &yaml,
+            std::path::Path::new("/tmp/eco.yaml"),
+            &Default::default(),
+        )
+        .expect("valid")
+        .apps
+        .remove(0)
+    };
+    assert!(load("").default_backoff);
+    assert!(
+        !load("    restart_delay: 0\n").default_backoff,
+        "an explicit 0 is PM2's rule"
+    );
+    assert!(!load("    exp_backoff_restart_delay: 100\n").default_backoff);
+}

@@ -69,10 +69,16 @@ pub struct Policy {
     pub watchdog_ms: Option<u64>,
     /// How `reload` replaces an instance.
     pub reload: ReloadMode,
+    /// No delay was configured: failed runs that outlived `min_uptime` back off from
+    /// [`DEFAULT_BACKOFF_MS`]; others restart at once.
+    pub default_backoff: bool,
     /// With `reload_signal` and `wait_ready`: an in-place reload ends with RELOADING=1 then
     /// READY=1 (systemd's notify-reload protocol).
     pub notify_reload: bool,
 }
+
+/// The first delay of the default backoff (as `exp_backoff_restart_delay: 100`).
+pub const DEFAULT_BACKOFF_MS: u64 = 100;
 
 /// How `svctl reload` replaces an instance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -218,6 +224,10 @@ impl Instance {
     }
     pub fn started_at_ms(&self) -> Option<u64> {
         self.started_at_ms
+    }
+    /// Consecutive failed health checks of the current run.
+    pub fn health_failures(&self) -> u32 {
+        self.health_failures
     }
     /// Whether the main process of the current run is still alive (not ended, not swept).
     pub fn main_alive(&self) -> bool {

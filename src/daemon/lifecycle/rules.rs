@@ -2,12 +2,12 @@
 //! and the counting of restarts. [`step`] routes events of a reload's new process to it and
 //! readiness, health and reload events to their files.
 
-use super::backoff;
+use super::backoff::{self, DelayPolicy};
 use super::classify::classify_exit;
 use super::guard::MemoryGuard;
 use super::{
-    AfterStop, Effect, Ended, Event, ExitSummary, Instance, Policy, ReloadState, Signal, StopPlan,
-    TimerKind, Trigger,
+    AfterStop, DEFAULT_BACKOFF_MS, Effect, Ended, Event, ExitSummary, Instance, Policy,
+    ReloadState, Signal, StopPlan, TimerKind, Trigger,
 };
 use super::{ready, reload};
 use crate::record::{Cause, Status};
@@ -394,6 +394,26 @@ fn finish_stop(inst: &mut Instance, after: AfterStop, now_ms: u64) -> Vec<Effect
     }
 }
 
+/// The delay rule of one automatic restart. Without a configured delay, a failed run (non-zero
+/// exit, a signal svctl did not send, not ready) that outlived `min_uptime` backs off: a crash
+/// loop just above `min_uptime` slows down instead of restarting at full speed forever. A
+/// clean exit or an unstable run restarts at once, as PM2 (unstable runs count toward
+/// `max_restarts` instead).
+fn delay_policy(policy: &Policy, cause: Cause, ended: Ended, unstable: bool) -> DelayPolicy {
+    if !policy.default_backoff {
+        return policy.delay;
+    }
+    let failed = match cause {
+        Cause::Exited => ended.code != Some(0),
+        Cause::Signaled | Cause::OomKilled | Cause::NotReady => true,
+        _ => false,
+    };
+    DelayPolicy {
+        restart_delay_ms: 0,
+        exp_backoff_ms: (failed && !unstable).then_some(DEFAULT_BACKOFF_MS),
+    }
+}
+
 /// An exit nobody asked for (or a run that never became ready): apply the restart policy.
 fn crashed(
     inst: &mut Instance,
@@ -434,7 +454,11 @@ fn crashed(
         inst.status = Status::Errored;
         return vec![record(None)];
     }
-    let (delay, state) = backoff::next_delay(policy.delay, inst.backoff_ms, ended.uptime_ms);
+    let (delay, state) = backoff::next_delay(
+        delay_policy(policy, cause, ended, unstable),
+        inst.backoff_ms,
+        ended.uptime_ms,
+    );
     inst.backoff_ms = state;
     if delay == 0 {
         let mut effects = vec![record(Some(0))];

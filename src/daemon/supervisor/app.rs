@@ -42,6 +42,10 @@ pub fn policy_of(spec: &AppSpec) -> Policy {
         health_failures: spec.health.as_ref().map(|h| h.failures),
         watchdog_ms: spec.watchdog_ms,
         reload: reload_mode(spec),
+        // A delay in the spec is a configured one, however the spec was made.
+        default_backoff: spec.default_backoff
+            && spec.restart_delay_ms == 0
+            && spec.exp_backoff_restart_delay_ms.is_none(),
         notify_reload: spec.reload_signal.is_some() && spec.wait_ready,
     }
 }
@@ -126,6 +130,8 @@ pub struct Run {
     pub minute: Option<Minute>,
     /// The last lines of the run's stderr.
     pub tail: Arc<Mutex<Tail>>,
+    /// A health check of this run has completed (passed or failed).
+    pub health_seen: bool,
     /// The run's probes stop when this is dropped (with the run's facts).
     pub probes: Option<tokio_util::sync::DropGuard>,
 }

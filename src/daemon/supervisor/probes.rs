@@ -96,6 +96,11 @@ impl Supervisor {
         {
             inst.last_probe_error = Some(e.clone());
         }
+        if role == ProbeRole::Health
+            && let Some(facts) = self.inst_mut(app, index).and_then(|i| i.facts(run))
+        {
+            facts.health_seen = true;
+        }
         let event = match role {
             ProbeRole::Ready if error.is_none() => Event::Ready { run },
             ProbeRole::Ready => return,

@@ -56,6 +56,13 @@ impl Supervisor {
             memory_bytes: inst.run.rss,
             last_exit: inst.last_exit.clone(),
             notify_status: inst.notify_status.clone(),
+            health: a.spec.health.as_ref().filter(|_| running).map(|h| {
+                match (life.health_failures(), inst.run.health_seen) {
+                    (0, true) => "ok".to_string(),
+                    (0, false) => "pending".to_string(),
+                    (n, _) => format!("failing {n}/{}", h.failures),
+                }
+            }),
             reloading: inst.life.successor_status().map(|status| Reloading {
                 pid: inst.next.as_ref().and_then(|n| n.pid),
                 status,

@@ -27,6 +27,7 @@ pub(super) fn policy() -> Policy {
         health_failures: None,
         watchdog_ms: None,
         reload: ReloadMode::Surge,
+        default_backoff: false,
         notify_reload: false,
     }
 }

@@ -237,3 +237,52 @@ fn a_user_restart_gives_an_errored_app_fresh_chances() {
     assert_eq!(inst.unstable, 0);
     assert_eq!(inst.status, Launching);
 }
+
+/// The crash loop `min_uptime` misses: gunicorn with an import error exits ~1.2 s after start,
+/// over a `min_uptime` of 1 s. Without a configured delay it backs off instead of looping at
+/// full speed; an instant crash still restarts at once and ends in errored.
+#[test]
+fn without_a_configured_delay_failed_runs_over_min_uptime_back_off() {
+    let p = Policy {
+        default_backoff: true,
+        max_restarts: 100,
+        ..policy()
+    };
+    let mut inst = Instance::new();
+    run_to_online(&mut inst, &p, 0);
+    let mut now = 0;
+    let mut delays = Vec::new();
+    for _ in 0..5 {
+        now += 1200;
+        let run = inst.run;
+        let effects = step(&mut inst, &p, exited(run, 1), now);
+        let Some(Effect::Timer { at_ms, .. }) = effects.last().cloned() else {
+            panic!("a delay, not {effects:?}");
+        };
+        delays.push(at_ms - now);
+        now = at_ms;
+        step(&mut inst, &p, Event::RestartDue { run }, now);
+        step(&mut inst, &p, Event::Spawned { run: run + 1 }, now);
+    }
+    assert_eq!(delays, vec![100, 150, 225, 337, 505]);
+    assert_eq!(inst.unstable, 0, "each run outlived min_uptime");
+    // A clean exit restarts at once.
+    now += 1200;
+    let run = inst.run;
+    let effects = step(&mut inst, &p, exited(run, 0), now);
+    assert_eq!(effects.last(), Some(&spawn(run + 1, Trigger::AutoRestart)));
+    // An instant crash keeps PM2's rule: at once, counted toward max_restarts.
+    step(&mut inst, &p, Event::Spawned { run: run + 1 }, now);
+    let effects = step(&mut inst, &p, exited(run + 1, 1), now + 50);
+    assert_eq!(effects.last(), Some(&spawn(run + 2, Trigger::AutoRestart)));
+    assert_eq!(inst.unstable, 1);
+    // A configured delay wins.
+    let set = Policy {
+        default_backoff: false,
+        ..p.clone()
+    };
+    let mut inst = Instance::new();
+    run_to_online(&mut inst, &set, 0);
+    let effects = step(&mut inst, &set, exited(1, 1), 1200);
+    assert_eq!(effects.last(), Some(&spawn(2, Trigger::AutoRestart)));
+}
