@@ -1,7 +1,11 @@
 //! Owns the answer to "why did it restart?": a pure analysis of an app's exit history (and its
 //! memory minutes) into counts per cause, typical uptimes, exit codes and signals, the stderr of
-//! the dominant crash, and plain-language findings. No I/O: the CLI reads the database and
-//! renders the [`Report`].
+//! the dominant crash, and plain-language findings. No I/O: the CLI reads the database and the
+//! app's [`Settings`] and renders the [`Report`].
+//!
+//! Causes a user or svctl decided ([`Cause::is_requested`]: restarts, reloads, cron, watch,
+//! memory limits, health restarts) are never the dominant crash; `memory_limit` and `unhealthy`
+//! still get findings of their own, and `not_ready` (an unstable exit) is a crash.
 
 use crate::record::Cause;
 use crate::store::model::ExitRecord;
@@ -11,10 +15,12 @@ use std::collections::BTreeMap;
 
 mod crash_loop;
 mod growth;
+mod readiness;
 
 use crash_loop::crash_loop_of;
-pub use crash_loop::{CrashLoop, LOOP_MIN_EXITS, crash_loop, crash_looping};
+pub use crash_loop::{CrashLoop, LOOP_MIN_EXITS, crash_loop, crash_looping, is_failure};
 use growth::growth_per_min;
+pub use readiness::Settings;
 
 /// One cause's share of the window.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -74,14 +80,15 @@ fn mb(bytes: u64) -> String {
     format!("{:.0} MB", bytes as f64 / (1024.0 * 1024.0))
 }
 
-/// Analyses `exits` (any order) of one app since `since_ms`.
+/// Analyses `exits` (any order) of one app since `since_ms`, with the app's `settings`.
 pub fn analyse(
     app: &str,
     since_ms: i64,
     exits: &[ExitRecord],
     minutes: &[MemoryMinute],
-    min_uptime_ms: u64,
+    settings: &Settings,
 ) -> Report {
+    let min_uptime_ms = settings.min_uptime_ms;
     let mut exits: Vec<&ExitRecord> = exits.iter().filter(|e| e.ended_at_ms >= since_ms).collect();
     exits.sort_by_key(|e| e.ended_at_ms);
     let mut groups: BTreeMap<Cause, Vec<&ExitRecord>> = BTreeMap::new();
@@ -192,6 +199,12 @@ pub fn analyse(
             plural(lim)
         ));
     }
+    if let Some(es) = groups.get(&Cause::Unhealthy) {
+        findings.push(readiness::unhealthy(es, settings));
+    }
+    if let Some(es) = groups.get(&Cause::NotReady) {
+        findings.push(readiness::not_ready(es, settings));
+    }
     if let Some(sig) = groups.get(&Cause::Signaled) {
         let mut names: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
         for e in sig {
@@ -249,10 +262,11 @@ pub fn analyse(
             plural(lost)
         ));
     }
-    let asked = count(Cause::Restarted) + count(Cause::Cron) + count(Cause::Watch);
+    let asked =
+        count(Cause::Restarted) + count(Cause::Reload) + count(Cause::Cron) + count(Cause::Watch);
     if asked > 0 {
         findings.push(format!(
-            "{asked} restart{} were asked for (restart command, cron or watch), not crashes",
+            "{asked} restart{} were asked for (restart or reload command, cron or watch), not crashes",
             plural(asked)
         ));
     }
@@ -340,7 +354,7 @@ mod tests {
                 )
             })
             .collect();
-        let r = analyse("flask-app", 0, &exits, &[], 1000);
+        let r = analyse("flask-app", 0, &exits, &[], &Settings::new(1000));
         assert_eq!(r.exits, 16);
         assert_eq!(r.dominant_crash, Some(Cause::Exited));
         assert_eq!(r.by_cause[0].count, 16);
@@ -369,7 +383,7 @@ mod tests {
             exits.push(e);
         }
         exits.push(exit(11, Cause::Signaled, 20_000_000, 50_000));
-        let r = analyse("collector", 0, &exits, &[], 1000);
+        let r = analyse("collector", 0, &exits, &[], &Settings::new(1000));
         let f = r.findings.join("\n");
         assert!(
             f.contains("killed by the kernel OOM killer 3 times (RSS ~290 MB at the last sample)"),
@@ -400,7 +414,7 @@ mod tests {
                 max_bytes: (100 + 20 * m as u64) << 20,
             })
             .collect();
-        let r = analyse("a", 0, &[e], &minutes, 1000);
+        let r = analyse("a", 0, &[e], &minutes, &Settings::new(1000));
         assert!(
             r.findings.iter().any(|f| f.contains("~20 MB/min")),
             "{:?}",
@@ -415,7 +429,7 @@ mod tests {
             exit(2, Cause::Restarted, 200_000, 100_000),
             exit(3, Cause::Exited, 400_000, 100_000),
         ];
-        let r = analyse("a", 0, &exits, &[], 1000);
+        let r = analyse("a", 0, &exits, &[], &Settings::new(1000));
         assert_eq!(r.dominant_crash, Some(Cause::Exited));
         assert!(
             r.findings
@@ -423,9 +437,9 @@ mod tests {
                 .any(|f| f.starts_with("2 restarts were asked for"))
         );
         assert!(!r.findings.iter().any(|f| f.starts_with("crash loop")));
-        let late = analyse("a", 450_000, &exits, &[], 1000);
+        let late = analyse("a", 450_000, &exits, &[], &Settings::new(1000));
         assert_eq!(late.exits, 1);
-        let none = analyse("a", 10_000_000, &exits, &[], 1000);
+        let none = analyse("a", 10_000_000, &exits, &[], &Settings::new(1000));
         assert_eq!(none.findings, vec!["no exit recorded in this window"]);
     }
 }

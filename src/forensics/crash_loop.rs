@@ -66,15 +66,21 @@ impl CrashLoop {
     }
 }
 
-/// A failed run that svctl restarted on its own: a non-zero exit, or a signal svctl did not
-/// send (a requested stop, memory limit, cron or watch is not a failure; a spawn failure is
-/// errored at once and does not loop).
-fn failed(e: &ExitRecord) -> bool {
-    match e.cause {
-        Cause::Exited => e.exit_code != Some(0),
+/// Whether a run that ended with `cause` and `exit_code` failed, as a crash loop counts it: a
+/// non-zero exit, or a signal svctl did not send (a requested stop, memory limit, health
+/// restart, reload, cron or watch is not a failure; a spawn failure is errored at once and does
+/// not loop; a run that never became ready is unstable, so `max_restarts` ends its loop).
+/// `list` uses it on an instance's last exit to decide whether to look further.
+pub fn is_failure(cause: Cause, exit_code: Option<i32>) -> bool {
+    match cause {
+        Cause::Exited => exit_code != Some(0),
         Cause::Signaled | Cause::OomKilled => true,
         _ => false,
     }
+}
+
+fn failed(e: &ExitRecord) -> bool {
+    is_failure(e.cause, e.exit_code)
 }
 
 /// The newest burst of failed runs of one instance, if it is a crash loop: at least
@@ -159,7 +165,7 @@ mod tests {
     #[test]
     fn a_loop_just_above_min_uptime_is_named_by_its_rate() {
         let exits = slow_loop(77, 1200);
-        let r = analyse("flask-app", 0, &exits, &[], 1000);
+        let r = analyse("flask-app", 0, &exits, &[], &Settings::new(1000));
         assert_eq!(
             r.findings[0],
             "77 exits in 93 s, each after about 1.2 s: a crash loop just above min_uptime (1.0 s): \
@@ -168,7 +174,7 @@ mod tests {
         let l = crash_loop(&exits, 1000).unwrap();
         assert_eq!((l.exits, l.median_uptime_ms), (77, 1200));
         // Runs of 20 s with a 5 s min_uptime: still a loop (under 60 s).
-        let r = analyse("a", 0, &slow_loop(6, 20_000), &[], 5000);
+        let r = analyse("a", 0, &slow_loop(6, 20_000), &[], &Settings::new(5000));
         assert!(
             r.findings[0].contains("a crash loop of runs longer than min_uptime (5.0 s)"),
             "{:?}",

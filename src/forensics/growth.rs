@@ -133,7 +133,7 @@ mod tests {
         let refs: Vec<&ExitRecord> = exits.iter().collect();
         let g = growth_per_min(&refs, &refs, &minutes).unwrap() / (1 << 20) as f64;
         assert!((g - 550.0).abs() < 550.0 * 0.05, "{g:.0} MB/min");
-        let r = analyse("collector", 0, &exits, &minutes, 1000);
+        let r = analyse("collector", 0, &exits, &minutes, &Settings::new(1000));
         assert!(
             r.findings
                 .iter()

@@ -1,5 +1,6 @@
 //! Owns reading history back: a read-only connection (WAL lets it read while the daemon writes),
-//! used by `history` and `why` without going through the daemon.
+//! used by `history` and `why` without going through the daemon, and by `list` and `describe`
+//! to flag crash loops.
 
 use super::StoreError;
 use super::model::ExitRecord;
@@ -199,6 +200,67 @@ impl Reader {
         run().map_err(|e| StoreError::sqlite(&self.path, e))
     }
 
+    /// The newest `per_instance` exits of each of these instances (any order), in one query
+    /// whatever their number: each instance's rows come newest first from the `(app, id)`
+    /// index, so the cost is bounded by the instances asked about, not by the history's size.
+    /// For `list` and `describe`, which flag crash loops.
+    pub fn recent_exits(
+        &self,
+        instances: &[(String, u32)],
+        per_instance: u32,
+    ) -> Result<Vec<ExitRecord>, StoreError> {
+        let mut out = Vec::new();
+        // Two variables per instance; SQLite allows 32766 in one statement.
+        for chunk in instances.chunks(1000) {
+            let pairs = vec!["(?, ?)"; chunk.len()].join(", ");
+            let sql = format!(
+                "WITH wanted(a, i) AS (VALUES {pairs})
+                 SELECT {EXIT_COLUMNS} FROM wanted JOIN runs ON runs.id IN (
+                     SELECT x.id FROM runs x
+                     WHERE x.app = wanted.a AND x.instance = wanted.i AND x.ended_at_ms IS NOT NULL
+                     ORDER BY x.id DESC LIMIT ?)"
+            );
+            let mut args: Vec<rusqlite::types::Value> = Vec::new();
+            for (app, i) in chunk {
+                args.push(app.clone().into());
+                args.push(i64::from(*i).into());
+            }
+            args.push(i64::from(per_instance).into());
+            let run = || -> rusqlite::Result<Vec<ExitRecord>> {
+                let mut st = self.conn.prepare(&sql)?;
+                st.query_map(params_from_iter(args.iter()), exit_from_row)?
+                    .collect()
+            };
+            out.extend(run().map_err(|e| StoreError::sqlite(&self.path, e))?);
+        }
+        Ok(out)
+    }
+
+    /// The `min_uptime` of each of these apps that still exists, from its stored spec.
+    pub fn min_uptimes(&self, apps: &[String]) -> Result<Vec<(String, u64)>, StoreError> {
+        let mut out = Vec::new();
+        for chunk in apps.chunks(1000) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            let sql = format!(
+                "SELECT name, json_extract(spec_json, '$.min_uptime_ms') FROM apps
+                 WHERE name IN ({marks})"
+            );
+            let run = || -> rusqlite::Result<Vec<(String, Option<i64>)>> {
+                let mut st = self.conn.prepare(&sql)?;
+                st.query_map(params_from_iter(chunk.iter()), |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?
+                .collect()
+            };
+            let rows = run().map_err(|e| StoreError::sqlite(&self.path, e))?;
+            out.extend(
+                rows.into_iter()
+                    .filter_map(|(name, ms)| Some((name, u64_of(ms)?))),
+            );
+        }
+        Ok(out)
+    }
+
     /// Runs one read-only query and returns its rows as text (for the schema doc's examples).
     pub fn query_text(&self, sql: &str) -> Result<Vec<Vec<String>>, StoreError> {
         let run = || -> rusqlite::Result<Vec<Vec<String>>> {
@@ -221,5 +283,79 @@ impl Reader {
             .collect()
         };
         run().map_err(|e| StoreError::sqlite(&self.path, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::AppSpec;
+    use crate::store::{Store, Write, now_ms};
+
+    fn exit(app: &str, instance: u32, run: u64) -> ExitRecord {
+        let at = now_ms() - 600_000 + run as i64 * 1000;
+        ExitRecord {
+            app: app.into(),
+            instance,
+            run,
+            pid: Some(100),
+            started_at_ms: at - 900,
+            ended_at_ms: at,
+            cause: Cause::Exited,
+            exit_code: Some(1),
+            signal: None,
+            core_dumped: false,
+            unstable: false,
+            sigkill_needed: false,
+            next_delay_ms: Some(0),
+            error: None,
+            rss_last_bytes: None,
+            rss_peak_bytes: None,
+            memory_limit_bytes: None,
+            oom_confidence: None,
+            leftovers_killed: 0,
+            stderr_tail: None,
+        }
+    }
+
+    #[test]
+    fn recent_exits_are_the_newest_of_each_instance_asked_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("svctl.db");
+        let (store, _) = Store::open(&p).unwrap();
+        let mut spec = AppSpec::with_defaults("a", "sleep", "/tmp".into());
+        spec.min_uptime_ms = 2500;
+        store.send(Write::UpsertApp {
+            spec: Box::new(spec),
+            should_run: true,
+        });
+        // a:0 and a:1 interleaved, b:0 a few, and 200 other apps that are not asked about.
+        for run in 1..=40 {
+            store.send(Write::Exit(exit("a", 0, run)));
+            if run <= 3 {
+                store.send(Write::Exit(exit("a", 1, run)));
+                store.send(Write::Exit(exit("b", 0, run)));
+            }
+        }
+        for n in 0..200 {
+            store.send(Write::Exit(exit(&format!("other{n}"), 0, 1)));
+        }
+        store.close().unwrap();
+        let r = Reader::open(&p).unwrap();
+        let asked = [("a".to_string(), 0), ("a".to_string(), 1), ("c".into(), 0)];
+        let rows = r.recent_exits(&asked, 30).unwrap();
+        let mut a0: Vec<u64> = rows
+            .iter()
+            .filter(|e| e.app == "a" && e.instance == 0)
+            .map(|e| e.run)
+            .collect();
+        a0.sort_unstable();
+        assert_eq!(a0, (11..=40).collect::<Vec<_>>(), "the newest 30");
+        assert_eq!(rows.iter().filter(|e| e.instance == 1).count(), 3);
+        assert_eq!(rows.len(), 33, "nothing of b, c or the others");
+        assert!(r.recent_exits(&[], 30).unwrap().is_empty());
+
+        let ups = r.min_uptimes(&["a".into(), "gone".into()]).unwrap();
+        assert_eq!(ups, vec![("a".to_string(), 2500)]);
     }
 }

@@ -3,6 +3,7 @@
 
 mod arrows;
 mod basics;
+mod crash_loop;
 mod ecosystem;
 mod edge;
 mod forensics;

@@ -79,13 +79,15 @@ pub async fn describe(paths: &Paths, a: &DescribeArgs) -> Result<(), Failure> {
     let reader = crate::store::Reader::open(&paths.db).ok();
     let since = crate::store::now_ms() - 3_600_000;
     let color = output::color();
+    let now = crate::store::now_ms();
     let mut out = Out::lock();
     for d in &apps {
         let memory = reader
             .as_ref()
             .and_then(|r| r.memory(&d.spec.name, since).ok())
             .unwrap_or_default();
-        out.line(render::describe(d, &memory, color))?;
+        let loops = super::loops::find(&paths.db, &d.instances, now);
+        out.line(render::describe(d, &memory, &loops, color))?;
     }
     out.flush()
 }

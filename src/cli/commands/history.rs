@@ -166,12 +166,8 @@ pub fn why(paths: &Paths, a: &WhyArgs) -> Result<(), Failure> {
         minutes.retain(|m| m.instance == i);
     }
     let spec = reader.app_spec(&name).ok().flatten();
-    let min_uptime = spec
-        .as_ref()
-        .map_or(crate::config::spec::DEFAULT_MIN_UPTIME_MS, |s| {
-            s.min_uptime_ms
-        });
-    let report = forensics::analyse(&a.target, since_ms, &exits, &minutes, min_uptime);
+    let settings = forensics::Settings::of(spec.as_ref());
+    let report = forensics::analyse(&a.target, since_ms, &exits, &minutes, &settings);
     if a.json {
         return output::json(&report);
     }

@@ -7,6 +7,7 @@ pub mod file;
 pub mod history;
 pub mod local;
 pub mod logs;
+pub mod loops;
 pub mod program;
 pub mod reload;
 pub mod reload_logs;
@@ -29,12 +30,12 @@ pub async fn client_command(cli: &Cli, paths: &Paths) -> Result<(), Failure> {
         Command::Kill => control::kill(paths).await,
         Command::Ping => control::ping(paths).await,
         Command::List(a) => {
-            let format = if a.json {
-                ListFormat::Pretty
+            let mut client = connect_reading(paths).await?;
+            if a.json {
+                print_list(&mut client, ListFormat::Pretty).await
             } else {
-                ListFormat::Table
-            };
-            print_list(&mut connect_reading(paths).await?, format).await
+                print_table(&mut client, Some(paths)).await
+            }
         }
         Command::Jlist => print_list(&mut connect_reading(paths).await?, ListFormat::Line).await,
         Command::Prettylist => {
@@ -127,26 +128,43 @@ pub enum ListFormat {
 
 /// Prints the process table (or its JSON), with the daemon's warnings on stderr.
 pub async fn print_list(client: &mut Client, format: ListFormat) -> Result<(), Failure> {
-    match client.list().await? {
+    match format {
+        ListFormat::Table => print_table(client, None).await,
+        ListFormat::Pretty | ListFormat::Line => match client.list().await? {
+            Response::List { processes, .. } if format == ListFormat::Pretty => {
+                output::json(&processes)
+            }
+            Response::List { processes, .. } => output::json_line(&processes),
+            other => answer_error(other),
+        },
+    }
+}
+
+/// The process table with the daemon's warnings on stderr; with `paths` (`svctl list`), the
+/// instances that crash-loop are flagged from the database, with a line per app under it.
+async fn print_table(client: &mut Client, paths: Option<&Paths>) -> Result<(), Failure> {
+    let (processes, warnings) = match client.list().await? {
         Response::List {
             processes,
             warnings,
-        } => match format {
-            ListFormat::Pretty => output::json(&processes),
-            ListFormat::Line => output::json_line(&processes),
-            ListFormat::Table => {
-                for w in &warnings {
-                    output::warning(w);
-                }
-                if processes.is_empty() {
-                    output::line("no apps: start some with `svctl start ecosystem.yaml`")
-                } else {
-                    output::line(render::process_table(&processes, output::color()))
-                }
-            }
-        },
-        other => answer_error(other),
+        } => (processes, warnings),
+        other => return answer_error(other),
+    };
+    for w in &warnings {
+        output::warning(w);
     }
+    if processes.is_empty() {
+        return output::line("no apps: start some with `svctl start ecosystem.yaml`");
+    }
+    let loops = paths
+        .map(|p| loops::find(&p.db, &processes, crate::store::now_ms()))
+        .unwrap_or_default();
+    let mut out = output::Out::lock();
+    out.line(render::process_table(&processes, output::color(), &loops))?;
+    for l in render::loop_lines(&loops) {
+        out.line(l)?;
+    }
+    out.flush()
 }
 
 /// Sends a request that changes processes, then prints the whole list as PM2 does.
