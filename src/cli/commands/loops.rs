@@ -20,6 +20,8 @@ const RECENT_MS: i64 = 15 * 60_000;
 pub fn find(db: &Path, procs: &[ProcessInfo], now_ms: i64) -> Loops {
     let candidates: Vec<(String, u32)> = procs
         .iter()
+        // A stopped or errored instance loops no more, whatever its last exits were.
+        .filter(|p| p.status.has_process() || p.status == crate::record::Status::WaitingRestart)
         .filter(|p| {
             p.last_exit.as_ref().is_some_and(|e| {
                 forensics::is_failure(e.cause, e.exit_code) && now_ms - e.ended_at_ms <= RECENT_MS
