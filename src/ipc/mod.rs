@@ -58,7 +58,10 @@
 //! `unstable_restarts` (consecutive exits before `min_uptime`), `uptime_ms` (null when not
 //! running), `started_at_ms` (unix ms, null when not running), `cpu_percent` and `memory_bytes`
 //! (last sample, null before the first), `last_exit` (null, or `{cause, exit_code, signal,
-//! ended_at_ms}`). New fields may be added; existing ones keep their meaning.
+//! ended_at_ms}`); and, only when they apply: `health` (`ok`, `failing N/M`, `pending`: the app
+//! has a `health:` check), `notify_status` (its last `STATUS=` on the notify socket),
+//! `reloading` (`{pid, status}` of a reload's new process running beside it). New fields may be
+//! added; existing ones keep their meaning.
 
 pub mod client;
 pub mod codec;
