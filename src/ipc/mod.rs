@@ -60,6 +60,7 @@
 //! (last sample, null before the first), `last_exit` (null, or `{cause, exit_code, signal,
 //! ended_at_ms}`); and, only when they apply: `health` (`ok`, `failing N/M`, `pending`: the app
 //! has a `health:` check), `notify_status` (its last `STATUS=` on the notify socket),
+//! `probe_error` (its last failed readiness or health check),
 //! `reloading` (`{pid, status}` of a reload's new process running beside it). New fields may be
 //! added; existing ones keep their meaning.
 
@@ -251,6 +252,9 @@ pub struct ProcessInfo {
     /// What the app last said with `STATUS=` on the notify socket.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notify_status: Option<String>,
+    /// The last failed readiness or health check of the instance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe_error: Option<String>,
     /// A reload's new process while it runs beside this one: its pid and status.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reloading: Option<Reloading>,

@@ -202,6 +202,8 @@ fn an_app_whose_health_check_stops_answering_is_restarted_as_unhealthy() {
         .into_iter()
         .find(|r| r["cause"] == "unhealthy")
         .expect("the row");
+    let described = h.ok(&["describe", "web"]);
+    assert!(described.contains("last failed check"), "{described}");
     let error = row["error"].as_str().unwrap_or("");
     assert!(
         error.contains(&format!(

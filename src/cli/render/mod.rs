@@ -308,6 +308,9 @@ pub fn describe(
         if let Some(health) = &p.health {
             kv(&format!("  health {}", p.instance), health.clone());
         }
+        if let Some(e) = &p.probe_error {
+            kv(&format!("  last failed check {}", p.instance), e.clone());
+        }
         if let Some(st) = &p.notify_status {
             kv(&format!("  status {}", p.instance), st.clone());
         }

@@ -147,7 +147,8 @@ pub struct Inst {
     pub last_exit: Option<LastExit>,
     /// The stderr tail of the last run that ended, for a failed reload's message.
     pub last_stderr: Option<String>,
-    /// The last failed probe (readiness or health) of the current run, for the exit row.
+    /// The last failed probe (readiness or health) of the instance, for the exit row and
+    /// `describe`.
     pub last_probe_error: Option<String>,
     /// What the app last said with STATUS= on the notify socket.
     pub notify_status: Option<String>,
@@ -181,7 +182,6 @@ impl Inst {
             ..Run::default()
         };
         if number == self.life.run() {
-            self.last_probe_error = None;
             self.notify_status = None;
             self.run = fresh;
             &mut self.run
@@ -214,7 +214,6 @@ impl Inst {
     pub fn promote(&mut self, number: u64) {
         if let Some(next) = self.next.take_if(|r| r.number == number) {
             self.run = next;
-            self.last_probe_error = None;
             self.notify_status = None;
         }
     }

@@ -56,6 +56,7 @@ impl Supervisor {
             memory_bytes: inst.run.rss,
             last_exit: inst.last_exit.clone(),
             notify_status: inst.notify_status.clone(),
+            probe_error: inst.last_probe_error.clone(),
             health: a.spec.health.as_ref().filter(|_| running).map(|h| {
                 match (life.health_failures(), inst.run.health_seen) {
                     (0, true) => "ok".to_string(),
