@@ -99,7 +99,10 @@ class Svctl:
         os.makedirs(self.home)
 
     def start_daemon(self):
+        # `ping` never starts the daemon (read-only commands don't); `resurrect` does, and with
+        # a fresh home (no dump) it starts nothing
         self.started = True
+        self.cli('resurrect', check=True)
         self.cli('ping', check=True)
 
     def config(self, apps, path):
