@@ -227,3 +227,134 @@ def count_lines(path):
             return f.read().count(b'\n')
     except FileNotFoundError:
         return 0
+
+
+# ------------------------------------------------------------ HTTP load --
+
+def free_ports(n, consecutive=False, start=20000, end=60000):
+    """n free TCP ports on 127.0.0.1 (consecutive: base, base+1, …), checked by binding."""
+    import random
+    import socket
+
+    def free(p):
+        s = socket.socket()
+        try:
+            s.bind(('127.0.0.1', p))
+            return True
+        except OSError:
+            return False
+        finally:
+            s.close()
+    rnd = random.Random(os.getpid())
+    for _ in range(500):
+        base = rnd.randrange(start, end - n)
+        ports = list(range(base, base + n)) if consecutive else [base]
+        if all(free(p) for p in ports):
+            if consecutive:
+                return ports
+            out = [base]
+            while len(out) < n:
+                p = rnd.randrange(start, end)
+                if p not in out and free(p):
+                    out.append(p)
+            return out
+    raise RuntimeError('no free ports')
+
+
+def http_get(port, timeout=5.0):
+    """One GET / on a new connection to 127.0.0.1:port. Returns (kind, status, body): kind is
+    'ok' for a 200, else the failure: refused, reset, timeout, empty, http NNN, error:<name>."""
+    import socket
+    s = None
+    try:
+        s = socket.create_connection(('127.0.0.1', port), timeout=timeout)
+        s.sendall(b'GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n')
+        buf = b''
+        while True:
+            c = s.recv(4096)
+            if not c:
+                break
+            buf += c
+        if not buf:
+            return 'empty', None, ''
+        head, _, body = buf.partition(b'\r\n\r\n')
+        parts = head.split(b' ', 2)
+        status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
+        if status != 200:
+            return 'http %s' % status, status, body.decode(errors='replace')
+        return 'ok', 200, body.decode(errors='replace')
+    except ConnectionRefusedError:
+        return 'refused', None, ''
+    except (ConnectionResetError, BrokenPipeError):
+        return 'reset', None, ''
+    except socket.timeout:
+        return 'timeout', None, ''
+    except OSError as e:
+        return 'error:%s' % type(e).__name__, None, ''
+    finally:
+        if s is not None:
+            s.close()
+
+
+class HttpLoad:
+    """`workers` threads, each making GET / back to back, every request on a new connection,
+    against 127.0.0.1:port, until stop() or max_s, at most max_requests in all. Each request is
+    recorded as (t_start, t_end, kind, version, pid) with monotonic times."""
+
+    def __init__(self, port, workers=2, timeout=5.0, max_s=60.0, max_requests=500_000):
+        self.port, self.timeout, self.max_s, self.max_requests = port, timeout, max_s, max_requests
+        self.halt = threading.Event()
+        self.recs = []
+        self.last_fail = None      # monotonic end of the latest failed request
+        self._lock = threading.Lock()
+        self.threads = [threading.Thread(target=self._run, daemon=True) for _ in range(workers)]
+
+    def start(self):
+        self.t0 = mono()
+        for t in self.threads:
+            t.start()
+
+    def _run(self):
+        out = []
+        while not self.halt.is_set() and mono() - self.t0 < self.max_s and len(self.recs) + len(out) < self.max_requests:
+            t0 = mono()
+            kind, status, body = http_get(self.port, self.timeout)
+            t1 = mono()
+            ver = pid = None
+            if kind == 'ok':
+                f = body.split()
+                ver = f[0] if f else None
+                pid = int(f[1]) if len(f) > 1 and f[1].isdigit() else None
+            else:
+                self.last_fail = t1
+            out.append((t0, t1, kind, ver, pid))
+            if len(out) >= 1000:
+                with self._lock:
+                    self.recs.extend(out)
+                out = []
+        with self._lock:
+            self.recs.extend(out)
+
+    def stop(self):
+        self.halt.set()
+        for t in self.threads:
+            t.join()
+        self.recs.sort()
+        return self.recs
+
+
+def wait_http_pids(port, n, timeout=15.0, version=None):
+    """Polls GET / until n distinct pids (of `version`, if given) answered; returns them or None."""
+    pids = set()
+    t0 = mono()
+    while mono() - t0 < timeout:
+        kind, _, body = http_get(port, 1.0)
+        if kind == 'ok':
+            f = body.split()
+            if len(f) > 1 and (version is None or f[0] == version):
+                pids.add(int(f[1]))
+                if len(pids) >= n:
+                    return pids
+        else:
+            time.sleep(0.02)
+    return None

@@ -18,6 +18,7 @@ import os
 import shlex
 import shutil
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -98,7 +99,10 @@ class Svctl:
         os.makedirs(self.home)
 
     def start_daemon(self):
+        # `ping` never starts the daemon (read-only commands don't); `resurrect` does, and with
+        # a fresh home (no dump) it starts nothing
         self.started = True
+        self.cli('resurrect', check=True)
         self.cli('ping', check=True)
 
     def config(self, apps, path):
@@ -377,6 +381,8 @@ class Supervisord:
                  'stdout_logfile': os.path.join(self.logdir, a['name'] + '-out.log'),
                  'stderr_logfile': os.path.join(self.logdir, a['name'] + '-err.log'),
                  'stdout_logfile_maxbytes': '0', 'stderr_logfile_maxbytes': '0'}
+            if a.get('environment'):
+                o['environment'] = a['environment']
             parts.append('[program:%s]\n' % a['name'] + ''.join('%s=%s\n' % kv for kv in o.items()))
         parts.append(extra)
         with open(self.conf, 'w') as f:
@@ -447,3 +453,107 @@ class Supervisord:
 
     def log_file(self, name):
         return os.path.join(self.logdir, name + '-out.log')
+
+
+# ------------------------------------------------------------------ nginx --
+
+NGINX_CONF = """\
+# w9: the balancer in front of per-instance ports; nginx's defaults otherwise.
+worker_processes 1;
+error_log {prefix}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    log_format w9 '$msec|$status|$upstream_addr|$upstream_status|$request_time';
+    access_log {prefix}/access.log w9;
+    client_body_temp_path {prefix}/body;
+    proxy_temp_path {prefix}/proxy;
+    fastcgi_temp_path {prefix}/fastcgi;
+    uwsgi_temp_path {prefix}/uwsgi;
+    scgi_temp_path {prefix}/scgi;
+    upstream app {{
+{servers}
+    }}
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            proxy_pass http://app;
+            proxy_next_upstream error timeout;   # nginx's default, written out
+        }}
+    }}
+}}
+"""
+
+
+class Nginx:
+    """nginx (Debian's package) as the balancer of w9: its own config, prefix, logs and pid file
+    in a private directory, in the foreground (`daemon off`) as a child of the harness; stopped
+    with `nginx -s stop` (same config and pid file), then, if still there, SIGTERM to the pid it
+    started."""
+
+    def __init__(self, root):
+        self.bin = shutil.which('nginx') or ('/usr/sbin/nginx' if os.path.exists('/usr/sbin/nginx') else None)
+        self.prefix = os.path.join(root, 'nginx')
+        self.conf = os.path.join(self.prefix, 'nginx.conf')
+        self.proc = None
+
+    def available(self):
+        if not self.bin:
+            return False, 'nginx not installed (apt-get install nginx)'
+        return True, None
+
+    def version(self):
+        r = _run([self.bin, '-v'])
+        return (r.stderr or r.stdout).strip().replace('nginx version: ', '')
+
+    def _argv(self, *extra):
+        return [self.bin, '-e', os.path.join(self.prefix, 'error.log'), '-c', self.conf, '-p', self.prefix,
+                '-g', 'daemon off; pid %s/nginx.pid;' % self.prefix, *extra]
+
+    def start(self, port, upstream_ports, server_opts=''):
+        self.stop()
+        shutil.rmtree(self.prefix, ignore_errors=True)
+        os.makedirs(self.prefix)
+        servers = '\n'.join('        server 127.0.0.1:%d%s;' % (p, server_opts) for p in upstream_ports)
+        with open(self.conf, 'w') as f:
+            f.write(NGINX_CONF.format(prefix=self.prefix, servers=servers, port=port))
+        _run(self._argv('-t'), check=True)
+        self.proc = subprocess.Popen(self._argv(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        t0 = mono()
+        while mono() - t0 < 10:
+            if self.proc.poll() is not None:
+                raise RuntimeError('nginx exited (%s): %s' % (self.proc.returncode, self.error_log()[-500:]))
+            try:
+                socket.create_connection(('127.0.0.1', port), timeout=0.5).close()
+                return
+            except OSError:
+                time.sleep(0.02)
+        raise RuntimeError('nginx did not listen on 127.0.0.1:%d in 10 s' % port)
+
+    def error_log(self):
+        try:
+            return open(os.path.join(self.prefix, 'error.log')).read()
+        except FileNotFoundError:
+            return ''
+
+    def access_log(self):
+        try:
+            return open(os.path.join(self.prefix, 'access.log')).read().splitlines()
+        except FileNotFoundError:
+            return []
+
+    def stop(self):
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            _run(self._argv('-s', 'stop'), timeout=30)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.terminate()      # the nginx master this harness started
+                try:
+                    self.proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    log('WARNING: nginx %d still alive after SIGTERM' % self.proc.pid)
+                    return
+        self.proc = None

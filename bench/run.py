@@ -26,8 +26,9 @@ import traceback
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
 from common import (APPS, HERE, check_log, count_lines, cpu_percent, cpu_ticks, file_sizes, latencies,  # noqa: E402
-                    log, median, mono, pct, rss_kb, sample_rss, Sampler, timed_run, wait_gone, CLK_TCK)
-from drivers import Pm2, Supervisord, Svctl  # noqa: E402
+                    log, median, mono, pct, rss_kb, sample_rss, Sampler, timed_run, wait_gone, CLK_TCK,
+                    free_ports, HttpLoad, wait_http_pids)
+from drivers import Nginx, Pm2, Supervisord, Svctl, yaml_quote  # noqa: E402
 
 REPO = os.path.dirname(HERE)
 RESULTS = os.path.join(HERE, 'results')
@@ -36,9 +37,10 @@ STORM = os.path.join(APPS, 'storm.sh')
 FLOOD = os.path.join(APPS, 'logflood.sh')
 FLOOD_FAST = os.path.join(APPS, 'logflood_fast.py')
 GROW = os.path.join(APPS, 'grow.py')
+HTTP_APP = os.path.join(APPS, 'http_app.py')
 PY = os.path.realpath(sys.executable)
 LINE = 100
-ALL_W = ['w1', 'w2', 'w3', 'w4', 'w5', 'w6', 'w7', 'w8']
+ALL_W = ['w1', 'w2', 'w3', 'w4', 'w5', 'w6', 'w7', 'w8', 'w9']
 
 
 class Cfg:
@@ -61,6 +63,10 @@ class Cfg:
         self.storm_s = 5.0 if quick else 30.0
         self.floor_spawns = 300 if quick else 500
         self.pipe_mb = 200 if quick else 1000
+        self.reload_instances = 4
+        self.reload_workers = 2          # client threads, each GET after GET on new connections
+        self.reload_pre_s = 1.0 if quick else 2.0     # load before the reload command
+        self.reload_post_s = 1.0 if quick else 2.0    # load after it returned
 
 
 # ------------------------------------------------------------------ floor --
@@ -474,6 +480,203 @@ def _w8_storm(cfg, tool, t0, starter, env, names, stamp, d):
     return r
 
 
+# ------------------------------------------------------------- w9 reload --
+
+def _w9_svctl_yaml(path, n, version, listen_port=None, base_port=None):
+    """svctl: one app, n instances of apps/http_app.py; `listen:` (shared socket) or
+    increment_var PORT (one port per instance, replaced stop-first)."""
+    lines = ['apps:', '  - name: web', '    script: %s' % yaml_quote(PY), '    args: [%s]' % yaml_quote(HTTP_APP),
+             '    instances: %d' % n, '    ready_log_line: "^ready "', '    log_max_size: 0',
+             '    env:', '      APP_VERSION: %s' % yaml_quote(version)]
+    if listen_port is not None:
+        lines.append('    listen: ["tcp://127.0.0.1:%d"]' % listen_port)
+    else:
+        lines += ['      PORT: "%d"' % base_port, '    increment_var: PORT']
+    with open(path, 'w') as f:
+        f.write('\n'.join(lines) + '\n')
+
+
+def _w9_pm2_yaml(path, n, version, base_port):
+    lines = ['apps:', '  - name: web', '    script: %s' % yaml_quote(PY), '    args: [%s]' % yaml_quote(HTTP_APP),
+             '    interpreter: none', '    exec_mode: fork', '    instances: %d' % n, '    increment_var: PORT',
+             '    env:', '      PORT: %d' % base_port, '      APP_VERSION: %s' % yaml_quote(version)]
+    with open(path, 'w') as f:
+        f.write('\n'.join(lines) + '\n')
+
+
+def _w9_sv_apps(n, base_port):
+    return [{'name': 'web%d' % i, 'argv': [PY, HTTP_APP],
+             'environment': 'APP_VERSION="v1",PORT="%d"' % (base_port + i)} for i in range(n)]
+
+
+def _w9_measure(cfg, port, reload_argv, env, old, new):
+    """Load on 127.0.0.1:port for reload_pre_s, run the reload command, load for reload_post_s
+    after it returned. Returns the figures (keys without prefix) and the records."""
+    load = HttpLoad(port, workers=cfg.reload_workers, timeout=5.0,
+                    max_s=cfg.reload_pre_s + cfg.reload_post_s + 120)
+    load.start()
+    time.sleep(cfg.reload_pre_s)
+    t_r0 = mono()
+    rc, out = None, ''
+    try:
+        p = subprocess.run(reload_argv, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                           timeout=100)
+        rc, out = p.returncode, (p.stdout + p.stderr).strip()
+    except subprocess.TimeoutExpired:
+        rc, out = 'timeout', 'reload command did not return in 100 s'
+    t_r1 = mono()
+    # after the reload: reload_post_s, longer while requests still fail (until 1 s without a
+    # failure, at most 15 s), so that an outage is counted whole
+    while mono() - t_r1 < cfg.reload_post_s or (
+            load.last_fail is not None and mono() - load.last_fail < 1.0 and mono() - t_r1 < 15):
+        time.sleep(0.05)
+    recs = load.stop()
+    fails = [x for x in recs if x[2] != 'ok']
+    kinds = {}
+    for x in fails:
+        kinds[x[2]] = kinds.get(x[2], 0) + 1
+    pids_before = {x[4] for x in recs if x[2] == 'ok' and x[0] < t_r0}
+    after = [x for x in recs if x[2] == 'ok' and x[0] >= t_r1]
+    vers_after = {}
+    for x in after:
+        vers_after[x[3]] = vers_after.get(x[3], 0) + 1
+    pids_after = {x[4] for x in after}
+    lat = [(x[1] - x[0]) * 1000 for x in recs]
+    slow = max(recs, key=lambda x: x[1] - x[0]) if recs else None
+    if not after:
+        after_txt = 'no answer after the reload'
+    else:
+        parts = ['%s %d' % (v, c) for v, c in sorted(vers_after.items(), key=lambda kv: str(kv[0]))]
+        after_txt = '%s; %d pids, %d new' % (', '.join(parts), len(pids_after), len(pids_after - pids_before))
+    r = {'failed': len(fails),
+         'failed_kinds': ', '.join('%s %d' % kv for kv in sorted(kinds.items())) or 'none',
+         'requests': len(recs),
+         'rps': len(recs) / (recs[-1][1] - recs[0][0]) if len(recs) > 1 else None,
+         'longest_ms': max(lat) if lat else None,
+         'longest_at_ms': (slow[0] - t_r0) * 1000 if slow else None,
+         'p99_ms': pct(lat, 99),
+         'reload_ms': (t_r1 - t_r0) * 1000,
+         'post_s': mono() - t_r1,
+         'last_fail_ms': (fails[-1][1] - t_r0) * 1000 if fails else None,
+         'outage_ms': (fails[-1][1] - fails[0][0]) * 1000 if fails else 0,
+         'reload_rc': rc,
+         'after': after_txt,
+         'after_all_new': bool(after) and set(vers_after) == {new} and not (pids_after & pids_before),
+         'before_versions': sorted({str(x[3]) for x in recs if x[2] == 'ok' and x[0] < t_r0}),
+         # failures in time, relative to the start of the reload command (ms)
+         'fail_times_ms': [[round((x[0] - t_r0) * 1000, 1), round((x[1] - x[0]) * 1000, 1), x[2]]
+                           for x in fails[:200]]}
+    if rc != 0:
+        r['reload_output'] = out[-2000:]
+    return r
+
+
+def _w9_nginx_retries(nginx):
+    """Requests nginx passed to more than one instance: its access log's `$upstream_addr` lists
+    every instance tried for a request."""
+    retried = 0
+    for line in nginx.access_log():
+        f = line.split('|')
+        if len(f) >= 4 and ', ' in f[2]:
+            retried += 1
+    return retried
+
+
+def w9_listen(cfg, tool, tmp):
+    """svctl only: `listen:` socket shared by 4 instances, `svctl reload FILE` with APP_VERSION v2."""
+    port = free_ports(1)[0]
+    n = cfg.reload_instances
+    tool.fresh()
+    path = os.path.join(tool.home, 'web.yaml')
+    _w9_svctl_yaml(path, n, 'v1', listen_port=port)
+    tool.started = True
+    tool.cli('start', path, check=True)
+    if not wait_http_pids(port, n, version='v1'):
+        raise RuntimeError('the %d instances did not answer in 15 s' % n)
+    _w9_svctl_yaml(path, n, 'v2', listen_port=port)
+    m = _w9_measure(cfg, port, [tool.bin, '--home', tool.home, 'reload', path], None, 'v1', 'v2')
+    r = {'w9_listen_' + k: v for k, v in m.items()}
+    _w9_svctl_evidence(tool, r, 'w9_listen_', m)
+    tool.shutdown()
+    return r
+
+
+def _w9_svctl_evidence(tool, r, prefix, m):
+    st = tool.statuses()
+    r[prefix + 'online_after'] = sum(1 for k, v in st.items() if k.startswith('web') and v == 'online')
+    if m['failed'] or m['reload_rc'] != 0 or not m['after_all_new']:
+        # keep what explains it in the raw JSON
+        r[prefix + 'history'] = tool.cli('history', 'web').stdout[-6000:]
+        try:
+            r[prefix + 'daemon_log'] = open(os.path.join(tool.home, 'daemon.log')).read()[-8000:]
+        except FileNotFoundError:
+            pass
+
+
+W9_NGINX = {'ports': '', 'mf0': ' max_fails=0'}
+
+
+def w9_ports(cfg, tool, tmp, nginx, setup):
+    """4 instances on ports base..base+3 behind nginx; the tool's reload/restart command.
+    setup 'ports': nginx's defaults (max_fails=1 fail_timeout=10s per server); 'mf0': the same
+    with max_fails=0 on each server (no failure accounting: every request tries the instances
+    in turn, skipping a refused one)."""
+    n = cfg.reload_instances
+    ports = free_ports(n + 1, consecutive=True)
+    front, base = ports[0], ports[1]
+    nginx.start(front, ports[1:], W9_NGINX[setup])
+    try:
+        if tool.name == 'svctl':
+            tool.fresh()
+            path = os.path.join(tool.home, 'web.yaml')
+            _w9_svctl_yaml(path, n, 'v1', base_port=base)
+            tool.started = True
+            tool.cli('start', path, check=True)
+            _w9_svctl_yaml(path, n, 'v2', base_port=base)
+            argv, env = [tool.bin, '--home', tool.home, 'reload', path], None
+        elif tool.name == 'pm2':
+            tool.fresh()
+            path = os.path.join(tool.home, 'web.yaml')
+            _w9_pm2_yaml(path, n, 'v1', base)
+            tool.started = True
+            tool.cli('start', path, check=True)
+            _w9_pm2_yaml(path, n, 'v2', base)
+            argv, env = [tool.bin, 'reload', path, '--update-env'], tool.env
+        else:
+            tool.fresh()
+            tool.write_conf(_w9_sv_apps(n, base))
+            tool._launch()
+            tool.wait_ctl()
+            # restart re-runs the loaded config (a new environment needs `reread` + `update`,
+            # which restarts every changed program at once): the version stays v1
+            argv, env = [tool.supervisorctl, '-c', tool.conf, 'restart'] + ['web%d' % i for i in range(n)], None
+        if not wait_http_pids(front, n, version='v1'):
+            raise RuntimeError('the %d instances did not answer through nginx in 15 s' % n)
+        time.sleep(0.2)
+        m = _w9_measure(cfg, front, argv, env, 'v1', 'v2')
+        m['retried'] = _w9_nginx_retries(nginx)
+        pre = 'w9_%s_' % setup
+        r = {pre + k: v for k, v in m.items()}
+        if tool.name == 'svctl':
+            _w9_svctl_evidence(tool, r, pre, m)
+        elif tool.name == 'pm2':
+            # PM2's view afterwards: statuses, restarts, PORT of each instance, stderr of one
+            jl = tool.jlist() or []
+            r[pre + 'pm2_after'] = ['%s %s restarts=%s PORT=%s' % (p.get('pm_id'), p['pm2_env'].get('status'),
+                                    p['pm2_env'].get('restart_time'), p['pm2_env'].get('PORT',
+                                    (p['pm2_env'].get('env') or {}).get('PORT'))) for p in jl]
+            errs = sorted(f for f in os.listdir(os.path.join(tool.home, 'logs')) if 'err' in f) \
+                if os.path.isdir(os.path.join(tool.home, 'logs')) else []
+            r[pre + 'pm2_stderr'] = {f: open(os.path.join(tool.home, 'logs', f), errors='replace').read()[-600:]
+                                     for f in errs}
+        if m['failed']:
+            r[pre + 'nginx_errors'] = nginx.error_log()[-4000:]
+    finally:
+        tool.shutdown()
+        nginx.stop()
+    return r
+
+
 # ----------------------------------------------------------------- report --
 
 TOOLS = ['svctl', 'pm2', 'supervisord']
@@ -528,6 +731,36 @@ def rows(cfg):
         ('w8_list_n', '`list` calls completed during the storm', 0, None),
         ('w8_list_fails', '`list` calls failed or unanswered at the end', 0, None),
         ('w8_stop_s', 'stop all apps after the storm (s)', 1, None),
+        ('## w9', 'Reload of %d instances of an HTTP app under load (GET back to back, new connection each, '
+                  '%d client threads; %.0f s before the reload, %.0f s after)'
+         % (cfg.reload_instances, cfg.reload_workers, cfg.reload_pre_s, cfg.reload_post_s), None, None),
+        ('w9_ports_failed', 'per-instance ports behind nginx, its defaults (max_fails=1 fail_timeout=10s): '
+                            'failed requests', 0, goal_w9('ports')),
+        ('w9_ports_failed_kinds', '… which failures', None, None),
+        ('w9_ports_last_fail_ms', '… last failure, ms after the reload command was issued', 0, None),
+        ('w9_ports_outage_ms', '… first to last failure (ms)', 0, None),
+        ('w9_ports_longest_ms', '… longest request (ms)', 0, None),
+        ('w9_ports_reload_ms', '… reload command duration (ms)', 0, None),
+        ('w9_ports_requests', '… requests made', 0, None),
+        ('w9_ports_retried', '… requests nginx retried on another instance', 0, None),
+        ('w9_ports_after', '… answers after the reload (version count; pids)', None, None),
+        ('w9_mf0_failed', 'per-instance ports behind nginx, `max_fails=0`: failed requests', 0, goal_w9('mf0')),
+        ('w9_mf0_failed_kinds', '… which failures', None, None),
+        ('w9_mf0_last_fail_ms', '… last failure, ms after the reload command was issued', 0, None),
+        ('w9_mf0_outage_ms', '… first to last failure (ms)', 0, None),
+        ('w9_mf0_longest_ms', '… longest request (ms)', 0, None),
+        ('w9_mf0_reload_ms', '… reload command duration (ms)', 0, None),
+        ('w9_mf0_requests', '… requests made', 0, None),
+        ('w9_mf0_retried', '… requests nginx retried on another instance', 0, None),
+        ('w9_mf0_after', '… answers after the reload (version count; pids)', None, None),
+        ('w9_listen_failed', 'shared socket (`listen:`, svctl only): failed requests', 0, goal_w9('listen')),
+        ('w9_listen_failed_kinds', '… which failures', None, None),
+        ('w9_listen_last_fail_ms', '… last failure, ms after the reload command was issued', 0, None),
+        ('w9_listen_outage_ms', '… first to last failure (ms)', 0, None),
+        ('w9_listen_longest_ms', '… longest request (ms)', 0, None),
+        ('w9_listen_reload_ms', '… reload command duration (ms)', 0, None),
+        ('w9_listen_requests', '… requests made', 0, None),
+        ('w9_listen_after', '… answers after the reload (version count; pids)', None, None),
         ('## floor', 'Machine floor', None, None),
         ('spawn_us', 'fork+exec+wait of /bin/true (µs)', 0, None),
         ('pipe_MBps', 'pipe throughput, dd bs=1M → cat (MB/s)', 0, None),
@@ -609,6 +842,15 @@ def goal_rows(res, cfg):
 def goal_storm_list(res, cfg):
     v = g(res, 'svctl', 'w8_list_p99_ms')
     return '< 50 ms', (v < 50) if num(v) else None
+
+
+def goal_w9(setup):
+    def f(res, cfg):
+        s = res.get('svctl', {})
+        v, new = s.get('w9_%s_failed' % setup), s.get('w9_%s_after_all_new' % setup)
+        ok = (v == 0 and new is True and s.get('w9_%s_reload_rc' % setup) == 0) if num(v) else None
+        return '0 failed, every answer after the reload from v2', ok
+    return f
 
 
 def fmt(v, dec):
@@ -696,6 +938,12 @@ def main():
                 notes.append('%s skipped: %s' % (t.name, why))
     else:
         notes.append('peers skipped (--skip-peers)')
+    nginx = Nginx(tmp)
+    nginx_ok = False
+    if 'w9' in want:
+        nginx_ok, why = nginx.available()
+        if not nginx_ok:
+            notes.append('w9 per-instance ports skipped: %s' % why)
     res = {'floor': {}, 'errors': []}
     for t in tools:
         res[t.name] = {}
@@ -708,6 +956,8 @@ def main():
             meta['versions'][t.name] = t.version()
         except Exception as e:
             meta['versions'][t.name] = '? (%s)' % e
+    if nginx_ok:
+        meta['versions']['nginx'] = 'nginx %s (w9 balancer)' % nginx.version()
 
     def step(tool, name, fn):
         log('%s %s' % (name, tool.name if tool else ''))
@@ -715,7 +965,8 @@ def main():
         try:
             out = fn()
             (res[tool.name] if tool else res['floor']).update(out)
-            log('  ', {k: (round(v, 3) if isinstance(v, float) else v) for k, v in out.items()},
+            log('  ', {k: (round(v, 3) if isinstance(v, float) else v) for k, v in out.items()
+                       if not isinstance(v, (list, dict)) and not (isinstance(v, str) and len(v) > 200)},
                 '(%.1f s)' % (mono() - t0))
         except KeyboardInterrupt:
             raise
@@ -750,6 +1001,12 @@ def main():
             if w in want:
                 for t in tools:
                     step(t, w, lambda t=t, fn=fn: fn(cfg, t, tmp))
+        if 'w9' in want:
+            step(tools[0], 'w9 listen', lambda: w9_listen(cfg, tools[0], tmp))
+            if nginx_ok:
+                for setup in ('ports', 'mf0'):
+                    for t in tools:
+                        step(t, 'w9 %s' % setup, lambda t=t, setup=setup: w9_ports(cfg, t, tmp, nginx, setup))
     except KeyboardInterrupt:
         interrupted = True
         log('interrupted: cleaning up')
@@ -759,6 +1016,10 @@ def main():
                 t.shutdown()
             except Exception as e:
                 log('cleanup of %s failed: %r' % (t.name, e))
+        try:
+            nginx.stop()
+        except Exception as e:
+            log('cleanup of nginx failed: %r' % e)
         shutil.rmtree(tmp, ignore_errors=True)
 
     meta['elapsed_s'] = round(mono() - t_begin, 1)
