@@ -484,14 +484,16 @@ def _w8_storm(cfg, tool, t0, starter, env, names, stamp, d):
 
 def _w9_svctl_yaml(path, n, version, listen_port=None, base_port=None):
     """svctl: one app, n instances of apps/http_app.py; `listen:` (shared socket) or
-    increment_var PORT (one port per instance, replaced stop-first)."""
+    increment_var PORT with `listen: tcp://127.0.0.1:$PORT` (one port per instance, each held
+    open by svctl across the reload, so nginx never sees a refused connection)."""
     lines = ['apps:', '  - name: web', '    script: %s' % yaml_quote(PY), '    args: [%s]' % yaml_quote(HTTP_APP),
              '    instances: %d' % n, '    ready_log_line: "^ready "', '    log_max_size: 0',
              '    env:', '      APP_VERSION: %s' % yaml_quote(version)]
     if listen_port is not None:
         lines.append('    listen: ["tcp://127.0.0.1:%d"]' % listen_port)
     else:
-        lines += ['      PORT: "%d"' % base_port, '    increment_var: PORT']
+        lines += ['      PORT: "%d"' % base_port, '    increment_var: PORT',
+                  '    listen: ["tcp://127.0.0.1:$PORT"]']
     with open(path, 'w') as f:
         f.write('\n'.join(lines) + '\n')
 

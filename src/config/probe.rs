@@ -46,9 +46,20 @@ pub enum ListenAddr {
 }
 
 impl ListenAddr {
-    /// `tcp://0.0.0.0:8000` or `unix:/run/app.sock`.
+    /// `tcp://0.0.0.0:8000` or `unix:/run/app.sock`. `$VAR` or `${VAR}` stands for a variable of
+    /// each instance's environment (`tcp://127.0.0.1:$PORT` with `increment_var: PORT`: a socket
+    /// per instance); such an address is checked once [`ListenAddr::resolve`]d.
     pub fn parse(text: &str) -> Result<ListenAddr, String> {
         let t = text.trim();
+        if t.contains('$') {
+            return match t {
+                _ if t.starts_with("tcp://") => Ok(ListenAddr::Tcp(t["tcp://".len()..].into())),
+                _ if t.starts_with("unix:") => Ok(ListenAddr::Unix(t["unix:".len()..].into())),
+                _ => Err(format!(
+                    "`{t}` is not a socket address: write tcp://HOST:PORT or unix:PATH"
+                )),
+            };
+        }
         if let Some(rest) = t.strip_prefix("tcp://") {
             let Some((host, port)) = rest.rsplit_once(':') else {
                 return Err(format!("`{t}` has no port: write tcp://HOST:PORT"));
@@ -77,6 +88,51 @@ impl ListenAddr {
                 "`{t}` is not a socket address: write tcp://HOST:PORT or unix:PATH"
             ))
         }
+    }
+
+    /// Whether the address names variables of the instance's environment.
+    pub fn per_instance(&self) -> bool {
+        self.display().contains('$')
+    }
+
+    /// The address of one instance: its `$VAR`s replaced from `env`, then checked.
+    pub fn resolve(&self, env: &std::collections::BTreeMap<String, String>) -> Result<ListenAddr, String> {
+        if !self.per_instance() {
+            return Ok(self.clone());
+        }
+        let text = self.display();
+        let mut out = String::new();
+        let mut rest = text.as_str();
+        while let Some(i) = rest.find('$') {
+            out.push_str(&rest[..i]);
+            let after = &rest[i + 1..];
+            let (name, tail) = match after.strip_prefix('{') {
+                Some(b) => match b.find('}') {
+                    Some(j) => (&b[..j], &b[j + 1..]),
+                    None => return Err(format!("`{text}`: `${{` without a closing `}}`")),
+                },
+                None => {
+                    let end = after
+                        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                        .unwrap_or(after.len());
+                    (&after[..end], &after[end..])
+                }
+            };
+            if name.is_empty() {
+                return Err(format!("`{text}`: `$` without a variable name"));
+            }
+            match env.get(name) {
+                Some(v) => out.push_str(v),
+                None => {
+                    return Err(format!(
+                        "`{text}`: the instance has no variable `{name}` (set it in env, or with increment_var)"
+                    ));
+                }
+            }
+            rest = tail;
+        }
+        out.push_str(rest);
+        ListenAddr::parse(&out)
     }
 
     /// The name passed in `LISTEN_FDNAMES` and shown to users.
@@ -160,6 +216,30 @@ mod tests {
         ] {
             assert!(ListenAddr::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn per_instance_addresses_resolve_from_the_instance_environment() {
+        let a = ListenAddr::parse("tcp://127.0.0.1:$PORT").expect("parsed");
+        assert!(a.per_instance());
+        let env = |port: &str| {
+            std::collections::BTreeMap::from([("PORT".to_string(), port.to_string())])
+        };
+        assert_eq!(
+            a.resolve(&env("8001")),
+            Ok(ListenAddr::Tcp("127.0.0.1:8001".into()))
+        );
+        let braced = ListenAddr::parse("unix:/run/app-${PORT}.sock").expect("parsed");
+        assert_eq!(
+            braced.resolve(&env("2")),
+            Ok(ListenAddr::Unix("/run/app-2.sock".into()))
+        );
+        assert!(a.resolve(&env("x")).is_err(), "resolved, then checked");
+        let missing = a.resolve(&Default::default()).unwrap_err();
+        assert!(missing.contains("no variable `PORT`"), "{missing}");
+        assert!(ListenAddr::parse("udp://$X").is_err());
+        let plain = ListenAddr::parse("tcp://127.0.0.1:80").expect("parsed");
+        assert_eq!(plain.resolve(&env("1")), Ok(plain.clone()));
     }
 
     #[test]

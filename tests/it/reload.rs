@@ -426,3 +426,47 @@ fn per_instance_ports_are_reloaded_stop_first_one_at_a_time() {
         stderr(&unknown)
     );
 }
+
+/// Per-instance ports held by svctl (`listen: tcp://…:$PORT` with `increment_var: PORT`): each
+/// instance's port never refuses a connection during a reload, so a balancer in front never
+/// marks one down.
+#[test]
+fn per_instance_sockets_held_by_svctl_never_refuse_during_a_reload() {
+    if !has_python() {
+        return;
+    }
+    let h = Home::new();
+    let base = free_port();
+    // Two consecutive free ports: retry until the next one is free too.
+    let base = (0..50)
+        .map(|i| base.wrapping_add(i * 2))
+        .find(|p| std::net::TcpListener::bind(("127.0.0.1", p + 1)).is_ok() && std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok())
+        .expect("two free ports");
+    let yaml = |version: &str| {
+        format!(
+            "apps:\n{}",
+            app(
+                "web",
+                &format!(
+                    "    instances: 2\n    increment_var: PORT\n    listen: [\"tcp://127.0.0.1:$PORT\"]\n    ready_log_line: \"^listening\"\n    listen_timeout: 20s\n    env:\n      PORT: \"{base}\"\n      READY: log\n      VERSION: {version}\n"
+                )
+            )
+        )
+    };
+    let file = h.ecosystem("eco.yaml", &yaml("v1"));
+    h.ok(&["start", &file]);
+    h.wait_status("web", 0, "online");
+    h.wait_status("web", 1, "online");
+    for port in [base, base + 1] {
+        h.wait_until("each instance answers on its own port", || get(port, "/").is_ok());
+    }
+    let (a, b) = (Load::start(base), Load::start(base + 1));
+    std::fs::write(h.file("eco.yaml"), yaml("v2")).expect("v2");
+    let out = h.svctl_within(Duration::from_secs(120), &["reload", &file]);
+    h.succeeded("reload", &out);
+    let ((fa, _), (fb, _)) = (a.finish(), b.finish());
+    assert_eq!((fa, fb), (0, 0), "a port refused a connection during the reload");
+    for port in [base, base + 1] {
+        assert!(get(port, "/").is_ok_and(|body| body.starts_with("v2 ")));
+    }
+}

@@ -204,13 +204,26 @@ pub(super) fn read(keys: &AppKeys, spec: &mut AppSpec, ctx: &mut Ctx) {
     {
         let mut out = Vec::new();
         for (text, item) in items {
-            if let Some(addr) = item.valid(ctx, ListenAddr::parse(&text)) {
-                out.push(match addr {
-                    // A relative socket path is the app's, like its other paths.
-                    ListenAddr::Unix(p) => ListenAddr::Unix(spec.cwd.join(p).display().to_string()),
-                    tcp => tcp,
-                });
+            let Some(addr) = item.valid(ctx, ListenAddr::parse(&text)) else {
+                continue;
+            };
+            let addr = match addr {
+                // A relative socket path is the app's, like its other paths.
+                ListenAddr::Unix(p) if !p.starts_with('$') => {
+                    ListenAddr::Unix(spec.cwd.join(p).display().to_string())
+                }
+                other => other,
+            };
+            // A socket per instance: each instance's address must resolve and be valid.
+            if addr.per_instance() {
+                let bad = (0..spec.instances)
+                    .find_map(|i| addr.resolve(&spec.environment(i)).err().map(|e| (i, e)));
+                if let Some((i, e)) = bad {
+                    item.problem(ctx, format!("instance {i}: {e}"));
+                    continue;
+                }
             }
+            out.push(addr);
         }
         spec.listen = out;
     }

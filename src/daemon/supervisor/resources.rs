@@ -1,14 +1,15 @@
 //! Owns what the daemon holds for an app beyond its processes: the listening sockets of
-//! `listen:`, opened at the app's first start, kept across restarts and reloads (so a client
-//! never finds the port closed while an instance is replaced), and closed when the app is
-//! deleted or its addresses change.
+//! `listen:`, opened at the first start that needs them, kept across restarts and reloads (so a
+//! client never finds a port closed while an instance is replaced), and closed when the app is
+//! deleted or no instance's address names them any more. An address with `$VAR` gives each
+//! instance its own socket (`tcp://127.0.0.1:$PORT` with `increment_var: PORT`).
 
 use crate::config::AppSpec;
 use crate::config::probe::ListenAddr;
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
-/// A socket passed to every instance: its fd in the daemon, and its name (`LISTEN_FDNAMES`).
+/// A socket passed to an instance: its fd in the daemon, and its name (`LISTEN_FDNAMES`).
 pub type Passed = (RawFd, String);
 
 #[derive(Default)]
@@ -17,37 +18,49 @@ pub struct Resources {
 }
 
 impl Resources {
-    /// The sockets of `spec`'s app, opened now if they are not yet; an address that cannot be
-    /// bound is an error naming the app and the address.
-    pub fn sockets(&mut self, spec: &AppSpec) -> Result<Vec<Passed>, String> {
+    /// The sockets of instance `index` of `spec`'s app, opened now if they are not yet; an
+    /// address that cannot be bound is an error naming the app and the address.
+    pub fn sockets(&mut self, spec: &AppSpec, index: u32) -> Result<Vec<Passed>, String> {
         if spec.listen.is_empty() {
             self.sockets.remove(&spec.name);
             return Ok(Vec::new());
         }
+        let fail = |e: String| format!("app `{}`: cannot listen: {e}", spec.name);
+        let mine = resolve_all(spec, index).map_err(fail)?;
+        // Sockets no instance names any more close (once no process holds them either).
+        let wanted: Vec<ListenAddr> = if spec.listen.iter().any(ListenAddr::per_instance) {
+            (0..spec.instances)
+                .flat_map(|i| resolve_all(spec, i).unwrap_or_default())
+                .collect()
+        } else {
+            spec.listen.clone()
+        };
         let held = self.sockets.entry(spec.name.clone()).or_default();
-        let same: Vec<&ListenAddr> = held.iter().map(|(a, _)| a).collect();
-        if same != spec.listen.iter().collect::<Vec<_>>() {
-            // New addresses: the old sockets close once no instance holds them any more.
-            held.clear();
-            for addr in &spec.listen {
-                let fd = crate::proc::listen::open(addr).map_err(|e| {
-                    format!(
-                        "app `{}`: cannot listen on {}: {e}",
-                        spec.name,
-                        addr.display()
-                    )
-                })?;
-                held.push((addr.clone(), fd));
-            }
+        held.retain(|(a, _)| wanted.contains(a));
+        let mut passed = Vec::new();
+        for addr in mine {
+            let fd = match held.iter().find(|(a, _)| *a == addr) {
+                Some((_, fd)) => fd.as_raw_fd(),
+                None => {
+                    let fd = crate::proc::listen::open(&addr).map_err(fail)?;
+                    let raw = fd.as_raw_fd();
+                    held.push((addr.clone(), fd));
+                    raw
+                }
+            };
+            passed.push((fd, addr.display()));
         }
-        Ok(held
-            .iter()
-            .map(|(a, fd)| (fd.as_raw_fd(), a.display()))
-            .collect())
+        Ok(passed)
     }
 
     /// The app is gone: its sockets close.
     pub fn release(&mut self, app: &str) {
         self.sockets.remove(app);
     }
+}
+
+/// The addresses of one instance, its variables replaced.
+fn resolve_all(spec: &AppSpec, index: u32) -> Result<Vec<ListenAddr>, String> {
+    let env = spec.environment(index);
+    spec.listen.iter().map(|a| a.resolve(&env)).collect()
 }

@@ -41,7 +41,7 @@ impl Supervisor {
             return Event::SpawnFailed { run };
         };
         inst.begin_run(run, crate::store::now_ms());
-        let sockets = match self.resources.sockets(&spec) {
+        let sockets = match self.resources.sockets(&spec, index) {
             Ok(s) => s,
             Err(msg) => {
                 tracing::warn!(app, index, "{msg}");
