@@ -96,7 +96,10 @@ impl ListenAddr {
     }
 
     /// The address of one instance: its `$VAR`s replaced from `env`, then checked.
-    pub fn resolve(&self, env: &std::collections::BTreeMap<String, String>) -> Result<ListenAddr, String> {
+    pub fn resolve(
+        &self,
+        env: &std::collections::BTreeMap<String, String>,
+    ) -> Result<ListenAddr, String> {
         if !self.per_instance() {
             return Ok(self.clone());
         }
@@ -222,9 +225,8 @@ mod tests {
     fn per_instance_addresses_resolve_from_the_instance_environment() {
         let a = ListenAddr::parse("tcp://127.0.0.1:$PORT").expect("parsed");
         assert!(a.per_instance());
-        let env = |port: &str| {
-            std::collections::BTreeMap::from([("PORT".to_string(), port.to_string())])
-        };
+        let env =
+            |port: &str| std::collections::BTreeMap::from([("PORT".to_string(), port.to_string())]);
         assert_eq!(
             a.resolve(&env("8001")),
             Ok(ListenAddr::Tcp("127.0.0.1:8001".into()))

@@ -440,7 +440,10 @@ fn per_instance_sockets_held_by_svctl_never_refuse_during_a_reload() {
     // Two consecutive free ports: retry until the next one is free too.
     let base = (0..50)
         .map(|i| base.wrapping_add(i * 2))
-        .find(|p| std::net::TcpListener::bind(("127.0.0.1", p + 1)).is_ok() && std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok())
+        .find(|p| {
+            std::net::TcpListener::bind(("127.0.0.1", p + 1)).is_ok()
+                && std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok()
+        })
         .expect("two free ports");
     let yaml = |version: &str| {
         format!(
@@ -458,14 +461,20 @@ fn per_instance_sockets_held_by_svctl_never_refuse_during_a_reload() {
     h.wait_status("web", 0, "online");
     h.wait_status("web", 1, "online");
     for port in [base, base + 1] {
-        h.wait_until("each instance answers on its own port", || get(port, "/").is_ok());
+        h.wait_until("each instance answers on its own port", || {
+            get(port, "/").is_ok()
+        });
     }
     let (a, b) = (Load::start(base), Load::start(base + 1));
     std::fs::write(h.file("eco.yaml"), yaml("v2")).expect("v2");
     let out = h.svctl_within(Duration::from_secs(120), &["reload", &file]);
     h.succeeded("reload", &out);
     let ((fa, _), (fb, _)) = (a.finish(), b.finish());
-    assert_eq!((fa, fb), (0, 0), "a port refused a connection during the reload");
+    assert_eq!(
+        (fa, fb),
+        (0, 0),
+        "a port refused a connection during the reload"
+    );
     for port in [base, base + 1] {
         assert!(get(port, "/").is_ok_and(|body| body.starts_with("v2 ")));
     }

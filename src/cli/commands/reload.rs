@@ -5,9 +5,9 @@ use super::{act_then_check, caller_env, file};
 use crate::cli::args::ReloadArgs;
 use crate::cli::error::Failure;
 use crate::cli::output;
-use crate::config::{self, LoadOptions};
+use crate::config::LoadOptions;
+use crate::ipc::Request;
 use crate::ipc::client::Client;
-use crate::ipc::{Request, Response};
 use crate::paths::Paths;
 
 pub async fn reload(paths: &Paths, autostart: bool, a: &ReloadArgs) -> Result<(), Failure> {
@@ -47,35 +47,7 @@ pub async fn reload(paths: &Paths, autostart: bool, a: &ReloadArgs) -> Result<()
     };
     // --env NAME: the targeted apps' specs are read again from their files with env_NAME.
     let mut client = Client::connect_or_start(paths, autostart).await?;
-    let req = Request::Describe {
-        target: a.target.clone(),
-    };
-    let described = match client.request(&req).await? {
-        Response::Describe { apps } => apps,
-        other => return super::answer_error(other),
-    };
-    let opts = LoadOptions {
-        env_name: Some(env.clone()),
-    };
-    let mut apps = Vec::new();
-    for d in described {
-        let Some(source) = &d.spec.source else {
-            return Err(Failure::usage(format!(
-                "`{}` was not started from an ecosystem file, so it has no env_{env} block",
-                d.spec.name
-            )));
-        };
-        let loaded = config::load_file(source, &opts).map_err(|e| Failure::config(&e))?;
-        let Some(mut spec) = loaded.apps.into_iter().find(|s| s.name == d.spec.name) else {
-            return Err(Failure::usage(format!(
-                "{}: no longer declares `{}`",
-                source.display(),
-                d.spec.name
-            )));
-        };
-        spec.base_env = update_env.clone().unwrap_or(d.spec.base_env);
-        apps.push(spec);
-    }
+    let apps = super::start::specs_with_env(&mut client, &a.target, env, update_env).await?;
     drop(client);
     let req = Request::Reload {
         target: None,

@@ -27,15 +27,37 @@ pub async fn restart(paths: &Paths, autostart: bool, a: &RestartArgs) -> Result<
     };
     // --env NAME: reload each targeted app from the file it came from.
     let mut client = Client::connect_or_start(paths, autostart).await?;
+    let specs = specs_with_env(&mut client, &a.target, env, update_env).await?;
+    match client.request(&Request::Start { apps: specs }).await? {
+        Response::Done { processes, .. } => {
+            output::line(format_args!(
+                "[svctl] restarted {} with env_{env}",
+                a.target
+            ))?;
+            print_list(&mut client, ListFormat::Table).await?;
+            check_started(&processes)
+        }
+        other => answer_error(other),
+    }
+}
+
+/// The specs of the target's apps read again from their ecosystem files with `env_NAME`
+/// (`restart`/`reload --env NAME`); `update_env` replaces their caller environment.
+pub async fn specs_with_env(
+    client: &mut Client,
+    target: &str,
+    env: &str,
+    update_env: Option<std::collections::BTreeMap<String, String>>,
+) -> Result<Vec<crate::config::AppSpec>, Failure> {
     let req = Request::Describe {
-        target: a.target.clone(),
+        target: target.to_string(),
     };
     let apps = match client.request(&req).await? {
         Response::Describe { apps } => apps,
-        other => return answer_error(other),
+        other => return answer_error(other).map(|()| Vec::new()),
     };
     let opts = LoadOptions {
-        env_name: Some(env.clone()),
+        env_name: Some(env.to_string()),
     };
     let mut specs = Vec::new();
     for d in apps {
@@ -56,17 +78,7 @@ pub async fn restart(paths: &Paths, autostart: bool, a: &RestartArgs) -> Result<
         spec.base_env = update_env.clone().unwrap_or(d.spec.base_env);
         specs.push(spec);
     }
-    match client.request(&Request::Start { apps: specs }).await? {
-        Response::Done { processes, .. } => {
-            output::line(format_args!(
-                "[svctl] restarted {} with env_{env}",
-                a.target
-            ))?;
-            print_list(&mut client, ListFormat::Table).await?;
-            check_started(&processes)
-        }
-        other => answer_error(other),
-    }
+    Ok(specs)
 }
 
 pub async fn start(paths: &Paths, autostart: bool, a: &StartArgs) -> Result<(), Failure> {

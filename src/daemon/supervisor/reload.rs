@@ -4,14 +4,12 @@
 //! first failure, answering with the instance, the cause and its stderr tail. With specs from a
 //! file, they replace the running ones first and new apps start as part of the rollout.
 
-use super::app::{App, Inst, policy_of};
 use super::targets::Key;
 use super::{ReplyTx, RequestError, Supervisor};
 use crate::config::AppSpec;
+use crate::daemon::lifecycle::Event;
 use crate::daemon::lifecycle::desired::AppRequest;
-use crate::daemon::lifecycle::{Event, Instance};
 use crate::ipc::Response;
-use crate::store::Write;
 use std::collections::{BTreeMap, VecDeque};
 
 /// One `reload` request in progress.
@@ -79,33 +77,11 @@ impl Supervisor {
     fn take_spec(&mut self, spec: AppSpec) -> Vec<Key> {
         let name = spec.name.clone();
         let count = spec.instances;
-        if let Some(a) = self.app_mut(&name) {
-            a.policy = policy_of(&spec);
-            a.spec = spec.clone();
-            a.desired = a.desired.on(AppRequest::Apply {
-                autostart: true,
-                existed: true,
-            });
-            let old: Vec<u32> = a.insts.keys().copied().collect();
-            for i in 0..count {
-                a.insts
-                    .entry(i)
-                    .or_insert_with(|| Inst::new(Instance::new()));
-            }
-            for i in old.into_iter().filter(|i| *i >= count) {
-                self.dispatch(&name, i, Event::Delete);
-            }
-        } else {
-            let insts = (0..count)
-                .map(|i| (i, Inst::new(Instance::new())))
-                .collect();
-            self.apps.push(App::new(spec.clone(), true, insts));
-        }
-        self.store.send(Write::UpsertApp {
-            spec: Box::new(spec),
-            should_run: true,
-        });
-        self.arm_triggers(&name);
+        let req = AppRequest::Apply {
+            autostart: true,
+            existed: true,
+        };
+        self.put_spec(spec, req);
         (0..count).map(|i| (name.clone(), i)).collect()
     }
 

@@ -200,38 +200,11 @@ impl Supervisor {
         for spec in specs {
             let name = spec.name.clone();
             let count = spec.instances;
-            let existed = self.app(&name).is_some();
             let req = AppRequest::Apply {
                 autostart: spec.autostart,
-                existed,
+                existed: self.app(&name).is_some(),
             };
-            if let Some(a) = self.app_mut(&name) {
-                a.policy = policy_of(&spec);
-                a.spec = spec.clone();
-                let old: Vec<u32> = a.insts.keys().copied().collect();
-                for i in 0..count {
-                    a.insts
-                        .entry(i)
-                        .or_insert_with(|| Inst::new(Instance::new()));
-                }
-                for i in old.into_iter().filter(|i| *i >= count) {
-                    self.dispatch(&name, i, Event::Delete);
-                }
-            } else {
-                let insts = (0..count)
-                    .map(|i| (i, Inst::new(Instance::new())))
-                    .collect();
-                self.apps.push(App::new(spec.clone(), false, insts));
-            }
-            let Some(a) = self.app_mut(&name) else {
-                continue;
-            };
-            a.desired = a.desired.on(req);
-            let should_run = a.desired.should_run();
-            self.store.send(Write::UpsertApp {
-                spec: Box::new(spec),
-                should_run,
-            });
+            let should_run = self.put_spec(spec, req);
             self.arm_triggers(&name);
             if !should_run {
                 continue;
@@ -264,6 +237,45 @@ impl Supervisor {
                 libc::malloc_trim(0);
             }
         });
+    }
+
+    /// An app takes `spec` (added, stopped, when it is new): its instances follow the spec's
+    /// count (extra ones are deleted), its desired state changes by `req`, the store and its
+    /// triggers follow. Nothing is started or restarted here. Returns whether it should run.
+    pub(super) fn put_spec(&mut self, spec: AppSpec, req: AppRequest) -> bool {
+        let name = spec.name.clone();
+        let count = spec.instances;
+        if let Some(a) = self.app_mut(&name) {
+            a.policy = policy_of(&spec);
+            a.spec = spec.clone();
+            let old: Vec<u32> = a.insts.keys().copied().collect();
+            for i in 0..count {
+                a.insts
+                    .entry(i)
+                    .or_insert_with(|| Inst::new(Instance::new()));
+            }
+            for i in old.into_iter().filter(|i| *i >= count) {
+                self.dispatch(&name, i, Event::Delete);
+            }
+        } else {
+            let insts = (0..count)
+                .map(|i| (i, Inst::new(Instance::new())))
+                .collect();
+            self.apps.push(App::new(spec.clone(), false, insts));
+        }
+        let should_run = match self.app_mut(&name) {
+            Some(a) => {
+                a.desired = a.desired.on(req);
+                a.desired.should_run()
+            }
+            None => false,
+        };
+        self.store.send(Write::UpsertApp {
+            spec: Box::new(spec),
+            should_run,
+        });
+        self.arm_triggers(&name);
+        should_run
     }
 
     pub(super) fn begin_shutdown(&mut self, reply: Option<ReplyTx>) {
