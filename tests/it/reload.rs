@@ -269,11 +269,8 @@ fn shared_socket_app(port: u16, version: &str, extra_env: &str) -> String {
     )
 }
 
-#[test]
-fn a_reload_under_load_loses_no_request_and_then_serves_the_new_version() {
-    if !has_python() {
-        return;
-    }
+/// Four instances of v1 on one shared socket, serving: the home, the port, the file, the pids.
+fn four_serving_v1() -> (Home, u16, String, Vec<serde_json::Value>) {
     let h = Home::new();
     let port = free_port();
     let file = h.ecosystem("eco.yaml", &shared_socket_app(port, "v1", ""));
@@ -282,6 +279,15 @@ fn a_reload_under_load_loses_no_request_and_then_serves_the_new_version() {
         .map(|i| h.wait_status("web", i, "online")["pid"].clone())
         .collect();
     h.wait_until("the app answers", || get(port, "/").is_ok());
+    (h, port, file, old)
+}
+
+#[test]
+fn a_reload_under_load_loses_no_request_and_then_serves_the_new_version() {
+    if !has_python() {
+        return;
+    }
+    let (h, port, file, old) = four_serving_v1();
     let load = Load::start(port);
     std::fs::write(h.file("eco.yaml"), shared_socket_app(port, "v2", "")).expect("v2");
     let out = h.svctl_within(Duration::from_secs(120), &["reload", &file]);
@@ -324,14 +330,7 @@ fn a_reload_to_a_version_that_cannot_start_stops_and_the_old_processes_keep_serv
     if !has_python() {
         return;
     }
-    let h = Home::new();
-    let port = free_port();
-    let file = h.ecosystem("eco.yaml", &shared_socket_app(port, "v1", ""));
-    h.ok(&["start", &file]);
-    let old: Vec<serde_json::Value> = (0..4)
-        .map(|i| h.wait_status("web", i, "online")["pid"].clone())
-        .collect();
-    h.wait_until("the app answers", || get(port, "/").is_ok());
+    let (h, port, file, old) = four_serving_v1();
     std::fs::write(
         h.file("eco.yaml"),
         shared_socket_app(port, "v2", "      EXIT_AT_START: \"3\"\n"),
