@@ -478,3 +478,39 @@ fn per_instance_sockets_held_by_svctl_never_refuse_during_a_reload() {
         assert!(get(port, "/").is_ok_and(|body| body.starts_with("v2 ")));
     }
 }
+
+#[test]
+fn an_app_that_stops_sending_watchdog_is_restarted_as_unhealthy() {
+    if !has_python() {
+        return;
+    }
+    let h = Home::new();
+    let hang = h.file("hang");
+    let extra = format!(
+        "    watchdog: 600ms\n    env:\n      KEEPALIVE: {}\n      PORT: \"{}\"\n",
+        hang.display(),
+        free_port()
+    );
+    let file = h.ecosystem("eco.yaml", &format!("apps:\n{}", app("beat", &extra)));
+    h.ok(&["start", &file]);
+    let pid = h.wait_status("beat", 0, "online")["pid"].clone();
+    // Keepalives arrive: the app outlives several watchdog periods without a restart. The
+    // daemon log shows the notify traffic was heard (it would restart it otherwise).
+    h.wait_until("three watchdog periods pass", || {
+        h.proc("beat", 0)
+            .is_some_and(|p| p["uptime_ms"].as_u64().unwrap_or(0) > 2000)
+    });
+    assert_eq!(h.proc("beat", 0).expect("app")["pid"], pid);
+    assert!(history(&h, "beat").is_empty());
+    std::fs::write(&hang, "").expect("hang");
+    h.wait_until("an unhealthy restart", || {
+        history(&h, "beat")
+            .iter()
+            .any(|r| r["cause"] == "unhealthy")
+    });
+    let row = history(&h, "beat")
+        .into_iter()
+        .find(|r| r["cause"] == "unhealthy")
+        .expect("the row");
+    assert_eq!(row["error"], "no WATCHDOG=1 within 600 ms", "{row}");
+}

@@ -145,6 +145,8 @@ pub struct Instance {
     guard: MemoryGuard,
     /// Set when the memory guard stopped this run.
     breach: Option<Breach>,
+    /// Set when a missed watchdog stopped this run.
+    watchdog_missed: bool,
     /// The highest run number given out (a successor's run is above the current one).
     last_run: u64,
     /// Consecutive failed health checks of the current run.
@@ -338,6 +340,8 @@ pub struct ExitSummary {
     pub oom_confidence: Option<Confidence>,
     pub breach: Option<Breach>,
     pub leftovers_killed: u32,
+    /// The run was restarted as `unhealthy` because its watchdog was missed.
+    pub watchdog_missed: bool,
 }
 
 /// What the supervisor must do.

@@ -138,6 +138,7 @@ pub(super) fn event(
             }
             if matches!(inst.status, Launching | Online) {
                 inst.watchdog_due = None;
+                inst.watchdog_missed = true;
                 return unhealthy(inst, policy, now_ms);
             }
             vec![]

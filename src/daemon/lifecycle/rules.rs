@@ -234,6 +234,7 @@ pub(super) fn summary(run: u64, cause: Cause) -> ExitSummary {
         oom_confidence: None,
         breach: None,
         leftovers_killed: 0,
+        watchdog_missed: false,
     }
 }
 
@@ -276,6 +277,7 @@ pub(super) fn spawn(inst: &mut Instance, trigger: Trigger, now_ms: u64) -> Vec<E
     inst.health_failures = 0;
     inst.watchdog_due = None;
     inst.watchdog_armed = false;
+    inst.watchdog_missed = false;
     vec![Effect::Spawn {
         run: inst.run,
         trigger,
@@ -331,6 +333,7 @@ fn complete_exit(
         oom_confidence: ended.confidence,
         breach: inst.breach.take(),
         leftovers_killed,
+        watchdog_missed: std::mem::take(&mut inst.watchdog_missed),
         ..summary(run, Cause::Exited)
     };
     // A reload in place, or a stop-first reload's new run, that ends before it was done failed.

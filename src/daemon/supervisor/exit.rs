@@ -81,11 +81,16 @@ impl Supervisor {
 
     /// Carries out a `RecordExit` effect: the exit row, with what the run's facts add to it.
     pub(super) fn record_exit(&mut self, app: &str, index: u32, s: ExitSummary) {
+        let watchdog = self
+            .app(app)
+            .and_then(|a| a.spec.watchdog_ms)
+            .filter(|_| s.watchdog_missed);
         let Some(inst) = self.inst_mut(app, index) else {
             return;
         };
-        let probe_error = match s.cause {
-            Cause::NotReady | Cause::Unhealthy => inst.last_probe_error.clone(),
+        let probe_error = match (s.cause, watchdog) {
+            (Cause::Unhealthy, Some(ms)) => Some(format!("no WATCHDOG=1 within {ms} ms")),
+            (Cause::NotReady | Cause::Unhealthy, _) => inst.last_probe_error.clone(),
             _ => None,
         };
         let Some(facts) = inst.facts(s.run) else {

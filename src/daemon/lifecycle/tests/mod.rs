@@ -71,6 +71,7 @@ pub(super) fn record(run: u64, cause: Cause, unstable: bool, delay: Option<u64>)
         oom_confidence: None,
         breach: None,
         leftovers_killed: 0,
+        watchdog_missed: false,
     })
 }
 

@@ -111,7 +111,13 @@ fn a_missed_watchdog_is_unhealthy_and_keepalives_move_the_deadline() {
         graceful_stop(1, 3400)
     );
     let effects = step(&mut inst, &p, exited(1, 0), 1900);
-    assert_eq!(effects[0], record(1, Cause::Unhealthy, false, None));
+    assert_eq!(
+        effects[0],
+        Effect::RecordExit(ExitSummary {
+            watchdog_missed: true,
+            ..summary(1, Cause::Unhealthy)
+        })
+    );
 }
 
 /// A surge reload: the new run starts beside the old, the old stops once the new is ready.
