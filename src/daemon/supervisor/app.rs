@@ -233,6 +233,8 @@ pub struct App {
     /// Bumped on every watched change: only the last change's quiet period restarts.
     pub watch_seq: u64,
     pub insts: BTreeMap<u32, Inst>,
+    /// The deployment that last changed this app: its spawns record it.
+    pub deployment: Option<u64>,
 }
 
 impl App {
@@ -246,6 +248,7 @@ impl App {
             watcher: None,
             watch_seq: 0,
             insts,
+            deployment: None,
         }
     }
 

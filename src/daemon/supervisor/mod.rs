@@ -8,9 +8,10 @@
 //! Files: `app` (the records), `spawn` (runs and their pipes), `spawner` (the OS boundary), `exit` (watching and sweeping),
 //! `sample` (sampling and the memory history), `timers` (deadlines, cron, watch), `requests`
 //! and `logs` (protocol handlers), `targets` (resolution and waiters), `views` (list and
-//! describe), `restore` (what the previous daemon left).
+//! describe), `restore` (what the previous daemon left), `deploy` (plan and apply: deployments).
 
 mod app;
+mod deploy;
 mod exit;
 mod logs;
 mod probes;
@@ -167,6 +168,8 @@ pub struct Supervisor {
     /// The notify socket, served once the actor runs.
     notify: Option<tokio::net::UnixDatagram>,
     rollouts: Vec<reload::Rollout>,
+    /// The id the next deployment gets (one more than the highest stored).
+    next_deployment: u64,
 }
 
 impl Supervisor {
@@ -203,6 +206,7 @@ impl Supervisor {
             probe_slots: Arc::new(tokio::sync::Semaphore::new(probes::MAX_CONCURRENT_PROBES)),
             notify: None,
             rollouts: Vec::new(),
+            next_deployment: 1,
         }
     }
 

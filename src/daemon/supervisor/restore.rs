@@ -16,6 +16,7 @@ impl Supervisor {
     /// Loads what the previous daemon left. Runs before the actor's loop starts.
     pub fn restore(&mut self, snapshot: Snapshot) {
         let now = crate::store::now_ms();
+        self.next_deployment = snapshot.last_deployment + 1;
         let mut lost: HashMap<(String, u32), LastExit> = HashMap::new();
         for open in snapshot.open_runs {
             let alive = open.pid > 1
