@@ -83,6 +83,8 @@ pub enum How {
     Scale { from: u32, to: u32 },
     /// The app is known but stopped: it is started with the file's spec.
     Start,
+    /// The app is stopped and `autostart: false`: its spec is replaced, it stays stopped.
+    Store,
 }
 
 /// What happens to one app.
@@ -260,13 +262,18 @@ pub fn plan(running: &[Running], file: &[AppSpec], prune: bool) -> Plan {
             Some(r) => {
                 let fields = diff(&r.spec, spec);
                 let (from, to) = (r.spec.instances, spec.instances);
-                if !r.should_run {
+                if !r.should_run && spec.autostart {
                     Action::Change {
                         fields,
                         how: How::Start,
                     }
                 } else if fields.is_empty() {
                     Action::Unchanged
+                } else if !r.should_run {
+                    Action::Change {
+                        fields,
+                        how: How::Store,
+                    }
                 } else if from != to {
                     Action::Change {
                         fields,
@@ -312,6 +319,7 @@ pub fn describe_how(how: &How) -> String {
     match how {
         How::Reload => "rolling reload".to_string(),
         How::Start => "start (it is stopped)".to_string(),
+        How::Store => "new settings; it stays stopped (autostart: false)".to_string(),
         How::Scale { from, to } if to < from => {
             let gone: Vec<String> = (*to..*from).map(|i| i.to_string()).collect();
             format!(

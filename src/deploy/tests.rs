@@ -77,6 +77,33 @@ fn the_plan_table() {
 }
 
 #[test]
+fn a_stopped_app_with_autostart_false_stays_stopped() {
+    let stopped = Running {
+        spec: spec("batch"),
+        should_run: false,
+    };
+    let mut same = spec("batch");
+    same.autostart = false;
+    let now = [Running {
+        spec: same.clone(),
+        ..stopped
+    }];
+    assert_eq!(
+        plan(&now, &[same.clone()], false).of("batch"),
+        Some(&Action::Unchanged)
+    );
+    let mut changed = same;
+    changed.args = vec!["5".into()];
+    assert!(matches!(
+        plan(&now, &[changed], false).of("batch"),
+        Some(Action::Change {
+            how: How::Store,
+            ..
+        })
+    ));
+}
+
+#[test]
 fn an_identical_file_is_a_noop() {
     let now = vec![running(spec("a")), running(spec("b"))];
     let p = plan(&now, &[spec("a"), spec("b")], false);

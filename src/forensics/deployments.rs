@@ -55,7 +55,11 @@ fn quoted_list(fields: &[String]) -> String {
 /// The deployment most of the crashes followed: the one after which the most crashes came
 /// (before the next deployment of the app), the first of them within [`DEPLOY_WINDOW_MS`].
 /// At least two crashes, and more than half of them, or no finding.
-pub fn deployment_finding(exits: &[ExitRecord], deploys: &[DeployFact]) -> Option<String> {
+pub fn deployment_finding(
+    app: &str,
+    exits: &[ExitRecord],
+    deploys: &[DeployFact],
+) -> Option<String> {
     let crashes: Vec<&ExitRecord> = exits
         .iter()
         .filter(|e| is_failure(e.cause, e.exit_code))
@@ -93,7 +97,7 @@ pub fn deployment_finding(exits: &[ExitRecord], deploys: &[DeployFact]) -> Optio
         format!("which changed {}", quoted_list(&d.changed))
     };
     Some(format!(
-        "{n} of {total} crashes began after deployment #{} ({}), the first {} after it, {what}: `svctl rollback {{app}}` applies the spec before it again",
+        "{n} of {total} crashes began after deployment #{} ({}), the first {} after it, {what}: `svctl rollback {app}` applies the spec before it again",
         d.id,
         d.kind,
         human_duration(first.max(0) as u64)
@@ -151,7 +155,7 @@ mod tests {
             dep(13, 50_000, &["args"]),
             dep(14, 1_000_000, &["script", "env.DB_URL"]),
         ];
-        let f = deployment_finding(&exits, &deploys).expect("a finding");
+        let f = deployment_finding("api", &exits, &deploys).expect("a finding");
         assert!(
             f.starts_with("9 of 11 crashes began after deployment #14 (apply), the first 20.0 s after it, which changed `script` and `env.DB_URL`"),
             "{f}"
@@ -162,18 +166,18 @@ mod tests {
     fn no_finding_when_crashes_started_long_after_or_were_few() {
         let exits: Vec<ExitRecord> = (0..5).map(|i| crash(1_000_000 + 600_000 + i)).collect();
         assert_eq!(
-            deployment_finding(&exits, &[dep(1, 1_000_000, &["args"])]),
+            deployment_finding("api", &exits, &[dep(1, 1_000_000, &["args"])]),
             None
         );
         assert_eq!(
-            deployment_finding(&[crash(1_000_100)], &[dep(1, 1_000_000, &["args"])]),
+            deployment_finding("api", &[crash(1_000_100)], &[dep(1, 1_000_000, &["args"])]),
             None
         );
-        assert_eq!(deployment_finding(&exits, &[]), None);
+        assert_eq!(deployment_finding("api", &exits, &[]), None);
         let mut ok = crash(1_000_100);
         ok.exit_code = Some(0);
         assert_eq!(
-            deployment_finding(&[ok.clone(), ok], &[dep(1, 1_000_000, &[])]),
+            deployment_finding("api", &[ok.clone(), ok], &[dep(1, 1_000_000, &[])]),
             None
         );
     }

@@ -163,6 +163,14 @@ impl Store {
                 known: schema::VERSION,
             });
         }
+        // Deployments the previous daemon did not finish will never finish.
+        conn.execute(
+            "UPDATE deployments SET result = 'interrupted',
+             message = coalesce(message, 'the daemon stopped before it ended')
+             WHERE result IS NULL",
+            [],
+        )
+        .map_err(|e| StoreError::sqlite(path, e))?;
         let snapshot = read_snapshot(&conn).map_err(|e| StoreError::sqlite(path, e))?;
         let _ = prune(&conn, &retention, now_ms());
         let (tx, rx) = mpsc::channel();
@@ -530,10 +538,16 @@ fn read_snapshot(conn: &Connection) -> rusqlite::Result<Snapshot> {
         for c in &mut instances {
             c.last_exit = reader::last_exit(conn, &name, c.index)?;
         }
+        let deployment: Option<i64> = conn.query_row(
+            "SELECT max(deployment_id) FROM runs WHERE app = ?1",
+            params![name],
+            |r| r.get(0),
+        )?;
         apps.push(StoredApp {
             spec,
             should_run,
             instances,
+            deployment: deployment.map(|d| d.max(0) as u64),
         });
     }
     let mut st = conn.prepare(

@@ -72,6 +72,8 @@ pub struct StoredApp {
     pub spec: AppSpec,
     pub should_run: bool,
     pub instances: Vec<InstanceCounters>,
+    /// The deployment of the app's newest run that has one.
+    pub deployment: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -420,9 +420,39 @@ fn deployments_are_recorded_read_back_and_numbered_on() {
         .parse()
         .ok();
     assert_eq!(dep, Some(7));
-    let (s, snap) = Store::open(&p).unwrap();
-    assert_eq!(snap.last_deployment, 7);
+    drop(reader);
+    // The app's deployment comes back with it; one that never ended is marked interrupted.
+    let (s, _) = Store::open(&p).unwrap();
+    s.send(Write::UpsertApp {
+        spec: Box::new(spec("api", 1)),
+        should_run: true,
+    });
+    let meta = d_meta();
+    s.send(Write::DeploymentBegun(Box::new(DeploymentBegun {
+        id: 8,
+        started_at_ms: 7_000,
+        meta,
+        plan: plan(&[], &specs, false),
+        specs: specs.clone(),
+    })));
     s.close().unwrap();
+    let (s, snap) = Store::open(&p).unwrap();
+    s.close().unwrap();
+    assert_eq!(snap.last_deployment, 8);
+    assert_eq!(snap.apps[0].deployment, Some(7));
+    let d = Reader::open(&p).unwrap().deployment(8).unwrap().unwrap();
+    assert_eq!(d.result.as_deref(), Some("interrupted"));
+}
+
+fn d_meta() -> crate::deploy::DeploymentMeta {
+    crate::deploy::DeploymentMeta {
+        file: None,
+        sha256: None,
+        env: None,
+        uid: 0,
+        kind: crate::deploy::DeployKind::Reload,
+        rollback_of: None,
+    }
 }
 
 #[test]

@@ -142,6 +142,16 @@ fn apply_reloads_only_the_changed_app_and_prune_removes_the_rest() {
     assert_eq!(second[0]["action"], "change");
     assert_eq!(second[2]["name"], "legacy");
     assert_eq!(second[2]["removed"], true);
+    // Each spawn records the deployment that last changed its app.
+    let db = svctl::store::Reader::open(&h.file("svctl.db")).expect("the database");
+    let newest = |app: &str| {
+        db.query_text(&format!(
+            "SELECT deployment_id FROM runs WHERE app = '{app}' ORDER BY id DESC LIMIT 1"
+        ))
+        .expect("query")[0][0]
+            .clone()
+    };
+    assert_eq!((newest("api"), newest("worker")), ("2".into(), "1".into()));
     // Only the deployments that touched an app are listed for it.
     let text = h.ok(&["deployments", "worker", "--json"]);
     let for_worker: Vec<Value> = serde_json::from_str(&text).unwrap();
@@ -206,4 +216,41 @@ fn why_names_the_deployment_after_which_crashes_began() {
     });
     assert!(why.contains("which changed `args`"), "{why}");
     assert!(why.contains("svctl rollback api"), "{why}");
+}
+
+#[test]
+fn a_failed_apply_exits_1_keeps_the_old_process_and_is_recorded_failed() {
+    let h = Home::new();
+    let path = h.ecosystem("ecosystem.yaml", &file(&[app("api", SLEEP, &env("a"))]));
+    h.ok(&["apply", &path]);
+    let api = pid(&h, "api");
+    h.ecosystem(
+        "ecosystem.yaml",
+        &file(&[app("api", "echo no such module >&2; exit 2", &env("a"))]),
+    );
+    let out = h.svctl(&["apply", &path]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let err = stderr(&out);
+    assert!(err.contains("reload stopped at api:0"), "{err}");
+    assert!(err.contains("no such module"), "{err}");
+    assert_eq!(pid(&h, "api"), api, "what ran before keeps running");
+    let rows = deployments(&h);
+    assert_eq!(rows[0]["result"], "failed", "{rows:?}");
+    assert!(
+        rows[0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("reload stopped at api:0")),
+        "{rows:?}"
+    );
+
+    // `reload FILE` is a deployment too.
+    h.ecosystem("ecosystem.yaml", &file(&[app("api", SLEEP, &env("c"))]));
+    h.ok(&["reload", &path]);
+    assert_eq!(db_url(&h, "api"), "c");
+    let rows = deployments(&h);
+    assert_eq!(rows[0]["kind"], "reload", "{rows:?}");
+    assert_eq!(rows[0]["result"], "ok", "{rows:?}");
+
+    let out = h.svctl(&["apply", &path, "--only", "api", "--prune"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }

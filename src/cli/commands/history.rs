@@ -175,8 +175,8 @@ pub fn why(paths: &Paths, a: &WhyArgs) -> Result<(), Failure> {
         .iter()
         .filter_map(|d| forensics::DeployFact::of(d, &name))
         .collect();
-    if let Some(f) = forensics::deployment_finding(&exits, &deploys) {
-        report.findings.insert(0, f.replace("{app}", &name));
+    if let Some(f) = forensics::deployment_finding(&name, &exits, &deploys) {
+        report.findings.insert(0, f);
     }
     if a.json {
         return output::json(&report);

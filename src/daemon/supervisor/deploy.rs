@@ -110,7 +110,7 @@ impl Supervisor {
         let summary = plan.summary();
         let id = self.record_deployment(meta, &apps, plan.clone());
         let mut keys = Vec::new();
-        let mut touched = Vec::new();
+        let mut deployed = Vec::new();
         for spec in apps {
             if !matches!(
                 plan.of(&spec.name),
@@ -118,13 +118,21 @@ impl Supervisor {
             ) {
                 continue;
             }
-            touched.push(spec.name.clone());
-            keys.extend(self.take_spec(spec));
+            let was_running = self.app(&spec.name).is_some_and(|a| a.desired.should_run());
+            let start = spec.autostart || was_running;
+            let name = spec.name.clone();
+            let instances = self.take_spec(spec);
+            deployed.push(name.clone());
+            if start {
+                keys.extend(instances);
+                self.set_desired(&name, AppRequest::Run);
+            } else {
+                // `autostart: false`: known with its new spec, not started (as `start FILE`).
+                let left_running = false;
+                self.set_desired(&name, AppRequest::Stop { left_running });
+            }
         }
-        self.mark_deployed(id, &touched);
-        for name in &touched {
-            self.set_desired(name, AppRequest::Run);
-        }
+        self.mark_deployed(id, &deployed);
         let mut gone = Vec::new();
         for name in plan.removed() {
             let Some(a) = self.app(name) else { continue };

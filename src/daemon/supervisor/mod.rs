@@ -283,6 +283,12 @@ impl Supervisor {
             let stopped = self.apps.iter().map(|a| a.insts.len() as u32).sum();
             let _ = reply.send(Ok(Response::Killed { stopped }));
         }
+        let unfinished: Vec<u64> = (self.rollouts.iter().filter_map(|r| r.deployment))
+            .chain(self.waiters.iter().filter_map(|w| w.deployment))
+            .collect();
+        for id in unfinished {
+            self.end_deployment(id, false, "the daemon stopped before it ended".into());
+        }
         for w in self.waiters.drain(..) {
             let _ = w
                 .reply

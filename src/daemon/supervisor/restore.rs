@@ -77,7 +77,9 @@ impl Supervisor {
             }
             let name = stored.spec.name.clone();
             let should_run = stored.should_run;
-            self.apps.push(App::new(stored.spec, should_run, insts));
+            let mut app = App::new(stored.spec, should_run, insts);
+            app.deployment = stored.deployment;
+            self.apps.push(app);
             // cron_restart and watch hold whatever path brought the app back.
             self.arm_triggers(&name);
             if should_run {
