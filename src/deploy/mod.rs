@@ -59,6 +59,9 @@ pub struct DeploymentMeta {
 pub struct Running {
     pub spec: AppSpec,
     pub should_run: bool,
+    /// The last rollout that gave it this spec failed: some instances may still run the one
+    /// before.
+    pub stale: bool,
 }
 
 /// One field that differs. Values are compact JSON; secret env values are `***`.
@@ -85,6 +88,9 @@ pub enum How {
     Start,
     /// The app is stopped and `autostart: false`: its spec is replaced, it stays stopped.
     Store,
+    /// The spec is the same, but the rollout that gave it failed: the rolling reload is tried
+    /// again.
+    Retry,
 }
 
 /// What happens to one app.
@@ -267,6 +273,11 @@ pub fn plan(running: &[Running], file: &[AppSpec], prune: bool) -> Plan {
                         fields,
                         how: How::Start,
                     }
+                } else if fields.is_empty() && r.stale && r.should_run {
+                    Action::Change {
+                        fields,
+                        how: How::Retry,
+                    }
                 } else if fields.is_empty() {
                     Action::Unchanged
                 } else if !r.should_run {
@@ -320,6 +331,10 @@ pub fn describe_how(how: &How) -> String {
         How::Reload => "rolling reload".to_string(),
         How::Start => "start (it is stopped)".to_string(),
         How::Store => "new settings; it stays stopped (autostart: false)".to_string(),
+        How::Retry => {
+            "same settings, but the deployment that set them failed: rolling reload again"
+                .to_string()
+        }
         How::Scale { from, to } if to < from => {
             let gone: Vec<String> = (*to..*from).map(|i| i.to_string()).collect();
             format!(

@@ -9,6 +9,7 @@ fn running(spec: AppSpec) -> Running {
     Running {
         spec,
         should_run: true,
+        stale: false,
     }
 }
 
@@ -23,6 +24,7 @@ fn the_plan_table() {
     let stopped = Running {
         spec: spec("cron"),
         should_run: false,
+        stale: false,
     };
     let mut other_shell = spec("web");
     other_shell.base_env.insert("TERM".into(), "xterm".into());
@@ -81,6 +83,7 @@ fn a_stopped_app_with_autostart_false_stays_stopped() {
     let stopped = Running {
         spec: spec("batch"),
         should_run: false,
+        stale: false,
     };
     let mut same = spec("batch");
     same.autostart = false;
@@ -161,4 +164,18 @@ fn the_plan_has_a_stable_json_form() {
         r#"{"apps":[{"name":"new","action":"add","instances":1},{"name":"old","action":"extra","removed":true}]}"#
     );
     assert_eq!(serde_json::from_str::<Plan>(&json).unwrap(), p);
+}
+
+#[test]
+fn an_app_whose_last_rollout_failed_is_reloaded_again() {
+    let mut r = running(spec("api"));
+    r.stale = true;
+    let p = plan(&[r], &[spec("api")], false);
+    assert_eq!(
+        p.of("api"),
+        Some(&Action::Change {
+            fields: Vec::new(),
+            how: How::Retry,
+        })
+    );
 }

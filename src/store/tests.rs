@@ -373,6 +373,7 @@ fn deployments_are_recorded_read_back_and_numbered_on() {
     let running = [Running {
         spec: spec("old", 1),
         should_run: true,
+        stale: false,
     }];
     store.send(Write::DeploymentBegun(Box::new(DeploymentBegun {
         id: 7,

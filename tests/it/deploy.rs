@@ -242,6 +242,13 @@ fn a_failed_apply_exits_1_keeps_the_old_process_and_is_recorded_failed() {
             .is_some_and(|m| m.contains("reload stopped at api:0")),
         "{rows:?}"
     );
+    // The same file again is not "unchanged": the rollout is tried again.
+    let out = h.svctl(&["apply", &path, "--dry-run"]);
+    let text = stdout(&out);
+    assert!(
+        text.contains("the deployment that set them failed: rolling reload again"),
+        "{text}"
+    );
 
     // `reload FILE` is a deployment too.
     h.ecosystem("ecosystem.yaml", &file(&[app("api", SLEEP, &env("c"))]));

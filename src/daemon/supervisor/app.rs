@@ -235,6 +235,8 @@ pub struct App {
     pub insts: BTreeMap<u32, Inst>,
     /// The deployment that last changed this app: its spawns record it.
     pub deployment: Option<u64>,
+    /// The last rollout that gave it its spec failed: some instances may run the one before.
+    pub stale: bool,
 }
 
 impl App {
@@ -249,6 +251,7 @@ impl App {
             watch_seq: 0,
             insts,
             deployment: None,
+            stale: false,
         }
     }
 

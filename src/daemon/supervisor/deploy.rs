@@ -22,6 +22,7 @@ impl Supervisor {
             .map(|a| Running {
                 spec: a.spec.clone(),
                 should_run: a.desired.should_run(),
+                stale: a.stale,
             })
             .collect()
     }

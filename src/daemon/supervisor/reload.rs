@@ -96,6 +96,7 @@ impl Supervisor {
         let name = spec.name.clone();
         let count = spec.instances;
         if let Some(a) = self.app_mut(&name) {
+            a.stale = false;
             a.policy = policy_of(&spec);
             a.spec = spec.clone();
             a.desired = a.desired.on(AppRequest::Apply {
@@ -169,6 +170,14 @@ impl Supervisor {
             });
             r.done.extend(finished);
             if let Some((key, run, cause)) = failed {
+                // Apps with instances not replaced keep the new spec beside older processes.
+                let left = r.queue.iter().chain(&r.active).chain(std::iter::once(&key));
+                let names: Vec<String> = left.map(|(n, _)| n.clone()).collect();
+                for n in names {
+                    if let Some(a) = self.app_mut(&n) {
+                        a.stale = true;
+                    }
+                }
                 return Some(Err(RequestError::Refused(
                     self.reload_failure(&key, run, cause),
                 )));
