@@ -16,6 +16,9 @@ _svctl() {
             ",$1")
                 cmd="svctl"
                 ;;
+            svctl,apply)
+                cmd="svctl__subcmd__apply"
+                ;;
             svctl,check)
                 cmd="svctl__subcmd__check"
                 ;;
@@ -24,6 +27,9 @@ _svctl() {
                 ;;
             svctl,delete)
                 cmd="svctl__subcmd__delete"
+                ;;
+            svctl,deployments)
+                cmd="svctl__subcmd__deployments"
                 ;;
             svctl,describe)
                 cmd="svctl__subcmd__describe"
@@ -79,6 +85,9 @@ _svctl() {
             svctl,resurrect)
                 cmd="svctl__subcmd__resurrect"
                 ;;
+            svctl,rollback)
+                cmd="svctl__subcmd__rollback"
+                ;;
             svctl,save)
                 cmd="svctl__subcmd__save"
                 ;;
@@ -103,6 +112,9 @@ _svctl() {
             svctl,why)
                 cmd="svctl__subcmd__why"
                 ;;
+            svctl__subcmd__help,apply)
+                cmd="svctl__subcmd__help__subcmd__apply"
+                ;;
             svctl__subcmd__help,check)
                 cmd="svctl__subcmd__help__subcmd__check"
                 ;;
@@ -111,6 +123,9 @@ _svctl() {
                 ;;
             svctl__subcmd__help,delete)
                 cmd="svctl__subcmd__help__subcmd__delete"
+                ;;
+            svctl__subcmd__help,deployments)
+                cmd="svctl__subcmd__help__subcmd__deployments"
                 ;;
             svctl__subcmd__help,describe)
                 cmd="svctl__subcmd__help__subcmd__describe"
@@ -160,6 +175,9 @@ _svctl() {
             svctl__subcmd__help,resurrect)
                 cmd="svctl__subcmd__help__subcmd__resurrect"
                 ;;
+            svctl__subcmd__help,rollback)
+                cmd="svctl__subcmd__help__subcmd__rollback"
+                ;;
             svctl__subcmd__help,save)
                 cmd="svctl__subcmd__help__subcmd__save"
                 ;;
@@ -185,12 +203,42 @@ _svctl() {
 
     case "${cmd}" in
         svctl)
-            opts="-h -V --home --no-autostart --help --version daemon start stop restart reload delete list ls status jlist prettylist describe show ping kill check logs flush reload-logs history why reset startup unstartup save dump resurrect gen-docs help"
+            opts="-h -V --home --no-autostart --help --version daemon start stop restart reload apply deployments rollback delete list ls status jlist prettylist describe show ping kill check logs flush reload-logs history why reset startup unstartup save dump resurrect gen-docs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --home)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        svctl__subcmd__apply)
+            opts="-h --env --only --dry-run --prune --parallel --home --no-autostart --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --env)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --only)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --parallel)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --home)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -260,6 +308,28 @@ _svctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        svctl__subcmd__deployments)
+            opts="-h --limit --json --home --no-autostart --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --home)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         svctl__subcmd__describe)
             opts="-h --json --home --no-autostart --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -315,8 +385,22 @@ _svctl() {
             return 0
             ;;
         svctl__subcmd__help)
-            opts="daemon start stop restart reload delete list jlist prettylist describe ping kill check logs flush reload-logs history why reset startup unstartup save resurrect gen-docs help"
+            opts="daemon start stop restart reload apply deployments rollback delete list jlist prettylist describe ping kill check logs flush reload-logs history why reset startup unstartup save resurrect gen-docs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        svctl__subcmd__help__subcmd__apply)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -357,6 +441,20 @@ _svctl() {
             return 0
             ;;
         svctl__subcmd__help__subcmd__delete)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        svctl__subcmd__help__subcmd__deployments)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -581,6 +679,20 @@ _svctl() {
             return 0
             ;;
         svctl__subcmd__help__subcmd__resurrect)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        svctl__subcmd__help__subcmd__rollback)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -915,6 +1027,32 @@ _svctl() {
                 return 0
             fi
             case "${prev}" in
+                --home)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        svctl__subcmd__rollback)
+            opts="-h --to --dry-run --parallel --home --no-autostart --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --parallel)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --home)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -14,11 +14,13 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 
 mod crash_loop;
+mod deployments;
 mod growth;
 mod readiness;
 
 use crash_loop::crash_loop_of;
 pub use crash_loop::{CrashLoop, LOOP_MIN_EXITS, crash_loop, crash_looping, is_failure};
+pub use deployments::{DEPLOY_WINDOW_MS, DeployFact, deployment_finding};
 use growth::growth_per_min;
 pub use readiness::Settings;
 

@@ -16,12 +16,14 @@
 //!   evidence.
 //! - [`logs`]: capturing children's output into log files, rotation, flush, tails.
 //! - [`store`]: SQLite persistence: desired state, spawns, exits, memory history.
+//! - [`deploy`]: pure deployment plans (file vs running specs, field diffs, secret masking).
 //! - [`forensics`]: pure analysis of an app's exits for `why`.
 //! - [`cli`]: clap definitions, commands, rendering and the error style of the thin client.
 
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod deploy;
 pub mod forensics;
 pub mod ipc;
 pub mod logs;

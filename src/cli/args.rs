@@ -61,6 +61,24 @@ pub enum Command {
     /// the command exits 1 naming the instance, the cause and its stderr. With an ecosystem
     /// file, its specs replace the running ones and its new apps start.
     Reload(ReloadArgs),
+    /// Bring the running apps to what an ecosystem file says, showing the plan first
+    ///
+    /// Compares the file with what the daemon runs and prints a plan: apps to add, apps that
+    /// change (field by field; env values of keys that look secret are masked), apps
+    /// unchanged, and apps running that the file does not have. Then added apps start, changed
+    /// apps are replaced by the rolling reload (a smaller `instances` deletes the extra
+    /// instances), unchanged apps are not touched (their pids stay), and with `--prune` the
+    /// apps the file does not have are stopped and deleted. Recorded as a deployment (see
+    /// `svctl deployments`). Exits 0 only when every app of the file ended as the file says.
+    Apply(ApplyArgs),
+    /// List deployments (apply, rollback, start FILE, reload FILE), newest first
+    Deployments(DeploymentsArgs),
+    /// Apply the specs of the previous (or a given) deployment again
+    ///
+    /// Reads the specs a deployment applied from the database and applies them through the
+    /// same plan and rolling reload as `apply`, recorded as a deployment of kind `rollback`.
+    /// Without `--to`, the deployment before the newest one that changed these apps.
+    Rollback(RollbackArgs),
     /// Stop apps and forget them (their history stays in the database)
     ///
     /// With an ecosystem file as target, the apps of that file are deleted.
@@ -344,6 +362,59 @@ pub struct LogsArgs {
     /// Prefix each printed line with the local time it is printed
     #[arg(long)]
     pub timestamp: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// The ecosystem file (.yaml, .yml, .json, .js, .cjs, .mjs, .json5; `-`: standard input)
+    pub file: String,
+    /// Use the `env_NAME` block of each app over its `env`
+    #[arg(long, value_name = "NAME")]
+    pub env: Option<String>,
+    /// Only these apps of the file (comma-separated names)
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "NAMES",
+        conflicts_with = "prune"
+    )]
+    pub only: Vec<String>,
+    /// Print the plan and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Stop and delete the running apps the file does not have
+    #[arg(long)]
+    pub prune: bool,
+    /// Instances replaced at once by the rolling reload
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub parallel: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct DeploymentsArgs {
+    /// Only deployments that added, changed or removed this app
+    pub app: Option<String>,
+    /// At most this many rows
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
+    /// Print JSON (with each deployment's plan) instead of a table
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// Apps to roll back [default: every app of that deployment]
+    pub apps: Vec<String>,
+    /// The deployment whose specs are applied [default: the one before the newest that changed these apps]
+    #[arg(long, value_name = "ID")]
+    pub to: Option<u64>,
+    /// Print the plan and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Instances replaced at once by the rolling reload
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub parallel: u32,
 }
 
 #[derive(Debug, Args)]

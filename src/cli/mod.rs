@@ -44,6 +44,7 @@ fn dispatch(cli: &Cli) -> Result<(), Failure> {
         Command::GenDocs { dir } => commands::local::gen_docs(dir),
         Command::Check(a) => commands::local::check(a),
         Command::History(a) => commands::history::history(&paths(cli)?, a),
+        Command::Deployments(a) => commands::apply::deployments(&paths(cli)?, a),
         Command::Why(a) => commands::history::why(&paths(cli)?, a),
         Command::Startup(a) => commands::local::startup(&paths(cli)?, a),
         Command::Unstartup(a) => commands::local::unstartup(&paths(cli)?, a),

@@ -30,7 +30,7 @@
 //! | `ping` | | `pong`: version, pid, uptime, home |
 //! | `list` | | `list`: every instance ([`ProcessInfo`], schema below) and the daemon's warnings |
 //! | `describe` | `target` | `describe`: each named app's spec, desired state, instances and log paths |
-//! | `start` | `apps`: app specs from an ecosystem file (checked again against the loader's bounds) | `done` once every started instance is settled (online, or failed to start) |
+//! | `start` | `apps`: app specs from an ecosystem file (checked again against the loader's bounds), optional `meta` (as `apply`'s: the start is recorded as a deployment) | `done` once every started instance is settled (online, or failed to start) |
 //! | `start_target` | `target` | `done` once settled |
 //! | `stop` | `target` | `done` once every instance is down (after SIGKILL if `kill_timeout` passed) |
 //! | `restart` | `target`, optional `update_env` (the caller's environment) | `done` once the new runs are up or have failed |
@@ -38,7 +38,9 @@
 //! | `reset` | `target` | `done`: the restart counters are zero (the history stays) |
 //! | `logs` | `target` (null: all), `lines`, `streams` (`both`, `out`, `err`), `follow` | `log_lines` with the last lines and the `sources` it covers; with `follow`, **a stream**: more `log_lines` frames as output comes (a slow reader gets a line saying what it skipped) until the client closes the connection or sends anything |
 //! | `flush` | `target` (null: every app and the daemon log) | `done` once the files are emptied |
-//! | `reload` | `target` or `apps` (specs from a file: they replace the running ones, new apps start), `parallel` (default 1), optional `update_env` | `done` once every instance was replaced by a ready new process (or reloaded in place); an `error` of kind `refused` naming the instance, the cause and the stderr tail when a new process failed — the old processes that still run keep running |
+//! | `reload` | `target` or `apps` (specs from a file: they replace the running ones, new apps start), `parallel` (default 1), optional `update_env`, optional `meta` (as `apply`'s: recorded as a deployment) | `done` once every instance was replaced by a ready new process (or reloaded in place); an `error` of kind `refused` naming the instance, the cause and the stderr tail when a new process failed — the old processes that still run keep running |
+//! | `plan` | `apps` (specs from a file), `prune` | `plan`: per app `add`, `change` (field diffs, secret env values as `***`, and `how`: `reload`, `scale`, `start`, `store` for a stopped `autostart: false` app, or `retry` when the rollout that set the same spec failed), `unchanged`, or `extra` (running, not in the file; `removed` with `prune`); nothing is touched |
+//! | `apply` | `apps`, `prune`, `parallel`, `meta` (`file`, `sha256`, `env`, `uid`, `kind`: `apply`, `rollback`, `start` or `reload`, `rollback_of`) | the plan is computed again and recorded as a deployment (its id is given by the daemon; the row holds the plan and the specs); added and changed apps go through the rolling reload (`take_spec`, as `reload` with `apps`), unchanged apps are not touched, with `prune` the extra apps are stopped and deleted; `done` (message `applied deployment #N: …`) once all of that is over, or the reload's `refused` error; the result (`ok`/`failed`, message, duration) is recorded; every spawn of an app the deployment changed records its id |
 //! | `reload_logs` | | `done` once every log file was reopened at its path (after logrotate) |
 //! | `kill` | | `killed` once every app is stopped; then the daemon exits |
 //!
@@ -68,6 +70,7 @@ pub mod client;
 pub mod codec;
 
 use crate::config::AppSpec;
+pub use crate::deploy::{DeploymentMeta, Plan};
 use crate::record::Cause;
 use crate::record::Status;
 use serde::{Deserialize, Serialize};
@@ -88,6 +91,9 @@ pub enum Request {
     /// Start (or restart, when already running) these apps; never duplicates them.
     Start {
         apps: Vec<AppSpec>,
+        /// From `start FILE`: recorded as a deployment of kind `start`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        meta: Option<DeploymentMeta>,
     },
     /// Start apps the daemon already knows.
     StartTarget {
@@ -143,6 +149,24 @@ pub enum Request {
         /// `--update-env`: the caller's environment replaces the apps' base environment.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         update_env: Option<std::collections::BTreeMap<String, String>>,
+        /// From `reload FILE`: recorded as a deployment of kind `reload`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        meta: Option<DeploymentMeta>,
+    },
+    /// What `apply` would do with these specs; nothing is touched.
+    Plan {
+        apps: Vec<AppSpec>,
+        #[serde(default)]
+        prune: bool,
+    },
+    /// Brings the running apps to these specs: a deployment (see the module doc).
+    Apply {
+        apps: Vec<AppSpec>,
+        #[serde(default)]
+        prune: bool,
+        #[serde(default = "one")]
+        parallel: u32,
+        meta: DeploymentMeta,
     },
 }
 
@@ -310,6 +334,10 @@ pub enum Response {
     },
     Killed {
         stopped: u32,
+    },
+    /// The plan of `plan` (what `apply` would do).
+    Plan {
+        plan: Plan,
     },
     /// Log lines: first the requested tail, then (with `follow`) more frames as lines come.
     LogLines {

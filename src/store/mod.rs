@@ -5,10 +5,12 @@
 //! in one transaction, so writes land in the order of state changes and a crash storm costs one
 //! commit per batch, not one per exit.
 
+mod deployments;
 pub mod model;
 pub mod reader;
 pub mod schema;
 
+pub use deployments::Deployment;
 pub use model::*;
 pub use reader::{HistoryFilter, Reader};
 
@@ -95,6 +97,15 @@ pub enum Write {
         avg_bytes: u64,
         max_bytes: u64,
     },
+    /// A deployment begins (its row, with the plan and the specs it applies).
+    DeploymentBegun(Box<DeploymentBegun>),
+    /// A deployment ended: `ok` or `failed`, with a message.
+    DeploymentEnded {
+        id: u64,
+        ended_at_ms: i64,
+        ok: bool,
+        message: String,
+    },
     /// Answered once everything queued before it is committed.
     Barrier(mpsc::SyncSender<()>),
 }
@@ -152,6 +163,14 @@ impl Store {
                 known: schema::VERSION,
             });
         }
+        // Deployments the previous daemon did not finish will never finish.
+        conn.execute(
+            "UPDATE deployments SET result = 'interrupted',
+             message = coalesce(message, 'the daemon stopped before it ended')
+             WHERE result IS NULL",
+            [],
+        )
+        .map_err(|e| StoreError::sqlite(path, e))?;
         let snapshot = read_snapshot(&conn).map_err(|e| StoreError::sqlite(path, e))?;
         let _ = prune(&conn, &retention, now_ms());
         let (tx, rx) = mpsc::channel();
@@ -268,13 +287,13 @@ fn writer(mut conn: Connection, rx: mpsc::Receiver<Write>, path: PathBuf, retent
     }
 }
 
-fn opt_i64(v: Option<u64>) -> Option<i64> {
+pub(crate) fn opt_i64(v: Option<u64>) -> Option<i64> {
     v.map(|v| v.min(i64::MAX as u64) as i64)
 }
 
 /// Runs one statement through the connection's statement cache: a crash storm writes the same
 /// few statements thousands of times.
-fn exec<P: rusqlite::Params>(
+pub(crate) fn exec<P: rusqlite::Params>(
     tx: &rusqlite::Transaction<'_>,
     sql: &str,
     params: P,
@@ -327,7 +346,7 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: Write) -> rusqlite::Result<()> {
             exec(
                 tx,
                 "INSERT INTO runs (app, instance, run, pid, pid_start_ticks, trigger, restarts,
-                 started_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                 started_at_ms, deployment_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 params![
                     s.app,
                     s.instance,
@@ -336,7 +355,8 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: Write) -> rusqlite::Result<()> {
                     opt_i64(s.pid_start_ticks),
                     s.trigger.as_str(),
                     s.restarts,
-                    s.started_at_ms
+                    s.started_at_ms,
+                    opt_i64(s.deployment)
                 ],
             )?;
             let (auto, manual) = match s.trigger {
@@ -444,6 +464,13 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: Write) -> rusqlite::Result<()> {
                 ],
             )?;
         }
+        Write::DeploymentBegun(d) => deployments::begun(tx, &d)?,
+        Write::DeploymentEnded {
+            id,
+            ended_at_ms,
+            ok,
+            message,
+        } => deployments::ended(tx, id, ended_at_ms, ok, &message)?,
         Write::Barrier(_) => {}
     }
     Ok(())
@@ -511,10 +538,16 @@ fn read_snapshot(conn: &Connection) -> rusqlite::Result<Snapshot> {
         for c in &mut instances {
             c.last_exit = reader::last_exit(conn, &name, c.index)?;
         }
+        let deployment: Option<i64> = conn.query_row(
+            "SELECT max(deployment_id) FROM runs WHERE app = ?1",
+            params![name],
+            |r| r.get(0),
+        )?;
         apps.push(StoredApp {
             spec,
             should_run,
             instances,
+            deployment: deployment.map(|d| d.max(0) as u64),
         });
     }
     let mut st = conn.prepare(
@@ -533,7 +566,15 @@ fn read_snapshot(conn: &Connection) -> rusqlite::Result<Snapshot> {
             })
         })?
         .collect::<Result<_, _>>()?;
-    Ok(Snapshot { apps, open_runs })
+    let last_deployment: i64 =
+        conn.query_row("SELECT coalesce(max(id), 0) FROM deployments", [], |r| {
+            r.get(0)
+        })?;
+    Ok(Snapshot {
+        apps,
+        open_runs,
+        last_deployment: last_deployment.max(0) as u64,
+    })
 }
 
 #[cfg(test)]

@@ -19,6 +19,19 @@ pub struct SpawnRecord {
     /// The instance's restart counter after this spawn.
     pub restarts: u32,
     pub trigger: SpawnTrigger,
+    /// The deployment that last changed the app (`runs.deployment_id`).
+    #[serde(default)]
+    pub deployment: Option<u64>,
+}
+
+/// A deployment as it begins: its id is given by the supervisor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeploymentBegun {
+    pub id: u64,
+    pub started_at_ms: i64,
+    pub meta: crate::deploy::DeploymentMeta,
+    pub plan: crate::deploy::Plan,
+    pub specs: Vec<AppSpec>,
 }
 
 /// One exit: a run has ended, with its cause.
@@ -59,6 +72,8 @@ pub struct StoredApp {
     pub spec: AppSpec,
     pub should_run: bool,
     pub instances: Vec<InstanceCounters>,
+    /// The deployment of the app's newest run that has one.
+    pub deployment: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -88,4 +103,6 @@ pub struct OpenRun {
 pub struct Snapshot {
     pub apps: Vec<StoredApp>,
     pub open_runs: Vec<OpenRun>,
+    /// The highest deployment id so far (0: none): the next one is one more.
+    pub last_deployment: u64,
 }

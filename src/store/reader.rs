@@ -96,8 +96,8 @@ pub struct MemoryMinute {
 }
 
 pub struct Reader {
-    conn: Connection,
-    path: PathBuf,
+    pub(super) conn: Connection,
+    pub(super) path: PathBuf,
 }
 
 impl Reader {

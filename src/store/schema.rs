@@ -4,7 +4,7 @@
 use rusqlite::Connection;
 
 /// Each step moves the schema from version `i` to `i + 1` (`PRAGMA user_version`).
-const MIGRATIONS: &[&str] = &[
+pub(super) const MIGRATIONS: &[&str] = &[
     // 1: apps and their desired state, instance counters, one row per run.
     "
     CREATE TABLE apps (
@@ -68,6 +68,30 @@ const MIGRATIONS: &[&str] = &[
         max_bytes INTEGER NOT NULL,
         PRIMARY KEY (app, instance, minute_ms)
     );
+    ",
+    // 2: deployments (apply, rollback, start FILE, reload FILE) and the deployment of each run.
+    "
+    CREATE TABLE deployments (
+        id            INTEGER PRIMARY KEY,
+        started_at_ms INTEGER NOT NULL,
+        ended_at_ms   INTEGER,
+        uid           INTEGER,
+        kind          TEXT NOT NULL,
+        file          TEXT,
+        sha256        TEXT,
+        env           TEXT,
+        plan_json     TEXT NOT NULL,
+        specs_json    TEXT NOT NULL,
+        result        TEXT,
+        message       TEXT,
+        rollback_of   INTEGER
+    );
+    ALTER TABLE runs ADD COLUMN deployment_id INTEGER;
+    DROP VIEW spawns;
+    CREATE VIEW spawns AS
+        SELECT id, app, instance, run, pid, pid_start_ticks, trigger, restarts, started_at_ms,
+               deployment_id
+        FROM runs WHERE pid IS NOT NULL;
     ",
 ];
 

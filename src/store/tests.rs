@@ -22,6 +22,7 @@ fn spawn(app: &str, instance: u32, run: u64, trigger: SpawnTrigger) -> Write {
         started_at_ms: base() + 1_000 * run as i64,
         restarts: run.saturating_sub(1) as u32,
         trigger,
+        deployment: None,
     })
 }
 
@@ -322,6 +323,140 @@ fn migrations_are_idempotent_and_versioned() {
 }
 
 #[test]
+fn a_version_one_database_gains_deployments_and_keeps_its_runs() {
+    let (_d, p) = db();
+    {
+        let mut conn = Connection::open(&p).unwrap();
+        let tx = conn.transaction().unwrap();
+        tx.execute_batch(schema::MIGRATIONS[0]).unwrap();
+        tx.pragma_update(None, "user_version", 1).unwrap();
+        tx.execute(
+            "INSERT INTO runs (app, instance, run, pid, trigger, restarts, started_at_ms)
+             VALUES ('old', 0, 1, 42, 'start', 0, 1000)",
+            [],
+        )
+        .unwrap();
+        tx.commit().unwrap();
+    }
+    let (store, snap) = Store::open(&p).unwrap();
+    assert_eq!(snap.last_deployment, 0);
+    store.close().unwrap();
+    let conn = Connection::open(&p).unwrap();
+    let (pid, dep): (i64, Option<i64>) = conn
+        .query_row(
+            "SELECT pid, deployment_id FROM spawns WHERE app = 'old'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((pid, dep), (42, None));
+    let n: i64 = conn
+        .query_row("SELECT count(*) FROM deployments", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 0);
+}
+
+#[test]
+fn deployments_are_recorded_read_back_and_numbered_on() {
+    use crate::deploy::{DeployKind, DeploymentMeta, Running, plan};
+    let (_d, p) = db();
+    let (store, _) = Store::open(&p).unwrap();
+    let specs = vec![spec("api", 1)];
+    let meta = DeploymentMeta {
+        file: Some("/srv/eco.yaml".into()),
+        sha256: Some("ab".repeat(32)),
+        env: Some("production".into()),
+        uid: 1000,
+        kind: DeployKind::Apply,
+        rollback_of: None,
+    };
+    let running = [Running {
+        spec: spec("old", 1),
+        should_run: true,
+        stale: false,
+    }];
+    store.send(Write::DeploymentBegun(Box::new(DeploymentBegun {
+        id: 7,
+        started_at_ms: 5_000,
+        meta,
+        plan: plan(&running, &specs, false),
+        specs: specs.clone(),
+    })));
+    let mut s = spawn("api", 0, 1, SpawnTrigger::Start);
+    if let Write::Spawn(r) = &mut s {
+        r.deployment = Some(7);
+    }
+    store.send(s);
+    store.send(Write::DeploymentEnded {
+        id: 7,
+        ended_at_ms: 6_500,
+        ok: true,
+        message: "applied".into(),
+    });
+    store.close().unwrap();
+    let reader = Reader::open(&p).unwrap();
+    let rows = reader.deployments(Some("api"), None, 10).unwrap();
+    assert_eq!(rows.len(), 1);
+    let d = &rows[0];
+    assert_eq!(
+        (d.id, d.duration_ms, d.result.as_deref()),
+        (7, Some(1_500), Some("ok"))
+    );
+    assert_eq!(
+        (d.kind.as_str(), d.env.as_deref()),
+        ("apply", Some("production"))
+    );
+    assert_eq!(d.specs, specs);
+    assert!(
+        reader
+            .deployments(Some("old"), None, 10)
+            .unwrap()
+            .is_empty(),
+        "kept, not touched"
+    );
+    assert_eq!(reader.deployment(7).unwrap().as_ref(), Some(d));
+    let dep: Option<i64> = reader
+        .query_text("SELECT deployment_id FROM runs WHERE app = 'api'")
+        .unwrap()[0][0]
+        .parse()
+        .ok();
+    assert_eq!(dep, Some(7));
+    drop(reader);
+    // The app's deployment comes back with it; one that never ended is marked interrupted.
+    let (s, _) = Store::open(&p).unwrap();
+    s.send(Write::UpsertApp {
+        spec: Box::new(spec("api", 1)),
+        should_run: true,
+    });
+    let meta = d_meta();
+    s.send(Write::DeploymentBegun(Box::new(DeploymentBegun {
+        id: 8,
+        started_at_ms: 7_000,
+        meta,
+        plan: plan(&[], &specs, false),
+        specs: specs.clone(),
+    })));
+    s.close().unwrap();
+    let (s, snap) = Store::open(&p).unwrap();
+    s.close().unwrap();
+    assert_eq!(snap.last_deployment, 8);
+    assert_eq!(snap.apps[0].deployment, Some(7));
+    let d = Reader::open(&p).unwrap().deployment(8).unwrap().unwrap();
+    assert_eq!(d.result.as_deref(), Some("interrupted"));
+}
+
+fn d_meta() -> crate::deploy::DeploymentMeta {
+    crate::deploy::DeploymentMeta {
+        file: None,
+        sha256: None,
+        env: None,
+        uid: 0,
+        kind: crate::deploy::DeployKind::Reload,
+        rollback_of: None,
+    }
+}
+
+#[test]
 fn every_example_query_in_the_schema_doc_runs() {
     let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/SCHEMA.md"))
         .unwrap();
@@ -346,6 +481,20 @@ fn every_example_query_in_the_schema_doc_runs() {
         store.send(Write::Exit(exit("q", 0, run, cause, true)));
     }
     store.send(spawn("q", 0, 4, SpawnTrigger::AutoRestart));
+    store.send(Write::DeploymentBegun(Box::new(DeploymentBegun {
+        id: 1,
+        started_at_ms: base(),
+        meta: crate::deploy::DeploymentMeta {
+            file: Some("/srv/eco.yaml".into()),
+            sha256: Some("0".repeat(64)),
+            env: None,
+            uid: 0,
+            kind: crate::deploy::DeployKind::Apply,
+            rollback_of: None,
+        },
+        plan: crate::deploy::Plan::default(),
+        specs: vec![spec("q", 1)],
+    })));
     store.close().unwrap();
     let r = Reader::open(&p).unwrap();
     for q in queries {

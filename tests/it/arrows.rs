@@ -272,6 +272,12 @@ const RULES: &[Rule] = &[
         allowed: &[],
     },
     Rule {
+        what: "src/deploy/",
+        covers: |r| r.starts_with("deploy/"),
+        forbidden: &["cli", "daemon", "store"],
+        allowed: &[],
+    },
+    Rule {
         what: "src/record.rs",
         covers: |r| r == "record.rs",
         forbidden: &["cli", "daemon"],
@@ -376,6 +382,7 @@ fn the_arrow_check_sees_every_way_of_naming_a_module() {
         "daemon/lifecycle.rs",
         "daemon/lifecycle/backoff.rs",
         "cli/mod.rs",
+        "deploy/mod.rs",
     ]
     .iter()
     .map(|r| src(r, "use crate::record::Cause;\n"))

@@ -4,6 +4,7 @@
 mod arrows;
 mod basics;
 mod crash_loop;
+mod deploy;
 mod ecosystem;
 mod edge;
 mod forensics;

@@ -12,7 +12,7 @@ use std::io::Read;
 use std::path::Path;
 
 /// Names of standard input: read as an ecosystem file, never taken for a program.
-fn is_stdin(target: &str) -> bool {
+pub fn is_stdin(target: &str) -> bool {
     matches!(target, "-" | "/dev/stdin" | "/dev/fd/0" | "/proc/self/fd/0")
 }
 

@@ -167,7 +167,17 @@ pub fn why(paths: &Paths, a: &WhyArgs) -> Result<(), Failure> {
     }
     let spec = reader.app_spec(&name).ok().flatten();
     let settings = forensics::Settings::of(spec.as_ref());
-    let report = forensics::analyse(&a.target, since_ms, &exits, &minutes, &settings);
+    let mut report = forensics::analyse(&a.target, since_ms, &exits, &minutes, &settings);
+    // Deployments shortly before the window can be what started its crashes.
+    let deploys: Vec<forensics::DeployFact> = reader
+        .deployments(Some(&name), Some(since_ms - 3_600_000), 1000)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|d| forensics::DeployFact::of(d, &name))
+        .collect();
+    if let Some(f) = forensics::deployment_finding(&name, &exits, &deploys) {
+        report.findings.insert(0, f);
+    }
     if a.json {
         return output::json(&report);
     }

@@ -2,6 +2,7 @@
 //! the commands that talk to the daemon share: connecting, acting and then listing, and turning
 //! an error answer into a failure.
 
+pub mod apply;
 pub mod control;
 pub mod file;
 pub mod history;
@@ -55,12 +56,15 @@ pub async fn client_command(cli: &Cli, paths: &Paths) -> Result<(), Failure> {
         Command::ReloadLogs => reload_logs::reload_logs(paths).await,
         Command::Reset(t) => on_target(paths, autostart, &t.target, Action::Reset).await,
         Command::Resurrect => control::resurrect(paths, autostart).await,
+        Command::Apply(a) => apply::apply(paths, autostart, a).await,
+        Command::Rollback(a) => apply::rollback(paths, autostart, a).await,
         Command::Daemon
         | Command::Check(_)
         | Command::GenDocs { .. }
         | Command::Startup(_)
         | Command::Unstartup(_)
         | Command::History(_)
+        | Command::Deployments(_)
         | Command::Why(_)
         | Command::Save => Ok(()),
     }

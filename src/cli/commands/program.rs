@@ -338,7 +338,13 @@ pub async fn start(client: &mut Client, spec: AppSpec, force: bool) -> Result<()
             )));
         }
     };
-    match client.request(&Request::Start { apps: vec![spec] }).await? {
+    match client
+        .request(&Request::Start {
+            apps: vec![spec],
+            meta: None,
+        })
+        .await?
+    {
         Response::Done { processes, .. } => {
             output::line(format_args!("[svctl] {message}"))?;
             print_list(client, super::ListFormat::Table).await?;

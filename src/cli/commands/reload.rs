@@ -6,6 +6,7 @@ use crate::cli::args::ReloadArgs;
 use crate::cli::error::Failure;
 use crate::cli::output;
 use crate::config::LoadOptions;
+use crate::deploy::DeployKind;
 use crate::ipc::Request;
 use crate::ipc::client::Client;
 use crate::paths::Paths;
@@ -14,6 +15,7 @@ pub async fn reload(paths: &Paths, autostart: bool, a: &ReloadArgs) -> Result<()
     let update_env = a.update_env.then(caller_env);
     let parallel = a.parallel;
     if file::is_file_target(&a.target) {
+        let meta = super::apply::meta(&a.target, a.env.clone(), DeployKind::Reload);
         let loaded = file::load(
             &a.target,
             &LoadOptions {
@@ -33,6 +35,7 @@ pub async fn reload(paths: &Paths, autostart: bool, a: &ReloadArgs) -> Result<()
             apps,
             parallel,
             update_env: None,
+            meta: Some(meta),
         };
         return act_then_check(paths, autostart, req).await;
     }
@@ -42,6 +45,7 @@ pub async fn reload(paths: &Paths, autostart: bool, a: &ReloadArgs) -> Result<()
             apps: Vec::new(),
             parallel,
             update_env,
+            meta: None,
         };
         return act_then_check(paths, autostart, req).await;
     };
@@ -54,6 +58,7 @@ pub async fn reload(paths: &Paths, autostart: bool, a: &ReloadArgs) -> Result<()
         apps,
         parallel,
         update_env: None,
+        meta: None,
     };
     act_then_check(paths, autostart, req).await
 }

@@ -7,6 +7,7 @@ use crate::cli::args::{RestartArgs, StartArgs};
 use crate::cli::error::Failure;
 use crate::cli::output;
 use crate::config::{self, LoadOptions};
+use crate::deploy::DeployKind;
 use crate::ipc::client::Client;
 use crate::ipc::{ErrorKind, Request, Response};
 use crate::paths::Paths;
@@ -28,7 +29,13 @@ pub async fn restart(paths: &Paths, autostart: bool, a: &RestartArgs) -> Result<
     // --env NAME: reload each targeted app from the file it came from.
     let mut client = Client::connect_or_start(paths, autostart).await?;
     let specs = specs_with_env(&mut client, &a.target, env, update_env).await?;
-    match client.request(&Request::Start { apps: specs }).await? {
+    match client
+        .request(&Request::Start {
+            apps: specs,
+            meta: None,
+        })
+        .await?
+    {
         Response::Done { processes, .. } => {
             output::line(format_args!(
                 "[svctl] restarted {} with env_{env}",
@@ -149,11 +156,27 @@ async fn start_file(
     only: &[String],
     env: Option<String>,
 ) -> Result<(), Failure> {
+    let meta = super::apply::meta(target, env.clone(), DeployKind::Start);
     let loaded = file::load(target, &LoadOptions { env_name: env })?;
     for w in &loaded.warnings {
         output::warning(w);
     }
-    let mut apps = loaded.apps;
+    let mut apps = select_only(loaded.apps, only, target)?;
+    let env = caller_env();
+    for s in &mut apps {
+        s.base_env = env.clone();
+    }
+    let meta = Some(meta);
+    act_then_check(paths, autostart, Request::Start { apps, meta }).await
+}
+
+/// The apps of a file `--only` names (all without it); a name the file lacks is an error.
+pub fn select_only(
+    apps: Vec<crate::config::AppSpec>,
+    only: &[String],
+    target: &str,
+) -> Result<Vec<crate::config::AppSpec>, Failure> {
+    let mut apps = apps;
     if !only.is_empty() {
         let unknown: Vec<&str> = only
             .iter()
@@ -170,9 +193,5 @@ async fn start_file(
         }
         apps.retain(|s| only.contains(&s.name));
     }
-    let env = caller_env();
-    for s in &mut apps {
-        s.base_env = env.clone();
-    }
-    act_then_check(paths, autostart, Request::Start { apps }).await
+    Ok(apps)
 }

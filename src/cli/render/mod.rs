@@ -2,6 +2,7 @@
 //! `history` hold the reports of those commands.
 
 pub mod check;
+pub mod deploy;
 pub mod history;
 
 use crate::forensics::CrashLoop;

@@ -232,6 +232,10 @@ pub struct App {
     /// Bumped on every watched change: only the last change's quiet period restarts.
     pub watch_seq: u64,
     pub insts: BTreeMap<u32, Inst>,
+    /// The deployment that last changed this app: its spawns record it.
+    pub deployment: Option<u64>,
+    /// The last rollout that gave it its spec failed: some instances may run the one before.
+    pub stale: bool,
 }
 
 impl App {
@@ -245,6 +249,8 @@ impl App {
             watcher: None,
             watch_seq: 0,
             insts,
+            deployment: None,
+            stale: false,
         }
     }
 

@@ -8,9 +8,10 @@
 //! Files: `app` (the records), `spawn` (runs and their pipes), `spawner` (the OS boundary), `exit` (watching and sweeping),
 //! `sample` (sampling and the memory history), `timers` (deadlines, cron, watch), `requests`
 //! and `logs` (protocol handlers), `targets` (resolution and waiters), `views` (list and
-//! describe), `restore` (what the previous daemon left).
+//! describe), `restore` (what the previous daemon left), `deploy` (plan and apply: deployments).
 
 mod app;
+mod deploy;
 mod exit;
 mod logs;
 mod probes;
@@ -167,6 +168,8 @@ pub struct Supervisor {
     /// The notify socket, served once the actor runs.
     notify: Option<tokio::net::UnixDatagram>,
     rollouts: Vec<reload::Rollout>,
+    /// The id the next deployment gets (one more than the highest stored).
+    next_deployment: u64,
 }
 
 impl Supervisor {
@@ -203,6 +206,7 @@ impl Supervisor {
             probe_slots: Arc::new(tokio::sync::Semaphore::new(probes::MAX_CONCURRENT_PROBES)),
             notify: None,
             rollouts: Vec::new(),
+            next_deployment: 1,
         }
     }
 
@@ -278,6 +282,12 @@ impl Supervisor {
         for reply in self.kill_replies.drain(..) {
             let stopped = self.apps.iter().map(|a| a.insts.len() as u32).sum();
             let _ = reply.send(Ok(Response::Killed { stopped }));
+        }
+        let unfinished: Vec<u64> = (self.rollouts.iter().filter_map(|r| r.deployment))
+            .chain(self.waiters.iter().filter_map(|w| w.deployment))
+            .collect();
+        for id in unfinished {
+            self.end_deployment(id, false, "the daemon stopped before it ended".into());
         }
         for w in self.waiters.drain(..) {
             let _ = w

@@ -20,6 +20,28 @@ pub struct Rollout {
     done: Vec<Key>,
     parallel: usize,
     pub reply: ReplyTx,
+    /// The deployment this rollout carries out: its result is recorded when it ends.
+    pub deployment: Option<u64>,
+    /// Apps deleted by the deployment (`--prune`): the answer waits until they are gone.
+    pub gone: Vec<Key>,
+    /// `reloaded`, or `applied` for a deployment.
+    pub verb: &'static str,
+}
+
+impl Rollout {
+    pub(super) fn new(label: String, keys: Vec<Key>, parallel: u32, reply: ReplyTx) -> Rollout {
+        Rollout {
+            label,
+            queue: keys.into(),
+            active: Vec::new(),
+            done: Vec::new(),
+            parallel: parallel.max(1) as usize,
+            reply,
+            deployment: None,
+            gone: Vec::new(),
+            verb: "reloaded",
+        }
+    }
 }
 
 impl Supervisor {
@@ -62,19 +84,13 @@ impl Supervisor {
         for (name, _) in &keys {
             self.set_desired(name, AppRequest::Run);
         }
-        self.rollouts.push(Rollout {
-            label,
-            queue: keys.into(),
-            active: Vec::new(),
-            done: Vec::new(),
-            parallel: parallel.max(1) as usize,
-            reply,
-        });
+        self.rollouts
+            .push(Rollout::new(label, keys, parallel, reply));
     }
 
     /// A spec from a file replaces the running one (without restarting anything: the rollout
     /// does that); a new app is added stopped. Returns the instances to reload.
-    fn take_spec(&mut self, spec: AppSpec) -> Vec<Key> {
+    pub(super) fn take_spec(&mut self, spec: AppSpec) -> Vec<Key> {
         let name = spec.name.clone();
         let count = spec.instances;
         let req = AppRequest::Apply {
@@ -82,6 +98,9 @@ impl Supervisor {
             existed: true,
         };
         self.put_spec(spec, req);
+        if let Some(a) = self.app_mut(&name) {
+            a.stale = false;
+        }
         (0..count).map(|i| (name.clone(), i)).collect()
     }
 
@@ -94,6 +113,14 @@ impl Supervisor {
             match self.advance(&mut r) {
                 None => self.rollouts.push(r),
                 Some(answer) => {
+                    if let Some(id) = r.deployment {
+                        let (ok, message) = match &answer {
+                            Ok(Response::Done { message, .. }) => (true, message.clone()),
+                            Ok(_) => (true, String::new()),
+                            Err(e) => (false, e.to_string()),
+                        };
+                        self.end_deployment(id, ok, message);
+                    }
                     let _ = r.reply.send(answer);
                 }
             }
@@ -121,6 +148,14 @@ impl Supervisor {
             });
             r.done.extend(finished);
             if let Some((key, run, cause)) = failed {
+                // Apps with instances not replaced keep the new spec beside older processes.
+                let left = r.queue.iter().chain(&r.active).chain(std::iter::once(&key));
+                let names: Vec<String> = left.map(|(n, _)| n.clone()).collect();
+                for n in names {
+                    if let Some(a) = self.app_mut(&n) {
+                        a.stale = true;
+                    }
+                }
                 return Some(Err(RequestError::Refused(
                     self.reload_failure(&key, run, cause),
                 )));
@@ -135,9 +170,13 @@ impl Supervisor {
                 r.active.push(key);
             }
         }
-        if r.queue.is_empty() && r.active.is_empty() {
+        let gone = r.gone.iter().all(|(n, i)| {
+            let inst = self.app(n).and_then(|a| a.insts.get(i));
+            super::targets::WaitFor::Gone.reached(inst.map(|x| x.life.status()))
+        });
+        if r.queue.is_empty() && r.active.is_empty() && gone {
             return Some(Ok(Response::Done {
-                message: format!("reloaded {}", r.label),
+                message: format!("{} {}", r.verb, r.label),
                 processes: self.processes_of(&r.done),
             }));
         }

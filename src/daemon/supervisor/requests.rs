@@ -21,6 +21,7 @@ impl Supervisor {
                 | Request::StartTarget { .. }
                 | Request::Restart { .. }
                 | Request::Reload { .. }
+                | Request::Apply { .. }
         );
         if self.shutting_down && refuse_when_stopping {
             let _ = reply.send(Err(RequestError::Refused(
@@ -57,13 +58,21 @@ impl Supervisor {
                 });
                 let _ = reply.send(answer);
             }
-            Request::Start { apps } => {
+            Request::Start { apps, meta } => {
                 if let Some(e) = apps.iter().find_map(|a| a.check().err()) {
                     let _ = reply.send(Err(RequestError::BadRequest(e)));
                     return;
                 }
-                self.start_specs(apps, reply)
+                let deployment = meta.map(|m| self.begin_deployment(m, &apps, false));
+                self.start_specs(apps, reply, deployment)
             }
+            Request::Plan { apps, prune } => self.plan_request(&apps, prune, reply),
+            Request::Apply {
+                apps,
+                prune,
+                parallel,
+                meta,
+            } => self.apply(apps, prune, parallel, meta, reply),
             Request::StartTarget { target } => {
                 self.on_targets(&target, reply, WaitFor::Settled, "started", |s, n, i| {
                     s.set_desired(n, AppRequest::Run);
@@ -122,7 +131,20 @@ impl Supervisor {
                 apps,
                 parallel,
                 update_env,
-            } => self.reload(target, apps, parallel, update_env, reply),
+                meta,
+            } => {
+                let deployment = meta.map(|m| self.begin_deployment(m, &apps, false));
+                let names: Vec<String> = apps.iter().map(|a| a.name.clone()).collect();
+                let before = self.rollouts.len();
+                self.reload(target, apps, parallel, update_env, reply);
+                if let Some(id) = deployment {
+                    self.mark_deployed(id, &names);
+                    match self.rollouts.get_mut(before) {
+                        Some(r) => r.deployment = Some(id),
+                        None => self.end_deployment(id, false, "refused".into()),
+                    }
+                }
+            }
         }
     }
 
@@ -190,12 +212,13 @@ impl Supervisor {
             want,
             message: format!("{verb} {target}"),
             reply,
+            deployment: None,
         });
     }
 
     /// `start FILE`: new apps are added and started (unless `autostart: false`); apps that
     /// exist take the new spec and are restarted (or started); never duplicated.
-    fn start_specs(&mut self, specs: Vec<AppSpec>, reply: ReplyTx) {
+    fn start_specs(&mut self, specs: Vec<AppSpec>, reply: ReplyTx, deployment: Option<u64>) {
         let mut keys = Vec::new();
         for spec in specs {
             let name = spec.name.clone();
@@ -205,6 +228,11 @@ impl Supervisor {
                 existed: self.app(&name).is_some(),
             };
             let should_run = self.put_spec(spec, req);
+            if deployment.is_some()
+                && let Some(a) = self.app_mut(&name)
+            {
+                a.deployment = deployment;
+            }
             self.arm_triggers(&name);
             if !should_run {
                 continue;
@@ -228,6 +256,7 @@ impl Supervisor {
             want: WaitFor::Settled,
             message: "started".to_string(),
             reply,
+            deployment,
         });
         // A start request can be megabytes of specs; give the freed memory back to the system,
         // off the actor.
@@ -303,6 +332,9 @@ impl Supervisor {
                 w.want.reached(inst.map(|x| x.life.status()))
             });
             if reached {
+                if let Some(id) = w.deployment {
+                    self.end_deployment(id, true, "started".to_string());
+                }
                 let processes = self.processes_of(&w.keys);
                 let _ = w.reply.send(Ok(Response::Done {
                     message: w.message,

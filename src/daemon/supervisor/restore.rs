@@ -16,6 +16,7 @@ impl Supervisor {
     /// Loads what the previous daemon left. Runs before the actor's loop starts.
     pub fn restore(&mut self, snapshot: Snapshot) {
         let now = crate::store::now_ms();
+        self.next_deployment = snapshot.last_deployment + 1;
         let mut lost: HashMap<(String, u32), LastExit> = HashMap::new();
         for open in snapshot.open_runs {
             let alive = open.pid > 1
@@ -76,7 +77,9 @@ impl Supervisor {
             }
             let name = stored.spec.name.clone();
             let should_run = stored.should_run;
-            self.apps.push(App::new(stored.spec, should_run, insts));
+            let mut app = App::new(stored.spec, should_run, insts);
+            app.deployment = stored.deployment;
+            self.apps.push(app);
             // cron_restart and watch hold whatever path brought the app back.
             self.arm_triggers(&name);
             if should_run {

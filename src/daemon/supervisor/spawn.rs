@@ -68,6 +68,7 @@ impl Supervisor {
                 return Event::SpawnFailed { run };
             }
         };
+        let deployment = self.app(app).and_then(|a| a.deployment);
         let Some(inst) = self.inst_mut(app, index) else {
             return Event::SpawnFailed { run };
         };
@@ -92,6 +93,7 @@ impl Supervisor {
             started_at_ms: facts.started_wall_ms.unwrap_or(0),
             restarts,
             trigger,
+            deployment,
         };
         let ready_line = self.ready_line(&spec, index, run);
         let (out_sink, err_sink) = self.logs.outputs(&spec, index, counters, tail, ready_line);

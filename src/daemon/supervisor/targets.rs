@@ -111,6 +111,8 @@ pub struct Waiter {
     pub want: WaitFor,
     pub message: String,
     pub reply: super::ReplyTx,
+    /// The deployment this answer ends (`start FILE`), recorded as ok when it is sent.
+    pub deployment: Option<u64>,
 }
 
 #[cfg(test)]

@@ -138,7 +138,13 @@ impl Daemon {
     }
 
     async fn start(&self, spec: AppSpec) -> Vec<crate::ipc::ProcessInfo> {
-        match self.ask(Request::Start { apps: vec![spec] }).await {
+        match self
+            .ask(Request::Start {
+                apps: vec![spec],
+                meta: None,
+            })
+            .await
+        {
             Ok(Response::Done { processes, .. }) => processes,
             other => panic!("start: {other:?}"),
         }
@@ -244,7 +250,13 @@ async fn unknown_targets_and_bad_requests_are_domain_errors() {
     }
     let mut huge = d.spec("huge");
     huge.instances = 100_000;
-    match d.ask(Request::Start { apps: vec![huge] }).await {
+    match d
+        .ask(Request::Start {
+            apps: vec![huge],
+            meta: None,
+        })
+        .await
+    {
         Err(RequestError::BadRequest(m)) => assert!(m.contains("instances"), "{m}"),
         other => panic!("{other:?}"),
     }
