@@ -315,14 +315,7 @@ mod tests {
 
     pub(super) fn exit(run: u64, cause: Cause, start: i64, up: i64) -> ExitRecord {
         ExitRecord {
-            app: "flask-app".into(),
-            instance: 0,
-            run,
             pid: Some(100 + run as i32),
-            started_at_ms: start,
-            ended_at_ms: start + up,
-            cause,
-            exit_code: (cause == Cause::Exited).then_some(1),
             signal: match cause {
                 Cause::Signaled => Some("SIGSEGV".into()),
                 Cause::OomKilled => Some("SIGKILL".into()),
@@ -330,17 +323,11 @@ mod tests {
             },
             core_dumped: cause == Cause::Signaled,
             unstable: up < 1000,
-            sigkill_needed: false,
             next_delay_ms: Some(0),
-            error: None,
-            rss_last_bytes: None,
-            rss_peak_bytes: None,
-            memory_limit_bytes: None,
-            oom_confidence: None,
-            leftovers_killed: 0,
             stderr_tail: Some(format!(
                 "Traceback run {run}\nImportError: no module named flask"
             )),
+            ..ExitRecord::sample("flask-app", run, cause, start + up, up)
         }
     }
 

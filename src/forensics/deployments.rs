@@ -111,26 +111,9 @@ mod tests {
 
     fn crash(started: i64) -> ExitRecord {
         ExitRecord {
-            app: "api".into(),
-            instance: 0,
-            run: 1,
             pid: Some(1),
-            started_at_ms: started,
-            ended_at_ms: started + 500,
-            cause: Cause::Exited,
-            exit_code: Some(1),
-            signal: None,
-            core_dumped: false,
             unstable: true,
-            sigkill_needed: false,
-            next_delay_ms: None,
-            error: None,
-            rss_last_bytes: None,
-            rss_peak_bytes: None,
-            memory_limit_bytes: None,
-            oom_confidence: None,
-            leftovers_killed: 0,
-            stderr_tail: None,
+            ..ExitRecord::sample("api", 1, Cause::Exited, started + 500, 500)
         }
     }
 

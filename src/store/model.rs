@@ -66,6 +66,35 @@ pub struct ExitRecord {
     pub stderr_tail: Option<String>,
 }
 
+impl ExitRecord {
+    /// A plain exit of `app:0` run `run` with `cause`, ended at `ended_at_ms` after `uptime_ms`
+    /// (code 1 for `exited`); tests set what they look at.
+    pub fn sample(app: &str, run: u64, cause: Cause, ended_at_ms: i64, uptime_ms: i64) -> Self {
+        ExitRecord {
+            app: app.to_string(),
+            instance: 0,
+            run,
+            pid: Some(100),
+            started_at_ms: ended_at_ms - uptime_ms,
+            ended_at_ms,
+            cause,
+            exit_code: (cause == Cause::Exited).then_some(1),
+            signal: None,
+            core_dumped: false,
+            unstable: false,
+            sigkill_needed: false,
+            next_delay_ms: None,
+            error: None,
+            rss_last_bytes: None,
+            rss_peak_bytes: None,
+            memory_limit_bytes: None,
+            oom_confidence: None,
+            leftovers_killed: 0,
+            stderr_tail: None,
+        }
+    }
+}
+
 /// An app as the previous daemon left it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredApp {

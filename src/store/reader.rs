@@ -295,26 +295,9 @@ mod tests {
     fn exit(app: &str, instance: u32, run: u64) -> ExitRecord {
         let at = now_ms() - 600_000 + run as i64 * 1000;
         ExitRecord {
-            app: app.into(),
             instance,
-            run,
-            pid: Some(100),
-            started_at_ms: at - 900,
-            ended_at_ms: at,
-            cause: Cause::Exited,
-            exit_code: Some(1),
-            signal: None,
-            core_dumped: false,
-            unstable: false,
-            sigkill_needed: false,
             next_delay_ms: Some(0),
-            error: None,
-            rss_last_bytes: None,
-            rss_peak_bytes: None,
-            memory_limit_bytes: None,
-            oom_confidence: None,
-            leftovers_killed: 0,
-            stderr_tail: None,
+            ..ExitRecord::sample(app, run, Cause::Exited, at, 900)
         }
     }
 
