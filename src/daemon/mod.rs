@@ -199,6 +199,10 @@ pub fn run(paths: &Paths) -> anyhow::Result<()> {
         .with_context(|| format!("creating {}", paths.logs_dir.display()))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        // Blocking work (sampling, sweeps, log tails) queues instead of growing hundreds of
+        // threads in a crash storm: every thread is one more `/proc/self/task` entry to read
+        // when the daemon looks for its adopted children.
+        .max_blocking_threads(8)
         .enable_all()
         .build()
         .context("starting the async runtime")?;

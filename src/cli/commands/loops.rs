@@ -14,11 +14,14 @@ use std::path::Path;
 const EXITS_PER_INSTANCE: u32 = 30;
 /// An instance whose last failure is older than this is not looked at.
 const RECENT_MS: i64 = 15 * 60_000;
+/// Instances looked up at most, the most recently failed first: in a crash storm of hundreds
+/// of apps, `list` stays quick and still flags the loops that matter now.
+const MAX_LOOKED_UP: usize = 32;
 
 /// The instances of `procs` that crash-loop now, by `(app, instance)`. Empty when the database
 /// cannot be read.
 pub fn find(db: &Path, procs: &[ProcessInfo], now_ms: i64) -> Loops {
-    let candidates: Vec<(String, u32)> = procs
+    let mut recent: Vec<&ProcessInfo> = procs
         .iter()
         // A stopped or errored instance loops no more, whatever its last exits were.
         .filter(|p| p.status.has_process() || p.status == crate::record::Status::WaitingRestart)
@@ -27,6 +30,11 @@ pub fn find(db: &Path, procs: &[ProcessInfo], now_ms: i64) -> Loops {
                 forensics::is_failure(e.cause, e.exit_code) && now_ms - e.ended_at_ms <= RECENT_MS
             })
         })
+        .collect();
+    recent.sort_by_key(|p| std::cmp::Reverse(p.last_exit.as_ref().map_or(0, |e| e.ended_at_ms)));
+    let candidates: Vec<(String, u32)> = recent
+        .into_iter()
+        .take(MAX_LOOKED_UP)
         .map(|p| (p.name.clone(), p.instance))
         .collect();
     if candidates.is_empty() || !db.exists() {

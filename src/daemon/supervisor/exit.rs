@@ -21,7 +21,10 @@ impl Supervisor {
         if let Some(facts) = self.inst_mut(app, index).and_then(|i| i.facts(run)) {
             facts.exit = Some(exit);
         }
-        self.reap_adopted();
+        // With treekill, the sweep's end reaps what was adopted; without, nothing follows.
+        if self.app(app).is_some_and(|a| !a.spec.treekill) {
+            self.reap_adopted();
+        }
         self.dispatch(app, index, Event::Exited { run, exit });
     }
 
@@ -37,10 +40,15 @@ impl Supervisor {
         let members = facts.members.clone();
         let mark = proc::run_id(app, index, run);
         let tx = self.internal_tx.clone();
+        // The daemon's other children are mostly other instances' main processes: they are
+        // never this run's orphans, and skipping them spares a crash storm reading the
+        // environment of every process the daemon started, for every exit.
+        let mains = self.live_pids();
         let app = app.to_string();
         tokio::spawn(async move {
             let found =
-                tokio::task::spawn_blocking(move || find_leftovers(pid, members, &mark)).await;
+                tokio::task::spawn_blocking(move || find_leftovers(pid, members, &mark, &mains))
+                    .await;
             let (leftovers, group) = found.unwrap_or_default();
             let killed = if leftovers.is_empty() && !group {
                 0
@@ -180,10 +188,16 @@ impl Supervisor {
 /// What a run whose main process `pid` ended left: descendants seen at the last sample that are
 /// still the same processes, orphans re-parented to the daemon that carry the run's mark (and
 /// their trees), and whether its process group still has members.
-fn find_leftovers(pid: i32, members: Vec<tree::Member>, mark: &str) -> (Vec<tree::Member>, bool) {
+fn find_leftovers(
+    pid: i32,
+    members: Vec<tree::Member>,
+    mark: &str,
+    mains: &HashSet<i32>,
+) -> (Vec<tree::Member>, bool) {
     let mut leftovers: Vec<tree::Member> = members.into_iter().filter(|m| m.alive()).collect();
     let orphans: Vec<i32> = proc::own_children()
         .into_iter()
+        .filter(|p| !mains.contains(p))
         .filter(|p| *p != pid && proc::run_id_of(*p).as_deref() == Some(mark))
         .collect();
     for t in tree::sample(&orphans) {
