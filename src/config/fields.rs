@@ -374,7 +374,7 @@ pub(crate) const DOCS: &[(&str, &str, &str, &str)] = &[
     ),
     (
         "ready",
-        "probe: one of `http: URL`, `tcp: HOST:PORT`, `exec: COMMAND`, with `interval` (500 ms), `timeout` (1 s), `initial_delay` (0)",
+        "probe: one of `http: URL` (http:// only), `tcp: HOST:PORT`, `exec: COMMAND`, with `interval` (500 ms), `timeout` (1 s), `initial_delay` (0)",
         "none",
         "Ready once the probe passes (http 2xx/3xx, tcp connect, exec exit 0).",
     ),
@@ -459,13 +459,13 @@ pub(crate) const DOCS: &[(&str, &str, &str, &str)] = &[
     (
         "log_max_size",
         "size, 0 or at least 4K",
-        "10M",
+        "10M (the daemon's `SVCTL_LOG_MAX_SIZE`)",
         "Rotate a log file at this size; 0 never rotates.",
     ),
     (
         "log_retain",
         "whole number, 0 to 1000",
-        "5",
+        "5 (the daemon's `SVCTL_LOG_RETAIN`)",
         "Rotated files kept.",
     ),
     (

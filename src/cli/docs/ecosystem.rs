@@ -5,6 +5,22 @@
 use super::roff::{esc, inline, see_also, title};
 use crate::config::fields::{DOCS, FIELDS, IGNORED};
 
+/// Keys PM2 does not have (every other key of FIELDS is PM2's, with PM2's meaning).
+const SVCTL_OWN: &[&str] = &[
+    "kill_signal",
+    "env_file",
+    "memory_check_interval",
+    "max_memory_samples",
+    "log_max_size",
+    "log_retain",
+    "ready_log_line",
+    "ready",
+    "health",
+    "watchdog",
+    "listen",
+    "reload_signal",
+];
+
 const INTRO: &str = r#".SH NAME
 svctl\-ecosystem \- the ecosystem file: the apps svctl runs and how
 .SH SYNOPSIS
@@ -47,7 +63,8 @@ Write \fB300M\fR, not \fB300MB\fR.
 boolean
 \fBtrue\fR or \fBfalse\fR (also as strings).
 .SH KEYS
-Each key may also be written in camelCase (\fBmaxRestarts\fR), as PM2 accepts.
+Keys are PM2's, with PM2's meaning, unless marked \fI(svctl)\fR. Each key may also be
+written in camelCase (\fBmaxRestarts\fR), as PM2 accepts.
 "#;
 
 const ENV_BLOCKS: &str = r#".SH "ENV BLOCKS"
@@ -96,6 +113,9 @@ pub fn page() -> Vec<u8> {
                 .collect();
             out.push_str(&format!(" (alias: {})", names.join(", ")));
         }
+        if SVCTL_OWN.contains(key) {
+            out.push_str(" \\fI(svctl)\\fR");
+        }
         out.push('\n');
         out.push_str(&inline(meaning));
         out.push_str(&format!(
@@ -141,6 +161,12 @@ mod tests {
             "DOCS rows for keys FIELDS does not have: {unknown:?}"
         );
         assert_eq!(DOCS.len(), docs.len(), "a key is documented twice");
+        for key in SVCTL_OWN {
+            assert!(
+                fields.contains(key),
+                "SVCTL_OWN names {key}, which FIELDS does not have"
+            );
+        }
     }
 
     #[test]
