@@ -11,7 +11,7 @@
 //! is the vocabulary of keys, `load` validates each app section by section, `spec` is the
 //! validated form, `units` reads durations and sizes.
 
-mod fields;
+pub(crate) mod fields;
 mod js;
 mod js_literal;
 mod js_text;
