@@ -502,3 +502,14 @@ fn every_example_query_in_the_schema_doc_runs() {
         assert!(!rows.is_empty(), "no rows from\n{q}");
     }
 }
+
+#[test]
+fn the_schema_doc_names_the_current_version() {
+    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/SCHEMA.md"))
+        .expect("docs/SCHEMA.md");
+    let want = format!(
+        "`PRAGMA user_version` (currently {})",
+        super::schema::MIGRATIONS.len()
+    );
+    assert!(doc.contains(&want), "docs/SCHEMA.md should say {want}");
+}
