@@ -252,17 +252,9 @@ pub fn answer_error(resp: Response) -> Result<(), Failure> {
         }
         other => Err(Failure::failed(format!(
             "unexpected answer from the daemon: `{}`",
-            answer_type(&other)
+            other.type_name()
         ))),
     }
-}
-
-/// The protocol's name of an answer (its `type` tag).
-fn answer_type(resp: &Response) -> String {
-    serde_json::to_value(resp)
-        .ok()
-        .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(str::to_string))
-        .unwrap_or_else(|| "?".to_string())
 }
 
 /// This shell's environment, for apps that run with it.
