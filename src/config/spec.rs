@@ -335,8 +335,17 @@ impl AppSpec {
     /// The full environment of instance `index`: caller's environment, then `env_file` (read
     /// afresh), then the file's `env`, then the instance variable.
     pub fn environment(&self, index: u32) -> BTreeMap<String, String> {
+        self.environment_with(&self.env_file_vars(), index)
+    }
+
+    /// [`AppSpec::environment`] with the `env_file` variables already read, for callers that
+    /// need the environment of several instances at once.
+    pub fn environment_with(
+        &self,
+        file: &BTreeMap<String, String>,
+        index: u32,
+    ) -> BTreeMap<String, String> {
         let mut env = self.base_env.clone();
-        let file = self.env_file_vars();
         env.extend(file.iter().map(|(k, v)| (k.clone(), v.clone())));
         env.extend(self.env.iter().map(|(k, v)| (k.clone(), v.clone())));
         env.insert(self.instance_var.clone(), index.to_string());

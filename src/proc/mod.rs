@@ -83,11 +83,13 @@ pub fn run_id(app: &str, index: u32, run: u64) -> String {
 /// environment only (plus [`RUN_ID_VAR`]), stdin from /dev/null, stdout and stderr piped to the
 /// daemon.
 ///
-/// `sockets` (fd, name) are passed as fds 3, 4, … with systemd's socket-activation variables.
+/// `env` is the instance's environment (`AppSpec::environment`, read once per spawn); `sockets`
+/// (fd, name) are passed as fds 3, 4, … with systemd's socket-activation variables.
 pub fn command(
     spec: &AppSpec,
     index: u32,
     run: u64,
+    env: &std::collections::BTreeMap<String, String>,
     sockets: &[(std::os::fd::RawFd, String)],
 ) -> tokio::process::Command {
     let argv = spec.argv();
@@ -96,7 +98,7 @@ pub fn command(
     // Its environment starts empty (with the socket variables when there are sockets).
     let mut cmd = listen::command_with_fds(&argv, &fds, &names);
     cmd.current_dir(&spec.cwd)
-        .envs(spec.environment(index))
+        .envs(env)
         .env(RUN_ID_VAR, run_id(&spec.name, index, run))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -216,8 +216,11 @@ pub(super) fn read(keys: &AppKeys, spec: &mut AppSpec, ctx: &mut Ctx) {
             };
             // A socket per instance: each instance's address must resolve and be valid.
             if addr.per_instance() {
-                let bad = (0..spec.instances)
-                    .find_map(|i| addr.resolve(&spec.environment(i)).err().map(|e| (i, e)));
+                let file = spec.env_file_vars();
+                let bad = (0..spec.instances).find_map(|i| {
+                    let env = spec.environment_with(&file, i);
+                    addr.resolve(&env).err().map(|e| (i, e))
+                });
                 if let Some((i, e)) = bad {
                     item.problem(ctx, format!("instance {i}: {e}"));
                     continue;

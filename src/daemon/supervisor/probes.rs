@@ -44,12 +44,17 @@ impl Supervisor {
     }
 
     /// Starts the probes of a run; they end when the returned guard is dropped (with the run).
-    pub(super) fn start_probes(&self, spec: &AppSpec, index: u32, run: u64) -> Option<DropGuard> {
+    pub(super) fn start_probes(
+        &self,
+        spec: &AppSpec,
+        index: u32,
+        run: u64,
+        env: &std::collections::BTreeMap<String, String>,
+    ) -> Option<DropGuard> {
         if spec.ready.is_none() && spec.health.is_none() {
             return None;
         }
         let token = CancellationToken::new();
-        let env = spec.environment(index);
         for (probe, role) in [
             (spec.ready.clone(), ProbeRole::Ready),
             (spec.health.clone(), ProbeRole::Health),

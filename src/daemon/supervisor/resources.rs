@@ -6,7 +6,7 @@
 
 use crate::config::AppSpec;
 use crate::config::probe::ListenAddr;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 /// A socket passed to an instance: its fd in the daemon, and its name (`LISTEN_FDNAMES`).
@@ -18,19 +18,34 @@ pub struct Resources {
 }
 
 impl Resources {
-    /// The sockets of instance `index` of `spec`'s app, opened now if they are not yet; an
-    /// address that cannot be bound is an error naming the app and the address.
-    pub fn sockets(&mut self, spec: &AppSpec, index: u32) -> Result<Vec<Passed>, String> {
+    /// The sockets of the instance of `spec`'s app whose environment is `env`, opened now if
+    /// they are not yet; an address that cannot be bound is an error naming the app and the
+    /// address.
+    pub fn sockets(
+        &mut self,
+        spec: &AppSpec,
+        env: &BTreeMap<String, String>,
+    ) -> Result<Vec<Passed>, String> {
         if spec.listen.is_empty() {
             self.sockets.remove(&spec.name);
             return Ok(Vec::new());
         }
         let fail = |e: String| format!("app `{}`: cannot listen: {e}", spec.name);
-        let mine = resolve_all(spec, index).map_err(fail)?;
+        let mine: Vec<ListenAddr> = spec
+            .listen
+            .iter()
+            .map(|a| a.resolve(env))
+            .collect::<Result<_, _>>()
+            .map_err(fail)?;
         // Sockets no instance names any more close (once no process holds them either).
         let wanted: Vec<ListenAddr> = if spec.listen.iter().any(ListenAddr::per_instance) {
+            // The env_file is read once for all the instances.
+            let file = spec.env_file_vars();
             (0..spec.instances)
-                .flat_map(|i| resolve_all(spec, i).unwrap_or_default())
+                .flat_map(|i| {
+                    let env = spec.environment_with(&file, i);
+                    spec.listen.iter().filter_map(move |a| a.resolve(&env).ok())
+                })
                 .collect()
         } else {
             spec.listen.clone()
@@ -57,10 +72,4 @@ impl Resources {
     pub fn release(&mut self, app: &str) {
         self.sockets.remove(app);
     }
-}
-
-/// The addresses of one instance, its variables replaced.
-fn resolve_all(spec: &AppSpec, index: u32) -> Result<Vec<ListenAddr>, String> {
-    let env = spec.environment(index);
-    spec.listen.iter().map(|a| a.resolve(&env)).collect()
 }

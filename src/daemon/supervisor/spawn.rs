@@ -41,7 +41,10 @@ impl Supervisor {
             return Event::SpawnFailed { run };
         };
         inst.begin_run(run, crate::store::now_ms());
-        let sockets = match self.resources.sockets(&spec, index) {
+        // Once per spawn: it reads the app's env_file, and the sockets, the command and the
+        // probes all use it.
+        let env = spec.environment(index);
+        let sockets = match self.resources.sockets(&spec, &env) {
             Ok(s) => s,
             Err(msg) => {
                 tracing::warn!(app, index, "{msg}");
@@ -53,6 +56,7 @@ impl Supervisor {
         };
         let wants_notify = spec.wait_ready || spec.watchdog_ms.is_some();
         let ctx = SpawnContext {
+            env: &env,
             sockets: &sockets,
             notify_socket: wants_notify.then_some(self.paths.notify.as_path()),
         };
@@ -103,7 +107,7 @@ impl Supervisor {
         let stderr_done = spawned
             .stderr
             .map(|err| tokio::spawn(logs::capture(err, err_sink)));
-        let probes = self.start_probes(&spec, index, run);
+        let probes = self.start_probes(&spec, index, run, &env);
         if let Some(facts) = self.inst_mut(app, index).and_then(|i| i.facts(run)) {
             facts.probes = probes;
         }

@@ -6,6 +6,7 @@
 use crate::config::AppSpec;
 use crate::proc::{self, ExitInfo, tree};
 use nix::sys::signal::Signal;
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::io;
 use std::os::fd::RawFd;
@@ -25,6 +26,8 @@ pub struct Spawned {
 
 /// What the daemon gives a run besides its spec.
 pub struct SpawnContext<'a> {
+    /// The instance's environment, computed once for the spawn (it re-reads `env_file`).
+    pub env: &'a BTreeMap<String, String>,
     /// Sockets the daemon listens on for the app, passed as fds 3, 4, … (socket activation).
     pub sockets: &'a [(RawFd, String)],
     /// `$NOTIFY_SOCKET`, for apps that use the notify protocol.
@@ -58,7 +61,7 @@ impl Spawner for OsSpawner {
         run: u64,
         ctx: &SpawnContext,
     ) -> io::Result<Spawned> {
-        let mut cmd = proc::command(spec, index, run, ctx.sockets);
+        let mut cmd = proc::command(spec, index, run, ctx.env, ctx.sockets);
         if let Some(path) = ctx.notify_socket {
             cmd.env("NOTIFY_SOCKET", path);
         }
