@@ -107,6 +107,31 @@ fn restart_delay_waits_then_restarts() {
     assert_eq!(inst.restarts, 1);
 }
 
+/// `times` runs that each crash (exit code 1) `uptime` ms after their start, each followed by
+/// the delayed restart the machine asks for. Returns the delays and the time after the last.
+fn crash_after_each_run(
+    inst: &mut Instance,
+    p: &Policy,
+    times: usize,
+    uptime: u64,
+    mut now: u64,
+) -> (Vec<u64>, u64) {
+    let mut delays = Vec::new();
+    for _ in 0..times {
+        now += uptime;
+        let run = inst.run;
+        let effects = step(inst, p, exited(run, 1), now);
+        let Some(Effect::Timer { at_ms, .. }) = effects.last().cloned() else {
+            panic!("a delay, not {effects:?}");
+        };
+        delays.push(at_ms - now);
+        now = at_ms;
+        assert_eq!(step(inst, p, Event::RestartDue { run }, now).len(), 1);
+        step(inst, p, Event::Spawned { run: run + 1 }, now);
+    }
+    (delays, now)
+}
+
 #[test]
 fn exponential_backoff_grows_across_crashes() {
     let p = Policy {
@@ -119,22 +144,7 @@ fn exponential_backoff_grows_across_crashes() {
     };
     let mut inst = Instance::new();
     run_to_online(&mut inst, &p, 0);
-    let mut now = 0;
-    let mut delays = Vec::new();
-    for _ in 0..4 {
-        now += 10;
-        let run = inst.run;
-        let effects = step(&mut inst, &p, exited(run, 1), now);
-        let Some(Effect::Timer { at_ms, run, .. }) = effects.last().cloned() else {
-            panic!("{effects:?}");
-        };
-        delays.push(at_ms - now);
-        now = at_ms;
-        let effects = step(&mut inst, &p, Event::RestartDue { run }, now);
-        assert_eq!(effects.len(), 1);
-        let run = inst.run;
-        step(&mut inst, &p, Event::Spawned { run }, now);
-    }
+    let (delays, _) = crash_after_each_run(&mut inst, &p, 4, 10, 0);
     assert_eq!(delays, vec![100, 150, 225, 337]);
 }
 
@@ -250,20 +260,7 @@ fn without_a_configured_delay_failed_runs_over_min_uptime_back_off() {
     };
     let mut inst = Instance::new();
     run_to_online(&mut inst, &p, 0);
-    let mut now = 0;
-    let mut delays = Vec::new();
-    for _ in 0..5 {
-        now += 1200;
-        let run = inst.run;
-        let effects = step(&mut inst, &p, exited(run, 1), now);
-        let Some(Effect::Timer { at_ms, .. }) = effects.last().cloned() else {
-            panic!("a delay, not {effects:?}");
-        };
-        delays.push(at_ms - now);
-        now = at_ms;
-        step(&mut inst, &p, Event::RestartDue { run }, now);
-        step(&mut inst, &p, Event::Spawned { run: run + 1 }, now);
-    }
+    let (delays, mut now) = crash_after_each_run(&mut inst, &p, 5, 1200, 0);
     assert_eq!(delays, vec![100, 150, 225, 337, 505]);
     assert_eq!(inst.unstable, 0, "each run outlived min_uptime");
     // A clean exit restarts at once.
