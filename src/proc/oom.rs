@@ -75,8 +75,8 @@ pub fn kmsg_confirms(pid: i32) -> Option<bool> {
         .custom_flags(libc::O_NONBLOCK)
         .open("/dev/kmsg")
         .ok()?;
+    // Also matches the cgroup form, "Memory cgroup out of memory: Killed process PID …".
     let needle = format!("Killed process {pid} ");
-    let needle_memcg = format!("Memory cgroup out of memory: Killed process {pid} ");
     // Each read returns one record; EAGAIN ends the buffer. Bounded so a huge ring cannot stall
     // the daemon.
     let mut buf = vec![0u8; 8192];
@@ -85,7 +85,7 @@ pub fn kmsg_confirms(pid: i32) -> Option<bool> {
             Ok(0) => break,
             Ok(n) => {
                 let rec = String::from_utf8_lossy(&buf[..n]);
-                if rec.contains(&needle) || rec.contains(&needle_memcg) {
+                if rec.contains(&needle) {
                     return Some(true);
                 }
             }

@@ -202,7 +202,7 @@ fn a_kernel_oom_kill_is_recorded_as_oom_killed() {
     assert_eq!(rows[0]["cause"], "oom_killed", "{:?}", rows[0]);
     // "confirmed" exactly when the kernel log names the pid, as the test reads it too.
     let pid = rows[0]["pid"].as_i64().expect("pid") as i32;
-    let want = match kernel_log_names_oom_kill(pid) {
+    let want = match svctl::proc::oom::kmsg_confirms(pid) {
         Some(true) => "confirmed",
         Some(false) | None => "likely",
     };
@@ -212,31 +212,6 @@ fn a_kernel_oom_kill_is_recorded_as_oom_killed() {
         why.contains("killed by the kernel OOM killer 1 time"),
         "{why}"
     );
-}
-
-/// Whether `/dev/kmsg` has a "Killed process PID" record for `pid`; `None` when it cannot be
-/// read here.
-fn kernel_log_names_oom_kill(pid: i32) -> Option<bool> {
-    use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open("/dev/kmsg")
-        .ok()?;
-    let needle = format!("Killed process {pid} ");
-    let mut buf = vec![0u8; 8192];
-    loop {
-        match f.read(&mut buf) {
-            Ok(0) => return Some(false),
-            Ok(n) if String::from_utf8_lossy(&buf[..n]).contains(&needle) => return Some(true),
-            Ok(_) => {}
-            // Records overwritten while reading: go on with the next.
-            Err(e) if e.raw_os_error() == Some(libc::EPIPE) => {}
-            // EAGAIN: the end of the ring.
-            Err(_) => return Some(false),
-        }
-    }
 }
 
 /// A memory cgroup made for one test and removed after it.
