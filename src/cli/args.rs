@@ -23,6 +23,19 @@ pub struct Cli {
     #[arg(long, global = true, alias = "no-daemon-autostart")]
     pub no_autostart: bool,
 
+    /// Run the command against the daemon of another host: `ssh://[user@]host[:port]`, through
+    /// the system's ssh, which runs `svctl bridge` there ($SVCTL_REMOTE_BIN, else `svctl`; extra
+    /// ssh options from $SVCTL_SSH_OPTS). Repeatable for list, why and history
+    #[arg(
+        short = 'H',
+        long = "host",
+        global = true,
+        env = "SVCTL_HOST",
+        value_delimiter = ',',
+        value_name = "URL"
+    )]
+    pub hosts: Vec<String>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -124,6 +137,26 @@ pub enum Command {
     Save,
     /// PM2's resurrect: the daemon brings back the apps that should run when it starts; starts it
     Resurrect,
+    /// A live dashboard: processes with CPU and memory sparklines, the selected app's log and exits
+    ///
+    /// Keys: arrows or j/k select, r restart, s stop, S start, l reload, +/- scale, f flush the
+    /// app's logs, / filter by name, q or Ctrl-C quit. Refreshes about once a second with one
+    /// `list` (and, for the selected app, its new log lines). Needs a terminal of at least 80×24;
+    /// honours NO_COLOR.
+    Monit,
+    /// Change the number of an app's instances: N, +N or -N (PM2's scale)
+    ///
+    /// New instances get the next instance numbers (and `increment_var` values) and start when
+    /// the app runs; the highest ones are stopped and deleted. The new count (1 to 10000) is
+    /// stored like any change of the app.
+    Scale(ScaleArgs),
+    /// Send a signal to the main process of running instances (PM2's sendSignal)
+    Signal(SignalArgs),
+    /// The environment an instance was started with; secret-looking values masked
+    Env(EnvArgs),
+    /// Copy standard input and output to this user's daemon socket (what `-H` runs over ssh)
+    #[command(hide = true)]
+    Bridge,
     /// Write the man page and shell completions (for packagers and the repository)
     #[command(hide = true)]
     GenDocs {
@@ -415,6 +448,38 @@ pub struct RollbackArgs {
     /// Instances replaced at once by the rolling reload
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub parallel: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct ScaleArgs {
+    /// The app's name
+    pub app: String,
+    /// The new count (`4`), or a change of it (`+2`, `-1`)
+    #[arg(allow_hyphen_values = true, value_name = "N|+N|-N")]
+    pub count: String,
+}
+
+#[derive(Debug, Args)]
+pub struct SignalArgs {
+    /// A signal name or number: SIGUSR2, usr2, HUP, 10
+    pub signal: String,
+    /// `all`, an app name, `NAME:INSTANCE`, an id or a namespace
+    pub target: String,
+    /// Send it to the process group (the app's children too), not only the main process
+    #[arg(long)]
+    pub group: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EnvArgs {
+    /// An app name, `NAME:INSTANCE`, an id, a namespace or `all`
+    pub target: String,
+    /// Show values of keys that look secret (*TOKEN*, *SECRET*, *PASSWORD*, *KEY*…)
+    #[arg(long)]
+    pub show_secrets: bool,
+    /// Print JSON: an array of {name, instance, run, pid, env}
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -8,9 +8,10 @@
 //! completions).
 
 pub mod args;
-mod commands;
+pub(crate) mod commands;
 pub mod docs;
 pub mod error;
+pub mod monit;
 pub mod output;
 pub mod render;
 pub mod startup;
@@ -38,6 +39,10 @@ pub fn finish(result: Result<(), Failure>) -> ExitCode {
 }
 
 fn dispatch(cli: &Cli) -> Result<(), Failure> {
+    let hosts = commands::hosts::parse(cli)?;
+    if !hosts.is_empty() {
+        return dispatch_remote(cli, hosts);
+    }
     match &cli.command {
         // `main` runs the daemon; the client never does.
         Command::Daemon => Ok(()),
@@ -51,11 +56,51 @@ fn dispatch(cli: &Cli) -> Result<(), Failure> {
         Command::Save => commands::control::save(),
         _ => {
             let paths = paths(cli)?;
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| Failure::failed_by("starting the async runtime", &e))?
-                .block_on(commands::client_command(cli, &paths))
+            runtime()?.block_on(commands::client_command(cli, &paths))
+        }
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::failed_by("starting the async runtime", &e))
+}
+
+/// `-H`: the command goes to other hosts' daemons (or, for the commands that read a database,
+/// to their svctl) over ssh.
+fn dispatch_remote(cli: &Cli, mut hosts: Vec<commands::hosts::Host>) -> Result<(), Failure> {
+    use commands::hosts;
+    let name = hosts::remote_args()
+        .into_iter()
+        .find(|a| !a.starts_with('-'))
+        .unwrap_or_default();
+    if let Some(c) = hosts::local_only(&cli.command) {
+        return Err(Failure::usage(format!(
+            "`{c}` works on this host only, not with -H/SVCTL_HOST"
+        )));
+    }
+    if hosts.len() > 1 && !hosts::allows_many(&cli.command) {
+        return Err(Failure::usage(format!(
+            "`{name}` takes one host; only list, why and history take several -H"
+        )));
+    }
+    let rt = runtime()?;
+    match &cli.command {
+        Command::History(a) => rt.block_on(hosts::run_remotely(&hosts, a.json, !a.json)),
+        Command::Why(a) => rt.block_on(hosts::run_remotely(&hosts, a.json, false)),
+        Command::Deployments(a) => rt.block_on(hosts::run_remotely(&hosts, a.json, false)),
+        Command::List(a) if hosts.len() > 1 => rt.block_on(hosts::list(&hosts, a.json)),
+        _ => {
+            let Some(host) = hosts.pop() else {
+                return Ok(());
+            };
+            crate::ipc::client::use_remote(host);
+            // Local paths still name where a local answer would be; nothing is read from them
+            // for a remote command but the socket, which the remote host replaces.
+            let paths = paths(cli)?;
+            rt.block_on(commands::client_command(cli, &paths))
         }
     }
 }

@@ -1,12 +1,16 @@
 //! Owns the client side of the socket: connecting, the handshake, and starting the daemon in the
-//! background when it is not running.
+//! background when it is not running. The connection is a stream of frames over the local Unix
+//! socket, or over the stdio of an `ssh` child running `svctl bridge` on the host chosen once per
+//! process with [`use_remote`] (`-H`).
 
-use super::codec::{self, CodecError, Conn};
+use super::codec::{self, CodecError, Conn, Transport};
+use super::remote::{Host, SshLink};
 use super::{PROTOCOL_VERSION, Request, Response};
 use crate::paths::Paths;
 use std::io;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
+use std::sync::OnceLock;
 use std::time::Duration;
 use tokio::net::UnixStream;
 use tokio::time::Instant;
@@ -36,17 +40,39 @@ pub enum ClientError {
     Unexpected(String),
     #[error("{0}")]
     Codec(#[from] CodecError),
+    /// The host of `-H` could not be reached or its svctl did not answer: ssh's (or the remote
+    /// svctl's) own words.
+    #[error("{host}: {message}")]
+    Remote { host: String, message: String },
+}
+
+/// The host this process's commands go to (`-H`), chosen once before the first connection.
+static REMOTE: OnceLock<Host> = OnceLock::new();
+
+/// Sends every later connection of this process to `host` instead of the local socket.
+pub fn use_remote(host: Host) {
+    let _ = REMOTE.set(host);
+}
+
+/// The host chosen with [`use_remote`], if any.
+pub fn remote() -> Option<&'static Host> {
+    REMOTE.get()
 }
 
 pub struct Client {
-    conn: Conn,
+    conn: Conn<Box<dyn Transport>>,
+    /// The ssh child of a remote connection, ended with the client.
+    _link: Option<SshLink>,
     pub daemon_pid: u32,
     pub daemon_version: String,
 }
 
 impl Client {
-    /// Connects and performs the handshake.
+    /// Connects (to the host of [`use_remote`] when one was chosen) and performs the handshake.
     pub async fn connect(paths: &Paths) -> Result<Client, ClientError> {
+        if let Some(host) = remote() {
+            return Client::connect_host(host).await;
+        }
         let stream = match UnixStream::connect(&paths.socket).await {
             Ok(s) => s,
             Err(e) if is_not_running(&e) => {
@@ -54,6 +80,35 @@ impl Client {
             }
             Err(e) => return Err(ClientError::Codec(CodecError::Io(e))),
         };
+        Client::handshake(Box::new(stream)).await
+    }
+
+    /// Connects to the daemon of `host` through `ssh … svctl bridge`. When that fails, the
+    /// error carries what ssh or the remote svctl said.
+    pub async fn connect_host(host: &Host) -> Result<Client, ClientError> {
+        let remote_err = |message: String| ClientError::Remote {
+            host: host.url.clone(),
+            message,
+        };
+        let (mut link, stream) =
+            SshLink::spawn(host, &["bridge".to_string()]).map_err(remote_err)?;
+        match Client::handshake(Box::new(stream)).await {
+            Ok(mut c) => {
+                c._link = Some(link);
+                Ok(c)
+            }
+            Err(e) => {
+                let said = link.stderr_text().await;
+                Err(remote_err(if said.is_empty() {
+                    e.to_string()
+                } else {
+                    said
+                }))
+            }
+        }
+    }
+
+    async fn handshake(stream: Box<dyn Transport>) -> Result<Client, ClientError> {
         let mut conn = codec::framed(stream);
         let hello = Request::Hello {
             protocol: PROTOCOL_VERSION,
@@ -67,6 +122,7 @@ impl Client {
                 pid,
             }) if protocol == PROTOCOL_VERSION => Ok(Client {
                 conn,
+                _link: None,
                 daemon_pid: pid,
                 daemon_version,
             }),
@@ -91,6 +147,10 @@ impl Client {
     /// Connects, starting the daemon in the background first when it does not answer and
     /// `autostart` is set.
     pub async fn connect_or_start(paths: &Paths, autostart: bool) -> Result<Client, ClientError> {
+        if remote().is_some() {
+            // Another host's daemon is that host's business: it is never started from here.
+            return Client::connect(paths).await;
+        }
         match Client::connect(paths).await {
             Err(ClientError::NotRunning(_)) if autostart => {}
             other => return other,

@@ -1,14 +1,20 @@
-//! Owns framing: length-delimited JSON messages over a Unix stream, with a size cap.
+//! Owns framing: length-delimited JSON messages over a stream (the Unix socket, or the stdio of
+//! an `ssh` child running `svctl bridge` on another host), with a size cap.
 
 use super::MAX_FRAME;
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::UnixStream;
 use tokio_util::codec::{Framed, LengthDelimitedCodec};
 
-pub type Conn = Framed<UnixStream, LengthDelimitedCodec>;
+pub type Conn<S = UnixStream> = Framed<S, LengthDelimitedCodec>;
+
+/// What frames can travel over.
+pub trait Transport: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Transport for T {}
 
 #[derive(Debug, thiserror::Error)]
 pub enum CodecError {
@@ -20,13 +26,16 @@ pub enum CodecError {
     Json(#[from] serde_json::Error),
 }
 
-pub fn framed(stream: UnixStream) -> Conn {
+pub fn framed<S: Transport>(stream: S) -> Conn<S> {
     LengthDelimitedCodec::builder()
         .max_frame_length(MAX_FRAME)
         .new_framed(stream)
 }
 
-pub async fn send<T: Serialize>(conn: &mut Conn, msg: &T) -> Result<(), CodecError> {
+pub async fn send<T: Serialize>(
+    conn: &mut Conn<impl Transport>,
+    msg: &T,
+) -> Result<(), CodecError> {
     let bytes = serde_json::to_vec(msg)?;
     if bytes.len() > MAX_FRAME {
         return Err(CodecError::TooLarge);
@@ -36,7 +45,9 @@ pub async fn send<T: Serialize>(conn: &mut Conn, msg: &T) -> Result<(), CodecErr
 }
 
 /// The next frame's bytes, undecoded, or `None` when the peer closed the connection cleanly.
-pub async fn recv_raw(conn: &mut Conn) -> Result<Option<bytes::BytesMut>, CodecError> {
+pub async fn recv_raw(
+    conn: &mut Conn<impl Transport>,
+) -> Result<Option<bytes::BytesMut>, CodecError> {
     match conn.next().await {
         None => Ok(None),
         Some(Err(e)) if e.kind() == std::io::ErrorKind::InvalidData => Err(CodecError::TooLarge),
@@ -46,7 +57,9 @@ pub async fn recv_raw(conn: &mut Conn) -> Result<Option<bytes::BytesMut>, CodecE
 }
 
 /// The next message, or `None` when the peer closed the connection cleanly.
-pub async fn recv<T: DeserializeOwned>(conn: &mut Conn) -> Result<Option<T>, CodecError> {
+pub async fn recv<T: DeserializeOwned>(
+    conn: &mut Conn<impl Transport>,
+) -> Result<Option<T>, CodecError> {
     match conn.next().await {
         None => Ok(None),
         Some(Err(e)) => {

@@ -43,6 +43,9 @@
 //! | `apply` | `apps`, `prune`, `parallel`, `meta` (`file`, `sha256`, `env`, `uid`, `kind`: `apply`, `rollback`, `start` or `reload`, `rollback_of`) | the plan is computed again and recorded as a deployment (its id is given by the daemon; the row holds the plan and the specs); added and changed apps go through the rolling reload (`take_spec`, as `reload` with `apps`), unchanged apps are not touched, with `prune` the extra apps are stopped and deleted; `done` (message `applied deployment #N: …`) once all of that is over, or the reload's `refused` error; the result (`ok`/`failed`, message, duration) is recorded; every spawn of an app the deployment changed records its id |
 //! | `reload_logs` | | `done` once every log file was reopened at its path (after logrotate) |
 //! | `kill` | | `killed` once every app is stopped; then the daemon exits |
+//! | `scale` | `app`, `to` (`{"exactly":N}`, `{"more":N}` or `{"fewer":N}`; the result must be 1..=10000) | the app's spec takes the new `instances` (stored, as any change); new instances get the next numbers (and `increment_var` values) and start when the app should run; the highest ones are stopped and deleted; `done` once they are settled or gone; `bad_request` for a count out of bounds, nothing changed |
+//! | `signal` | `signal` (a name or number), `target`, `group` | `done` once sent to the main process (or its process group) of every running instance the target names; `bad_request` for an unknown signal, `refused` when none of them runs |
+//! | `env` | `target` | `env`: `runs`, per instance that has run, its `name`, `instance`, `run`, `pid` and `env`, the variables the process was started with (unmasked: the CLI masks secrets) |
 //!
 //! Errors: `{"type":"error","kind":"not_found","message":"…","known":["api","worker"]}`. Error
 //! kinds are [`ErrorKind`]; the CLI maps them to exit codes and hints without reading the
@@ -68,6 +71,7 @@
 
 pub mod client;
 pub mod codec;
+pub mod remote;
 
 use crate::config::AppSpec;
 pub use crate::deploy::{DeploymentMeta, Plan};
@@ -168,6 +172,83 @@ pub enum Request {
         parallel: u32,
         meta: DeploymentMeta,
     },
+    /// Changes an app's number of instances (PM2's `scale`).
+    Scale {
+        app: String,
+        to: ScaleTo,
+    },
+    /// Sends a signal to the target's running instances (PM2's `sendSignal`).
+    Signal {
+        /// A name as `record::parse_signal` reads it (`SIGUSR2`, `usr2`, `12`).
+        signal: String,
+        target: String,
+        /// To the process group instead of the main process.
+        #[serde(default)]
+        group: bool,
+    },
+    /// The environment each of the target's instances was started with.
+    Env {
+        target: String,
+    },
+}
+
+/// The most instances `scale` gives an app: the bound of `instances` in a file.
+pub const MAX_INSTANCES: u32 = 10_000;
+
+/// What `scale` asks for: a count, or a change of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScaleTo {
+    Exactly(u32),
+    More(u32),
+    Fewer(u32),
+}
+
+impl ScaleTo {
+    /// `3`, `+2` or `-1`; anything else is an error that says what is expected.
+    pub fn parse(s: &str) -> Result<ScaleTo, String> {
+        let t = s.trim();
+        let number = |n: &str| {
+            n.parse::<u32>()
+                .map_err(|_| format!("`{s}` is not a count: expected N, +N or -N (a whole number)"))
+        };
+        match t.as_bytes().first() {
+            Some(b'+') => number(&t[1..]).map(ScaleTo::More),
+            Some(b'-') => number(&t[1..]).map(ScaleTo::Fewer),
+            _ => number(t).map(ScaleTo::Exactly),
+        }
+    }
+
+    /// The new count from `current`, or why there is none (below 1 or above [`MAX_INSTANCES`]).
+    pub fn apply(self, current: u32) -> Result<u32, String> {
+        let wanted = match self {
+            ScaleTo::Exactly(n) => i64::from(n),
+            ScaleTo::More(n) => i64::from(current) + i64::from(n),
+            ScaleTo::Fewer(n) => i64::from(current) - i64::from(n),
+        };
+        if wanted < 1 {
+            return Err(format!(
+                "{wanted} instances: an app has at least 1 (`svctl stop` or `svctl delete` it instead)"
+            ));
+        }
+        if wanted > i64::from(MAX_INSTANCES) {
+            return Err(format!(
+                "{wanted} instances: at most {MAX_INSTANCES} per app"
+            ));
+        }
+        Ok(wanted as u32)
+    }
+}
+
+/// The environment one run of an instance was started with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunEnv {
+    pub name: String,
+    pub instance: u32,
+    pub run: u64,
+    pub pid: Option<i32>,
+    /// Every variable the process got, values as given (the CLI masks secrets).
+    pub env: std::collections::BTreeMap<String, String>,
 }
 
 fn one() -> u32 {
@@ -345,6 +426,10 @@ pub enum Response {
         /// In the first frame: the (app, instance, stream) the request named, followed after.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         sources: Vec<LogSource>,
+    },
+    /// `env`: per instance of the target that has run, its last run's environment.
+    Env {
+        runs: Vec<RunEnv>,
     },
     Error {
         kind: ErrorKind,

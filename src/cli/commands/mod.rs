@@ -3,9 +3,11 @@
 //! an error answer into a failure.
 
 pub mod apply;
+pub mod console;
 pub mod control;
 pub mod file;
 pub mod history;
+pub mod hosts;
 pub mod local;
 pub mod logs;
 pub mod loops;
@@ -58,6 +60,11 @@ pub async fn client_command(cli: &Cli, paths: &Paths) -> Result<(), Failure> {
         Command::Resurrect => control::resurrect(paths, autostart).await,
         Command::Apply(a) => apply::apply(paths, autostart, a).await,
         Command::Rollback(a) => apply::rollback(paths, autostart, a).await,
+        Command::Scale(a) => console::scale(paths, autostart, a).await,
+        Command::Signal(a) => console::signal(paths, a).await,
+        Command::Env(a) => console::env(paths, a).await,
+        Command::Bridge => console::bridge(paths).await,
+        Command::Monit => crate::cli::monit::run(paths).await,
         Command::Daemon
         | Command::Check(_)
         | Command::GenDocs { .. }
@@ -160,6 +167,8 @@ async fn print_table(client: &mut Client, paths: Option<&Paths>) -> Result<(), F
     if processes.is_empty() {
         return output::line("no apps: start some with `svctl start ecosystem.yaml`");
     }
+    // Another host's crash loops are in its own database, not in this one.
+    let paths = paths.filter(|_| crate::ipc::client::remote().is_none());
     let loops = paths
         .map(|p| loops::find(&p.db, &processes, crate::store::now_ms()))
         .unwrap_or_default();

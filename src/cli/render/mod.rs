@@ -59,6 +59,20 @@ fn dash<T: ToString>(v: Option<T>) -> String {
 
 /// The process table; instances in `loops` show `(crash loop)` after their status.
 pub fn process_table(procs: &[ProcessInfo], color: bool, loops: &Loops) -> String {
+    let rows: Vec<(Option<&str>, &ProcessInfo)> = procs.iter().map(|p| (None, p)).collect();
+    table_of(&rows, color, loops)
+}
+
+/// The process table of several hosts (`list -H a -H b`): the host in the first column.
+pub fn host_table(rows: &[(String, ProcessInfo)], color: bool) -> String {
+    let rows: Vec<(Option<&str>, &ProcessInfo)> =
+        rows.iter().map(|(h, p)| (Some(h.as_str()), p)).collect();
+    table_of(&rows, color, &Loops::default())
+}
+
+fn table_of(rows: &[(Option<&str>, &ProcessInfo)], color: bool, loops: &Loops) -> String {
+    let procs: Vec<&ProcessInfo> = rows.iter().map(|(_, p)| *p).collect();
+    let with_host = rows.iter().any(|(h, _)| h.is_some());
     let mut t = Table::new();
     t.load_style(presets::UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Disabled);
@@ -68,7 +82,8 @@ pub fn process_table(procs: &[ProcessInfo], color: bool, loops: &Loops) -> Strin
         t.enforce_styling();
     }
     let show_ns = procs.iter().any(|p| p.namespace != "default");
-    let mut header = vec!["id", "name"];
+    let mut header = if with_host { vec!["host"] } else { vec![] };
+    header.extend(["id", "name"]);
     if show_ns {
         header.push("namespace");
     }
@@ -78,8 +93,12 @@ pub fn process_table(procs: &[ProcessInfo], color: bool, loops: &Loops) -> Strin
         header.push("health");
     }
     t.set_header(header);
-    for p in procs {
-        let mut row = vec![Cell::new(p.id), Cell::new(&p.name)];
+    for (host, p) in rows {
+        let mut row = match host {
+            Some(h) => vec![Cell::new(h)],
+            None => vec![],
+        };
+        row.extend([Cell::new(p.id), Cell::new(&p.name)]);
         if show_ns {
             row.push(Cell::new(&p.namespace));
         }

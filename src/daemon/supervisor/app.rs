@@ -134,6 +134,8 @@ pub struct Run {
     pub health_seen: bool,
     /// The run's probes stop when this is dropped (with the run's facts).
     pub probes: Option<tokio_util::sync::DropGuard>,
+    /// The environment the process was given (`svctl env`); shared, not copied, by answers.
+    pub env: Option<Arc<BTreeMap<String, String>>>,
 }
 
 /// One instance: the pure state and the runtime facts.
@@ -145,6 +147,8 @@ pub struct Inst {
     /// A reload's new process while it runs beside the current one.
     pub next: Option<Run>,
     pub last_exit: Option<LastExit>,
+    /// The run number and environment of the last run that ended, for `svctl env`.
+    pub last_env: Option<(u64, Arc<BTreeMap<String, String>>)>,
     /// The stderr tail of the last run that ended, for a failed reload's message.
     pub last_stderr: Option<String>,
     /// The last failed probe (readiness or health) of the instance, for the exit row and
@@ -165,6 +169,7 @@ impl Inst {
             run: Run::default(),
             next: None,
             last_exit: None,
+            last_env: None,
             last_stderr: None,
             last_probe_error: None,
             notify_status: None,
@@ -204,6 +209,7 @@ impl Inst {
         self.last_exit = Some(last_exit);
         self.last_stderr = stderr;
         if self.run.number == number {
+            self.last_env = self.run.env.take().map(|e| (number, e));
             self.run = Run::default();
         } else if self.next.as_ref().is_some_and(|r| r.number == number) {
             self.next = None;

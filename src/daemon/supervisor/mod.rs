@@ -8,9 +8,11 @@
 //! Files: `app` (the records), `spawn` (runs and their pipes), `spawner` (the OS boundary), `exit` (watching and sweeping),
 //! `sample` (sampling and the memory history), `timers` (deadlines, cron, watch), `requests`
 //! and `logs` (protocol handlers), `targets` (resolution and waiters), `views` (list and
-//! describe), `restore` (what the previous daemon left), `deploy` (plan and apply: deployments).
+//! describe), `restore` (what the previous daemon left), `deploy` (plan and apply: deployments),
+//! `console` (scale, signal and env).
 
 mod app;
+mod console;
 mod deploy;
 mod exit;
 mod logs;

@@ -22,6 +22,7 @@ impl Supervisor {
                 | Request::Restart { .. }
                 | Request::Reload { .. }
                 | Request::Apply { .. }
+                | Request::Scale { .. }
         );
         if self.shutting_down && refuse_when_stopping {
             let _ = reply.send(Err(RequestError::Refused(
@@ -126,6 +127,15 @@ impl Supervisor {
             Request::Flush { target } => self.flush(target.as_deref(), reply),
             Request::ReloadLogs => self.reload_logs(reply),
             Request::Kill => self.begin_shutdown(Some(reply)),
+            Request::Scale { app, to } => self.scale(&app, to, reply),
+            Request::Signal {
+                signal,
+                target,
+                group,
+            } => self.send_signal(&signal, &target, group, reply),
+            Request::Env { target } => {
+                let _ = reply.send(self.env(&target));
+            }
             Request::Reload {
                 target,
                 apps,

@@ -11,6 +11,7 @@ use crate::proc::oom::{self, OomCounters};
 use crate::store::Write;
 use crate::store::model::SpawnRecord;
 use nix::sys::signal::Signal as NixSignal;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How old the OOM-kill counters may be when used as a new run's baseline.
@@ -83,6 +84,7 @@ impl Supervisor {
         };
         let pid = spawned.pid;
         facts.pid = pid;
+        facts.env = Some(Arc::new(spawned.env));
         facts.pid_ticks = pid.and_then(proc::start_ticks);
         let tail = facts.tail.clone();
         if let Some(pid) = pid {

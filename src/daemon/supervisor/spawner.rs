@@ -21,6 +21,8 @@ pub struct Spawned {
     pub pid: Option<i32>,
     pub stdout: Option<Output>,
     pub stderr: Option<Output>,
+    /// Every variable the process was given (for `svctl env`).
+    pub env: BTreeMap<String, String>,
     pub exit: Pin<Box<dyn Future<Output = ExitInfo> + Send>>,
 }
 
@@ -48,6 +50,16 @@ pub trait Spawner: Send {
     /// and to the descendants that left it (`known` from the last sample, or a fresh walk);
     /// else to the main process only.
     fn signal(&mut self, pid: i32, sig: Signal, tree: bool, known: Vec<tree::Member>);
+
+    /// `svctl signal`: sends `sig` to the main process, or with `group` to its process group.
+    fn send(&mut self, pid: i32, sig: Signal, group: bool) -> io::Result<()> {
+        let result = if group {
+            nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), sig)
+        } else {
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig)
+        };
+        result.map_err(io::Error::from)
+    }
 }
 
 /// Real processes.
@@ -70,6 +82,12 @@ impl Spawner for OsSpawner {
             // child's own, unknown before it starts, and libraries accept its absence).
             cmd.env("WATCHDOG_USEC", (ms * 1000).to_string());
         }
+        // The command's environment starts empty, so what it sets is all the process gets.
+        let env = cmd
+            .as_std()
+            .get_envs()
+            .filter_map(|(k, v)| Some((k.to_str()?.to_string(), v?.to_str()?.to_string())))
+            .collect();
         let mut child = cmd.spawn()?;
         let pid = child.id().map(|p| p as i32);
         let stdout = child.stdout.take().map(|s| Box::pin(s) as Output);
@@ -91,6 +109,7 @@ impl Spawner for OsSpawner {
             pid,
             stdout,
             stderr,
+            env,
             exit,
         })
     }

@@ -54,7 +54,7 @@ impl Spawner for Fake {
         _: &AppSpec,
         _: u32,
         _: u64,
-        _: &super::spawner::SpawnContext,
+        ctx: &super::spawner::SpawnContext,
     ) -> std::io::Result<Spawned> {
         let mut w = self.world();
         if let Some(errno) = w.fail {
@@ -68,6 +68,7 @@ impl Spawner for Fake {
             pid: Some(pid),
             stdout: None,
             stderr: None,
+            env: ctx.env.clone(),
             exit: Box::pin(async move {
                 rx.await.unwrap_or(ExitInfo {
                     code: None,
@@ -90,6 +91,12 @@ impl Spawner for Fake {
                 core_dumped: false,
             });
         }
+    }
+
+    // Fake pids are never signalled for real; the test sees what was asked.
+    fn send(&mut self, pid: i32, sig: Signal, _: bool) -> std::io::Result<()> {
+        self.world().signals.push((pid, sig));
+        Ok(())
     }
 }
 
