@@ -14,6 +14,7 @@ mod harness;
 mod js;
 mod lifecycle;
 mod logs;
+mod monit;
 mod parity;
 mod parity_cli;
 mod reload;
