@@ -13,6 +13,7 @@ pub mod docs;
 pub mod error;
 pub mod monit;
 pub mod output;
+pub mod progress;
 pub mod render;
 pub mod startup;
 

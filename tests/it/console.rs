@@ -121,3 +121,36 @@ fn env_shows_what_a_run_got_with_secrets_masked() {
     assert!(v[0]["pid"].is_null());
     assert_eq!(code(&h.svctl(&["env", "nope"])), Some(1));
 }
+
+#[test]
+fn many_instances_get_plain_progress_lines_on_stderr_never_on_stdout() {
+    let h = Home::new();
+    let file = h.ecosystem(
+        "eco.yaml",
+        "apps:\n  - name: many\n    script: sleep\n    args: \"600\"\n    instances: 24\n",
+    );
+    let out = h.svctl(&["start", &file]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stderr.contains("[svctl] start: 24 instances…"), "{stderr}");
+    assert!(!stdout.contains("24 instances…"), "{stdout}");
+    let out = h.svctl(&["restart", "many"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("[svctl] restart: 24 instances…"),
+        "{stderr}"
+    );
+    // Few instances: nothing extra.
+    let out = h.svctl(&["restart", "many:3"]);
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // JSON stays JSON.
+    let v: serde_json::Value = serde_json::from_str(&h.ok(&["list", "--json"])).unwrap();
+    assert_eq!(v.as_array().map(Vec::len), Some(24));
+}

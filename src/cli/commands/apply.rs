@@ -63,7 +63,7 @@ pub async fn apply(paths: &Paths, autostart: bool, a: &ApplyArgs) -> Result<(), 
         parallel: a.parallel,
         dry_run: a.dry_run,
     };
-    carry_out(&mut client, apps, source, meta, step).await
+    carry_out(paths, &mut client, apps, source, meta, step).await
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -75,6 +75,7 @@ struct Step {
 
 /// Asks for the plan and prints it; unless a dry run, applies it and checks the outcome.
 async fn carry_out(
+    paths: &Paths,
     client: &mut Client,
     apps: Vec<AppSpec>,
     source: &str,
@@ -99,7 +100,7 @@ async fn carry_out(
         parallel: step.parallel,
         meta,
     };
-    match client.request(&req).await? {
+    match crate::cli::progress::request(paths, client, &req).await? {
         Response::Done { message, .. } => {
             output::line(format_args!("[svctl] {message}"))?;
             print_list(client, ListFormat::Table).await?;
@@ -238,5 +239,5 @@ pub async fn rollback(paths: &Paths, autostart: bool, a: &RollbackArgs) -> Resul
         parallel: a.parallel,
         dry_run: a.dry_run,
     };
-    carry_out(&mut client, apps, &source, meta, step).await
+    carry_out(paths, &mut client, apps, &source, meta, step).await
 }

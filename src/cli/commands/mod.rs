@@ -183,14 +183,14 @@ async fn print_table(client: &mut Client, paths: Option<&Paths>) -> Result<(), F
 /// Sends a request that changes processes, then prints the whole list as PM2 does.
 pub async fn act(paths: &Paths, autostart: bool, req: Request) -> Result<(), Failure> {
     let mut client = Client::connect_or_start(paths, autostart).await?;
-    let answer = client.request(&req).await?;
+    let answer = crate::cli::progress::request(paths, &mut client, &req).await?;
     done_then_list(&mut client, answer).await.map(|_| ())
 }
 
 /// [`act`] for a request that starts processes: a failure when none of them runs afterwards.
 pub async fn act_then_check(paths: &Paths, autostart: bool, req: Request) -> Result<(), Failure> {
     let mut client = Client::connect_or_start(paths, autostart).await?;
-    let answer = client.request(&req).await?;
+    let answer = crate::cli::progress::request(paths, &mut client, &req).await?;
     let processes = done_then_list(&mut client, answer).await?;
     check_started(&processes)
 }

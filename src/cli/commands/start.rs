@@ -122,7 +122,7 @@ pub async fn start(paths: &Paths, autostart: bool, a: &StartArgs) -> Result<(), 
     let req = Request::StartTarget {
         target: a.target.clone(),
     };
-    match client.request(&req).await? {
+    match crate::cli::progress::request(paths, &mut client, &req).await? {
         Response::Error {
             kind: ErrorKind::NotFound,
             message,
