@@ -98,7 +98,14 @@ impl Client {
                 Ok(c)
             }
             Err(e) => {
-                let said = link.stderr_text().await;
+                // The remote svctl's own `svctl: error:` prefix would be said twice.
+                let said = link
+                    .stderr_text()
+                    .await
+                    .lines()
+                    .map(|l| l.strip_prefix("svctl: error: ").unwrap_or(l))
+                    .collect::<Vec<_>>()
+                    .join("\n");
                 Err(remote_err(if said.is_empty() {
                     e.to_string()
                 } else {

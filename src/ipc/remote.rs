@@ -70,13 +70,12 @@ impl Host {
         })
     }
 
-    /// A short name for the host column: `host` or `host:port`.
+    /// A short name for the host column: `host`, `host:port`, and the home when one is named
+    /// (two homes on one host are two daemons).
     pub fn label(&self) -> String {
         let host = self.destination.rsplit('@').next().unwrap_or_default();
-        match self.port {
-            Some(p) => format!("{host}:{p}"),
-            None => host.to_string(),
-        }
+        let port = self.port.map(|p| format!(":{p}")).unwrap_or_default();
+        format!("{host}{port}{}", self.home.as_deref().unwrap_or_default())
     }
 
     /// `ssh … DEST -- svctl [--home H] ARGS…`, with stdin, stdout and stderr piped.
@@ -190,7 +189,7 @@ mod tests {
         assert_eq!(h.destination, "root@127.0.0.1");
         assert_eq!(h.port, Some(2222));
         assert_eq!(h.home.as_deref(), Some("/tmp/h"));
-        assert_eq!(h.label(), "127.0.0.1:2222");
+        assert_eq!(h.label(), "127.0.0.1:2222/tmp/h");
         let h = Host::parse("web1").unwrap();
         assert_eq!(
             (h.destination.as_str(), h.port, h.home),

@@ -29,6 +29,9 @@ use tokio::sync::mpsc;
 const REFRESH: Duration = Duration::from_secs(1);
 /// Exits shown for the selected app.
 const EXITS: u32 = 8;
+/// The window of the `why` summary, and the most exits it reads (a crash loop has many).
+const WHY_WINDOW_MS: i64 = 3_600_000;
+const WHY_EXITS: u32 = 2_000;
 /// Lines of the selected app's log asked for when it is selected.
 const LOG_TAIL: u32 = 50;
 
@@ -124,7 +127,7 @@ async fn dashboard(
             _ = tick.tick() => {
                 refresh(paths, &mut client, &mut state).await;
                 if let (Some(r), Some(app)) = (&reader, state.selected_app()) {
-                    state.exits = exits(r, &app);
+                    (state.why, state.exits) = exits(r, &app);
                 }
             }
             input = rx.recv() => match input {
@@ -150,7 +153,7 @@ async fn dashboard(
             state.follow(app.clone());
             if let Some(app) = app {
                 if let Some(r) = &reader {
-                    state.exits = exits(r, &app);
+                    (state.why, state.exits) = exits(r, &app);
                 }
                 follower = Some(tokio::spawn(follow(paths.clone(), app, tx.clone())));
             }
@@ -260,21 +263,44 @@ async fn follow(paths: Paths, app: String, tx: mpsc::UnboundedSender<Input>) {
     }
 }
 
-/// The newest exits of `app`, from the database.
-fn exits(reader: &Reader, app: &str) -> Vec<ExitLine> {
+/// `why`'s summary of `app`'s last hour (exits by cause, findings) and its newest exits, from
+/// the database.
+fn exits(reader: &Reader, app: &str) -> (Vec<String>, Vec<ExitLine>) {
+    let since_ms = crate::store::now_ms() - WHY_WINDOW_MS;
     let filter = HistoryFilter {
         apps: vec![app.to_string()],
         instance: None,
-        since_ms: None,
+        since_ms: Some(since_ms),
         cause: None,
-        limit: Some(EXITS),
+        limit: Some(WHY_EXITS),
     };
-    reader
+    let rows: Vec<_> = reader
         .history(&filter)
         .unwrap_or_default()
         .into_iter()
-        .map(|r| {
-            let e = r.exit;
+        .map(|r| r.exit)
+        .collect();
+    let report = crate::forensics::analyse(
+        app,
+        since_ms,
+        &rows,
+        &[],
+        &crate::forensics::Settings::of(None),
+    );
+    let mut why = Vec::new();
+    if report.exits > 0 {
+        let causes: Vec<String> = report
+            .by_cause
+            .iter()
+            .map(|c| format!("{}×{}", c.cause.as_str(), c.count))
+            .collect();
+        why.push(format!("last hour: {}", causes.join(", ")));
+    }
+    why.extend(report.findings.into_iter().take(2));
+    let lines = rows
+        .into_iter()
+        .take(EXITS as usize)
+        .map(|e| {
             let detail = match (&e.signal, e.exit_code) {
                 (Some(sig), _) => format!(" {sig}"),
                 (None, Some(code)) => format!(" {code}"),
@@ -287,5 +313,6 @@ fn exits(reader: &Reader, app: &str) -> Vec<ExitLine> {
                 uptime_ms: (e.ended_at_ms - e.started_at_ms).max(0) as u64,
             }
         })
-        .collect()
+        .collect();
+    (why, lines)
 }

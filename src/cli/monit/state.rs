@@ -72,6 +72,8 @@ pub struct State {
     pub log_app: Option<String>,
     pub log: VecDeque<String>,
     pub exits: Vec<ExitLine>,
+    /// `why`'s summary of the selected app's last hour: exits by cause, then its findings.
+    pub why: Vec<String>,
     /// Why the exits pane is empty when it cannot be read (another host's database).
     pub exits_note: Option<String>,
     /// The outcome of the last action, or the last failure to refresh.

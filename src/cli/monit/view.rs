@@ -89,10 +89,15 @@ pub fn draw(f: &mut Frame, s: &State, color: bool) {
         ),
         logs,
     );
-    let mut exit_lines: Vec<Line> = s.exits.iter().map(|e| Line::raw(exit_text(e))).collect();
+    let mut exit_lines: Vec<Line> = s
+        .why
+        .iter()
+        .map(|w| Line::styled(w.as_str(), style(Color::Yellow)))
+        .chain(s.exits.iter().map(|e| Line::raw(exit_text(e))))
+        .collect();
     if let Some(note) = &s.exits_note {
         exit_lines.push(Line::styled(note.as_str(), style(Color::DarkGray)));
-    } else if exit_lines.is_empty() {
+    } else if s.exits.is_empty() {
         exit_lines.push(Line::raw("no exits recorded"));
     }
     f.render_widget(
