@@ -4,7 +4,9 @@
 //!
 //! A Unix stream socket at `$SVCTL_HOME/svctl.sock` (mode 0600, in a 0700 home). Every
 //! connection's peer uid (`SO_PEERCRED`) must be the daemon's uid or root; others are refused and
-//! logged. Nothing listens on TCP.
+//! logged. Nothing listens on TCP. A client on another host (`-H ssh://…`) speaks the same frames
+//! over the stdio of `ssh`, which runs `svctl bridge` here: it copies them to this socket, so the
+//! uid check applies to it as to any local client.
 //!
 //! # Frames
 //!

@@ -233,6 +233,57 @@ pub const PAGES: &[Page] = &[
         &["svctl-logs(1)"],
     ),
     (
+        "monit",
+        &[
+            ("svctl monit", "the dashboard of this host's daemon"),
+            (
+                "svctl -H ssh://deploy@web1 monit",
+                "the dashboard of web1's, through ssh",
+            ),
+        ],
+        &["svctl-list(1)", "svctl-why(1)"],
+    ),
+    (
+        "scale",
+        &[
+            ("svctl scale api 4", "exactly 4 instances"),
+            (
+                "svctl scale api +2",
+                "two more, with the next instance numbers",
+            ),
+            (
+                "svctl scale api -1",
+                "the highest instance is stopped and deleted",
+            ),
+        ],
+        &["svctl-list(1)"],
+    ),
+    (
+        "signal",
+        &[
+            (
+                "svctl signal SIGUSR2 api",
+                "to each running instance's main process",
+            ),
+            (
+                "svctl signal HUP api:0 --group",
+                "to instance 0's whole process group",
+            ),
+        ],
+        &["svctl-reload(1)"],
+    ),
+    (
+        "env",
+        &[
+            (
+                "svctl env api:1",
+                "what instance 1 was started with, secrets masked",
+            ),
+            ("svctl env api --json --show-secrets", "all of it, as JSON"),
+        ],
+        &["svctl-describe(1)"],
+    ),
+    (
         "reload-logs",
         &[(
             "svctl reload-logs",

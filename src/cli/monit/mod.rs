@@ -23,6 +23,7 @@ use ratatui::crossterm::{cursor, execute, terminal};
 use state::{Action, ExitLine, Key, State};
 use std::io::IsTerminal;
 use std::time::Duration;
+use tokio::signal::unix::{Signal, SignalKind};
 use tokio::sync::mpsc;
 
 /// How often the list is asked for.
@@ -122,8 +123,13 @@ async fn dashboard(
     let mut client = Some(client);
     let mut follower: Option<tokio::task::JoinHandle<()>> = None;
     let mut tick = tokio::time::interval(REFRESH);
+    // A hang-up or a `kill` ends the dashboard as `q` does, so the terminal is restored.
+    let mut hangup = unix_signal(SignalKind::hangup());
+    let mut term_signal = unix_signal(SignalKind::terminate());
     loop {
         tokio::select! {
+            () = recv(&mut hangup) => break,
+            () = recv(&mut term_signal) => break,
             _ = tick.tick() => {
                 refresh(paths, &mut client, &mut state).await;
                 if let (Some(r), Some(app)) = (&reader, state.selected_app()) {
@@ -165,6 +171,20 @@ async fn dashboard(
         f.abort();
     }
     Ok(())
+}
+
+fn unix_signal(kind: SignalKind) -> Option<Signal> {
+    tokio::signal::unix::signal(kind).ok()
+}
+
+/// The next delivery of a signal; never, when it could not be listened for.
+async fn recv(s: &mut Option<Signal>) {
+    match s {
+        Some(s) => {
+            s.recv().await;
+        }
+        None => std::future::pending().await,
+    }
 }
 
 /// One `list`; a connection that failed is made again at the next refresh.
