@@ -42,8 +42,11 @@ pub fn local_only(c: &Command) -> Option<&'static str> {
 /// This command line as the remote svctl should get it: without `-H` and `--home` (the host
 /// URL's path is the remote home).
 pub fn remote_args() -> Vec<String> {
+    without_hosts(std::env::args().skip(1))
+}
+
+fn without_hosts(mut args: impl Iterator<Item = String>) -> Vec<String> {
     let mut out = Vec::new();
-    let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "-H" | "--host" | "--home" => {
@@ -230,5 +233,30 @@ fn with_host(v: serde_json::Value, host: &str) -> serde_json::Value {
             serde_json::Value::Object(o)
         }
         other => serde_json::json!({"host": host, "value": other}),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_remote_command_line_has_no_hosts_and_no_local_home() {
+        let args = [
+            "-H",
+            "ssh://a",
+            "--host=ssh://b",
+            "-Hssh://c",
+            "--home",
+            "/x",
+            "history",
+            "api",
+            "--home=/y",
+            "--json",
+        ];
+        assert_eq!(
+            without_hosts(args.iter().map(|s| s.to_string())),
+            ["history", "api", "--json"]
+        );
     }
 }
