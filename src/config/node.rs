@@ -290,18 +290,17 @@ mod tests {
     }
 
     #[test]
-    fn alias_bombs_and_deep_nesting_are_refused_quickly() {
+    fn alias_bombs_and_deep_nesting_are_refused_before_expansion() {
         let mut bomb = String::from("a: &a [x,x,x,x,x,x,x,x,x]\n");
         let names = ["a", "b", "c", "d", "e", "f", "g", "h", "i"];
         for w in names.windows(2) {
             let refs = vec![format!("*{}", w[0]); 9].join(",");
             bomb.push_str(&format!("{}: &{} [{refs}]\n", w[1], w[1]));
         }
-        let t = std::time::Instant::now();
         let e = parse(&bomb).unwrap_err();
         assert!(e.message.starts_with("anchors and aliases"), "{e:?}");
+        // Refused by the alias rule itself, not after an expansion ran out of budget.
         assert!(!e.message.contains("budget"), "{e:?}");
-        assert!(t.elapsed() < std::time::Duration::from_secs(5));
         let deep = "[".repeat(10_000);
         assert!(parse(&deep).is_err());
         let deep_block = (0..200)

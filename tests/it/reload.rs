@@ -487,7 +487,7 @@ fn an_app_that_stops_sending_watchdog_is_restarted_as_unhealthy() {
     let h = Home::new();
     let hang = h.file("hang");
     let extra = format!(
-        "    watchdog: 600ms\n    env:\n      KEEPALIVE: {}\n      PORT: \"{}\"\n",
+        "    watchdog: 1500ms\n    env:\n      KEEPALIVE: {}\n      PORT: \"{}\"\n",
         hang.display(),
         free_port()
     );
@@ -495,10 +495,10 @@ fn an_app_that_stops_sending_watchdog_is_restarted_as_unhealthy() {
     h.ok(&["start", &file]);
     let pid = h.wait_status("beat", 0, "online")["pid"].clone();
     // Keepalives arrive: the app outlives several watchdog periods without a restart. The
-    // daemon log shows the notify traffic was heard (it would restart it otherwise).
+    // period is armed at spawn, so it leaves room for a slow interpreter start on a loaded host.
     h.wait_until("three watchdog periods pass", || {
         h.proc("beat", 0)
-            .is_some_and(|p| p["uptime_ms"].as_u64().unwrap_or(0) > 2000)
+            .is_some_and(|p| p["uptime_ms"].as_u64().unwrap_or(0) > 4500)
     });
     assert_eq!(h.proc("beat", 0).expect("app")["pid"], pid);
     assert!(history(&h, "beat").is_empty());
@@ -512,5 +512,5 @@ fn an_app_that_stops_sending_watchdog_is_restarted_as_unhealthy() {
         .into_iter()
         .find(|r| r["cause"] == "unhealthy")
         .expect("the row");
-    assert_eq!(row["error"], "no WATCHDOG=1 within 600 ms", "{row}");
+    assert_eq!(row["error"], "no WATCHDOG=1 within 1500 ms", "{row}");
 }
