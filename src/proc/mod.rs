@@ -8,9 +8,11 @@
 //! - [`pidfd`]: waiting for a process that is not our child to exit.
 //! - [`oom`]: telling an OOM kill from another SIGKILL.
 //! - [`pidfile`]: an app's `pid_file`, written at each start and removed at exit.
+//! - [`cgroup`]: per-run cgroups: hard limits, joining before exec, counters, kill by cgroup.
 //!
 //! No helper here blocks: each reads a few small `/proc` files or makes one system call.
 
+pub mod cgroup;
 pub mod listen;
 pub mod oom;
 pub mod pidfd;

@@ -134,6 +134,8 @@ pub struct Run {
     pub health_seen: bool,
     /// The run's probes stop when this is dropped (with the run's facts).
     pub probes: Option<tokio_util::sync::DropGuard>,
+    /// The run's own cgroup, when it runs in one: its processes, memory, CPU and OOM kills.
+    pub cgroup: Option<Arc<crate::proc::cgroup::Group>>,
 }
 
 /// One instance: the pure state and the runtime facts.

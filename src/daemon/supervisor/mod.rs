@@ -17,7 +17,7 @@ mod logs;
 mod probes;
 mod reload;
 mod requests;
-mod resources;
+pub mod resources;
 mod restore;
 mod sample;
 mod spawn;
@@ -213,6 +213,17 @@ impl Supervisor {
     /// Serves `socket` as the apps' `$NOTIFY_SOCKET` once the actor runs.
     pub fn with_notify(mut self, socket: tokio::net::UnixDatagram) -> Self {
         self.notify = Some(socket);
+        self
+    }
+
+    /// Runs each run in its own cgroup, or says why not.
+    pub fn with_isolation(mut self, isolation: resources::Isolation) -> Self {
+        if let resources::Isolation::ProcessGroups(why) = &isolation {
+            tracing::info!("runs are kept in process groups: {why}");
+        } else {
+            tracing::info!("runs are kept in cgroups: {}", isolation.describe());
+        }
+        self.resources.isolation = isolation;
         self
     }
 

@@ -32,6 +32,8 @@ pub struct SpawnContext<'a> {
     pub sockets: &'a [(RawFd, String)],
     /// `$NOTIFY_SOCKET`, for apps that use the notify protocol.
     pub notify_socket: Option<&'a Path>,
+    /// The run's cgroup, joined by the child before it executes the program.
+    pub cgroup: Option<&'a crate::proc::cgroup::Group>,
 }
 
 pub trait Spawner: Send {
@@ -69,6 +71,9 @@ impl Spawner for OsSpawner {
             // sd_watchdog_enabled() reads these (WATCHDOG_PID is left out: the pid is the
             // child's own, unknown before it starts, and libraries accept its absence).
             cmd.env("WATCHDOG_USEC", (ms * 1000).to_string());
+        }
+        if let Some(group) = ctx.cgroup {
+            join_before_exec(&mut cmd, group.open_join().map_err(io::Error::other)?);
         }
         let mut child = cmd.spawn()?;
         let pid = child.id().map(|p| p as i32);
@@ -109,6 +114,25 @@ impl Spawner for OsSpawner {
                 tracing::warn!(pid, "sending {sig} failed: {e}");
             }
             signal_escaped(pid, &members, sig);
+        });
+    }
+}
+
+/// Makes the child write itself into its cgroup between fork and exec, so the program and
+/// everything it forks start inside it (no window where a fork escapes). The files were opened
+/// by the daemon: the write is allowed after the child dropped its user (`uid`), and the hook
+/// itself only calls write(2), which is async-signal-safe.
+fn join_before_exec(cmd: &mut tokio::process::Command, files: Vec<std::os::fd::OwnedFd>) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: the closure only calls write(2) on fds it owns; no allocation, no locks.
+    unsafe {
+        cmd.pre_exec(move || {
+            for f in &files {
+                if libc::write(f.as_raw_fd(), b"0".as_ptr().cast(), 1) != 1 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+            Ok(())
         });
     }
 }
