@@ -39,9 +39,8 @@ pub fn cpu_percent(text: &str) -> Result<u64, String> {
         return Err(format!("`{text}` is not a share of CPUs"));
     }
     let p = percent.round();
-    in_range(p as i128, &CPU_PERCENT).map_err(|_| {
-        format!("`{text}` is out of range: from 1% of one CPU to 1000 CPUs (100000%)")
-    })
+    in_range(p as i128, &CPU_PERCENT)
+        .map_err(|_| format!("`{text}` is out of range: from 1% of one CPU to 1000 CPUs (100000%)"))
 }
 
 pub(super) fn check(spec: &AppSpec) -> Result<(), String> {

@@ -143,8 +143,16 @@ mod tests {
                 false,
                 (OomKilled, Some(Confirmed)),
             ),
-            (in_cgroup(facts(None, KILL, true, None)), true, (Signaled, None)),
-            (in_cgroup(facts(None, SEGV, true, None)), false, (Signaled, None)),
+            (
+                in_cgroup(facts(None, KILL, true, None)),
+                true,
+                (Signaled, None),
+            ),
+            (
+                in_cgroup(facts(None, SEGV, true, None)),
+                false,
+                (Signaled, None),
+            ),
         ];
         for (i, (f, kill_sent, want)) in rows.into_iter().enumerate() {
             assert_eq!(classify_exit(&f, kill_sent), want, "row {i}: {f:?}");

@@ -103,6 +103,13 @@ enum Internal {
         run: u64,
         killed: u32,
     },
+    /// A run's cgroup could not be read or written: the run goes on without it.
+    CgroupFailed {
+        app: String,
+        index: u32,
+        run: u64,
+        error: String,
+    },
     /// Per main pid: tree RSS, and CPU % since the previous sample.
     Samples(Vec<(tree::TreeSample, Option<f32>)>),
     /// A run's output matched its `ready_log_line`.
@@ -330,6 +337,12 @@ impl Supervisor {
                 self.reap_adopted();
                 self.dispatch(&app, index, Event::LeftoversGone { run, killed });
             }
+            Internal::CgroupFailed {
+                app,
+                index,
+                run,
+                error,
+            } => self.cgroup_failed(&app, index, run, &error),
             Internal::Samples(samples) => {
                 self.sampling = false;
                 self.apply_samples(samples);

@@ -185,8 +185,52 @@ impl Supervisor {
             return;
         };
         let Some(pid) = facts.pid else { return };
+        if tree && let Some(group) = facts.cgroup.clone() {
+            // The cgroup is the tree: nothing that forked or left the group is missed.
+            let tx = self.internal_tx.clone();
+            let app = app.to_string();
+            tokio::task::spawn_blocking(move || {
+                let sent = if sig == NixSignal::SIGKILL {
+                    group.kill()
+                } else {
+                    group.signal(sig)
+                };
+                if let Err(e) = sent {
+                    // The cgroup's files are gone or refuse: the process group and the tree
+                    // walk still reach the run.
+                    let members = proc::tree::sample(&[pid])
+                        .pop()
+                        .map(|t| t.members)
+                        .unwrap_or_default();
+                    let _ = proc::signal_group(pid, sig);
+                    super::spawner::signal_escaped(pid, &members, sig);
+                    let _ = tx.send(Internal::CgroupFailed {
+                        app,
+                        index,
+                        run,
+                        error: e.to_string(),
+                    });
+                }
+            });
+            return;
+        }
         let known = facts.members.clone();
         self.spawner.signal(pid, sig, tree, known);
+    }
+
+    /// A run's cgroup failed mid-run: the run goes on in process-group mode.
+    pub(super) fn cgroup_failed(&mut self, app: &str, index: u32, run: u64, error: &str) {
+        if let Some(facts) = self.inst_mut(app, index).and_then(|i| i.facts(run))
+            && let Some(g) = facts.cgroup.take()
+        {
+            tracing::warn!(
+                app,
+                index,
+                run,
+                cgroup = %g.path().display(),
+                "the run's cgroup failed ({error}); it goes on in process-group mode"
+            );
+        }
     }
 }
 
@@ -199,9 +243,9 @@ async fn oom_evidence(
     group: Option<(Arc<Group>, Option<u64>)>,
 ) -> OomEvidence {
     let read = tokio::task::spawn_blocking(move || {
-        let cgroup_oom_kill = group.is_some_and(|(g, before)| {
-            matches!((g.oom_kills(), before), (Some(now), Some(then)) if now > then)
-        });
+        let cgroup_oom_kill = group.is_some_and(
+            |(g, before)| matches!((g.oom_kills(), before), (Some(now), Some(then)) if now > then),
+        );
         let counter_rose = cgroup_oom_kill || OomCounters::read().rose_since(&base);
         OomEvidence {
             counter_rose,

@@ -247,9 +247,7 @@ fn setup_v1(root: &Path, own: &[(String, String)], tag: &str) -> Result<Layer, C
         .find(|(c, _)| *c == Controller::Memory)
         .map(|(_, p)| p.clone())
         .ok_or_else(|| {
-            CgroupError::Unavailable(
-                "/proc/self/cgroup names no cgroup v1 memory hierarchy".into(),
-            )
+            CgroupError::Unavailable("/proc/self/cgroup names no cgroup v1 memory hierarchy".into())
         })?;
     Ok(Layer {
         version: Version::V1,
@@ -259,7 +257,8 @@ fn setup_v1(root: &Path, own: &[(String, String)], tag: &str) -> Result<Layer, C
 }
 
 fn setup_v2(own: &Path, tag: &str) -> Result<Layer, CgroupError> {
-    let available = words(&std::fs::read_to_string(own.join("cgroup.controllers")).unwrap_or_default());
+    let available =
+        words(&std::fs::read_to_string(own.join("cgroup.controllers")).unwrap_or_default());
     let wanted: Vec<Controller> = Controller::V2
         .into_iter()
         .filter(|c| available.contains(c.name()))
@@ -375,7 +374,10 @@ impl Layer {
                 .collect(),
         };
         if !enable.is_empty() {
-            write(&self.procs.join("cgroup.subtree_control"), &enable.join(" "))?;
+            write(
+                &self.procs.join("cgroup.subtree_control"),
+                &enable.join(" "),
+            )?;
         }
         for (_, d) in self.dirs(&rel) {
             make_dir(&d)?;
@@ -493,7 +495,11 @@ impl Group {
                     if let Some(d) = self.dir(Controller::Memory)
                         && d.join("memory.memsw.limit_in_bytes").exists()
                     {
-                        set(Controller::Memory, "memory.memsw.limit_in_bytes", b.to_string())?;
+                        set(
+                            Controller::Memory,
+                            "memory.memsw.limit_in_bytes",
+                            b.to_string(),
+                        )?;
                     }
                 }
                 if let Some(n) = l.pids_max {
@@ -501,7 +507,11 @@ impl Group {
                 }
                 if let Some(w) = l.cpu_weight {
                     // v2's weight 100 is v1's 1024 shares.
-                    set(Controller::Cpu, "cpu.shares", (w * 1024 / 100).max(2).to_string())?;
+                    set(
+                        Controller::Cpu,
+                        "cpu.shares",
+                        (w * 1024 / 100).max(2).to_string(),
+                    )?;
                 }
                 if let Some(p) = l.cpu_max_percent {
                     set(Controller::Cpu, "cpu.cfs_period_us", "100000".into())?;
@@ -532,7 +542,10 @@ impl Group {
     pub fn pids(&self) -> Result<Vec<i32>, CgroupError> {
         let p = self.procs.join("cgroup.procs");
         let text = std::fs::read_to_string(&p).map_err(io_at(&p))?;
-        Ok(text.split_whitespace().filter_map(|w| w.parse().ok()).collect())
+        Ok(text
+            .split_whitespace()
+            .filter_map(|w| w.parse().ok())
+            .collect())
     }
 
     /// Memory in bytes (see the module doc), or `None` without the memory controller.
@@ -625,6 +638,30 @@ impl Group {
         }
         first
     }
+}
+
+/// The seam the sampler calls for a run in a cgroup: its usage as a tree sample of its main
+/// process `root`, from the cgroup's own counters (one read each of `cgroup.procs`,
+/// `memory.stat` and the CPU counter) instead of a `/proc` walk. `Ok(None)`: the counters are
+/// not available (no memory or CPU accounting), walk the tree instead; an error: the cgroup's
+/// files are gone.
+pub fn sample(
+    group: &Group,
+    root: i32,
+) -> Result<Option<crate::proc::tree::TreeSample>, CgroupError> {
+    let pids = group.pids()?;
+    let (Some(rss_bytes), Some(usec)) = (group.memory_bytes(), group.cpu_usec()) else {
+        return Ok(None);
+    };
+    let tps = crate::proc::stat::ticks_per_second();
+    Ok(Some(crate::proc::tree::TreeSample {
+        root,
+        rss_bytes,
+        cpu_ticks: usec.saturating_mul(tps) / 1_000_000,
+        processes: pids.len() as u32,
+        // Not needed: the cgroup finds and ends every process of the run.
+        members: Vec::new(),
+    }))
 }
 
 /// `name value` lines (memory.stat, memory.events, cpu.stat, memory.oom_control) → the value.

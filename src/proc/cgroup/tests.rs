@@ -43,7 +43,10 @@ fn v1() -> Fake {
         f.put(&format!("{c}/cgroup.procs"), "");
     }
     f.put("memory/memory.limit_in_bytes", "9223372036854771712\n");
-    f.put("memory/outer/memory.limit_in_bytes", "9223372036854771712\n");
+    f.put(
+        "memory/outer/memory.limit_in_bytes",
+        "9223372036854771712\n",
+    );
     f
 }
 
@@ -80,7 +83,11 @@ fn v1_builds_the_subtree_under_each_hierarchy_and_writes_the_limits() {
     let ctrls: Vec<&str> = layer.controllers().iter().map(|c| c.name()).collect();
     assert_eq!(ctrls, ["memory", "pids", "cpuacct", "freezer"]);
     assert_eq!(layer.unenforced(&limits()), ["cpu_weight", "cpu_max"]);
-    assert!(layer.describe().starts_with("cgroup v1 (memory, pids, cpuacct, freezer)"));
+    assert!(
+        layer
+            .describe()
+            .starts_with("cgroup v1 (memory, pids, cpuacct, freezer)")
+    );
 
     let g = layer.run_group("web/api", 1, 7, &limits()).unwrap();
     let mem = "memory/outer/svctl-t/app-web%2Fapi/1-7";
@@ -129,7 +136,10 @@ fn v1_without_a_writable_memory_hierarchy_says_why() {
     let f = Fake::new("v1-none");
     f.put("pids/cgroup.procs", "");
     let e = setup(&f.0, V1_SELF, "t").unwrap_err().to_string();
-    assert!(e.contains("neither cgroup v2 nor a cgroup v1 memory"), "{e}");
+    assert!(
+        e.contains("neither cgroup v2 nor a cgroup v1 memory"),
+        "{e}"
+    );
     // Mounted, but the daemon's cgroup directory is missing (another mount namespace).
     let f = v1();
     let e = setup(&f.0, "4:memory:/elsewhere\n", "t")
@@ -146,7 +156,10 @@ fn v2_enables_controllers_down_the_subtree_and_writes_the_limits() {
     assert_eq!(f.get("svc/cgroup.subtree_control"), "+memory +pids +cpu");
     assert!(layer.unenforced(&limits()).is_empty());
     let g = layer.run_group("a", 0, 3, &limits()).unwrap();
-    assert_eq!(f.get("svc/svctl-t/cgroup.subtree_control"), "+memory +pids +cpu");
+    assert_eq!(
+        f.get("svc/svctl-t/cgroup.subtree_control"),
+        "+memory +pids +cpu"
+    );
     assert_eq!(
         f.get("svc/svctl-t/app-a/cgroup.subtree_control"),
         "+memory +pids +cpu"
@@ -194,7 +207,11 @@ fn v2_without_controllers_still_groups_and_names_what_it_cannot_enforce() {
         layer.unenforced(&limits()),
         ["memory_max", "pids_max", "cpu_weight", "cpu_max"]
     );
-    assert!(layer.describe().contains("no controllers"), "{}", layer.describe());
+    assert!(
+        layer.describe().contains("no controllers"),
+        "{}",
+        layer.describe()
+    );
     let g = layer.run_group("a", 0, 1, &limits()).unwrap();
     assert!(!g.path().join("memory.max").exists());
     assert_eq!(g.memory_bytes(), None);
