@@ -305,6 +305,13 @@ pub struct AppDetail {
     /// The pid files (`pid_file`), one per instance.
     #[serde(default)]
     pub pid_file: Vec<String>,
+    /// How the daemon keeps the app's runs together: `cgroup v1 (memory, …) under PATH`, or
+    /// `process groups (no cgroups: WHY)`.
+    #[serde(default)]
+    pub isolation: String,
+    /// The hard limits of the spec this daemon cannot enforce, and why (never silent).
+    #[serde(default)]
+    pub unenforced: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -320,6 +327,10 @@ pub enum Response {
         pid: u32,
         uptime_ms: u64,
         home: String,
+        /// How runs are kept together: cgroups (which version and controllers, where) or
+        /// process groups, and why.
+        #[serde(default)]
+        isolation: String,
     },
     Done {
         message: String,

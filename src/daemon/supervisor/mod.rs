@@ -297,6 +297,10 @@ impl Supervisor {
             self.settle_waiters();
             self.advance_rollouts();
         }
+        // Every run is down: the daemon's cgroups go with it (a restarted daemon makes them
+        // again).
+        let names: Vec<String> = self.apps.iter().map(|a| a.spec.name.clone()).collect();
+        self.resources.close(&names);
         for reply in self.kill_replies.drain(..) {
             let stopped = self.apps.iter().map(|a| a.insts.len() as u32).sum();
             let _ = reply.send(Ok(Response::Killed { stopped }));

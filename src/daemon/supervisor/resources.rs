@@ -153,6 +153,16 @@ impl Resources {
         Ok(passed)
     }
 
+    /// The daemon stops with every run down: the apps' cgroups and the daemon's subtree go.
+    pub fn close(&mut self, apps: &[String]) {
+        if let Isolation::Cgroups(layer) = &self.isolation {
+            for app in apps {
+                layer.remove_app(app);
+            }
+            layer.remove_base();
+        }
+    }
+
     /// The app is gone: its sockets close and its cgroup is removed.
     pub fn release(&mut self, app: &str) {
         self.sockets.remove(app);

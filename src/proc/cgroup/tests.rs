@@ -245,3 +245,19 @@ fn names_and_tags_are_safe_directory_names() {
     assert_ne!(t, home_tag(Path::new("/tmp/h2")));
     assert_eq!(t, home_tag(Path::new("/tmp/h1")));
 }
+
+#[test]
+fn check_probes_without_creating_anything() {
+    let f = v1();
+    let have = probe(&f.0, V1_SELF).unwrap();
+    assert!(have.contains(&Controller::Memory) && have.contains(&Controller::Freezer));
+    assert_eq!(missing(&limits(), &have), ["cpu_weight", "cpu_max"]);
+    assert!(!f.0.join("memory/outer/svctl-t").exists());
+    let none = Fake::new("none");
+    let e = probe(&none.0, V1_SELF).unwrap_err();
+    assert!(e.contains("neither cgroup v2"), "{e}");
+    let f = v2();
+    let have = probe(&f.0, V2_SELF).unwrap();
+    assert_eq!(have.len(), 3);
+    assert!(missing(&limits(), &have).is_empty());
+}
