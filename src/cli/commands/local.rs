@@ -36,7 +36,11 @@ fn unenforceable(apps: &[crate::config::AppSpec]) -> Vec<String> {
         return Vec::new();
     }
     let self_cgroup = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
-    let probed = cgroup::probe(Path::new(cgroup::ROOT), &self_cgroup);
+    let probed = if cgroup::turned_off() {
+        Err(cgroup::TURNED_OFF.to_string())
+    } else {
+        cgroup::probe(Path::new(cgroup::ROOT), &self_cgroup)
+    };
     apps.iter()
         .filter_map(|a| {
             let (keys, why) = match &probed {

@@ -23,8 +23,12 @@ pub enum Isolation {
 }
 
 impl Isolation {
-    /// Sets up the daemon's cgroup subtree for `home`, or says why not.
+    /// Sets up the daemon's cgroup subtree for `home`, or says why not (`SVCTL_CGROUPS=off`
+    /// in the daemon's environment keeps it in process-group mode).
     pub fn detect(home: &std::path::Path) -> Isolation {
+        if crate::proc::cgroup::turned_off() {
+            return Isolation::ProcessGroups(crate::proc::cgroup::TURNED_OFF.into());
+        }
         let tag = crate::proc::cgroup::home_tag(home);
         let self_cgroup = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
         match crate::proc::cgroup::setup(

@@ -16,11 +16,14 @@ const DISPLAY_SAMPLE_MS: u64 = 5000;
 /// How often an app with `max_memory_restart` is sampled unless it says otherwise.
 pub const DEFAULT_MEMORY_CHECK_MS: u64 = 1000;
 
+/// A run to sample through its cgroup: (app, instance, run), main pid, cgroup.
+type GroupedRun = ((String, u32, u64), i32, std::sync::Arc<cgroup::Group>);
+
 /// The runs that have a cgroup, read from its counters; those whose counters are not kept come
 /// back as pids to walk, and a cgroup whose files fail is reported (the run degrades to
 /// process-group mode) and walked.
 fn sample_cgroups(
-    grouped: Vec<((String, u32, u64), i32, std::sync::Arc<cgroup::Group>)>,
+    grouped: Vec<GroupedRun>,
     tx: &tokio::sync::mpsc::UnboundedSender<Internal>,
 ) -> (Vec<tree::TreeSample>, Vec<i32>) {
     let mut samples = Vec::with_capacity(grouped.len());

@@ -41,6 +41,15 @@ mod tests;
 /// Where cgroupfs is mounted.
 pub const ROOT: &str = "/sys/fs/cgroup";
 
+/// Why cgroups are not used when `SVCTL_CGROUPS=off` is set.
+pub const TURNED_OFF: &str = "turned off by SVCTL_CGROUPS=off";
+
+/// Whether `SVCTL_CGROUPS=off` keeps the daemon (and `check`'s forecast) in process-group
+/// mode: for hosts whose cgroups belong to another manager, and to compare the two modes.
+pub fn turned_off() -> bool {
+    std::env::var("SVCTL_CGROUPS").is_ok_and(|v| v.trim().eq_ignore_ascii_case("off"))
+}
+
 /// The hard limits of an app, as its spec asks for them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Limits {
