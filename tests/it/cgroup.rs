@@ -96,13 +96,12 @@ fn an_oom_kill_is_confirmed_by_the_cgroup_when_the_kernel_log_is_not_read() {
     assert_eq!(rows[0]["signal"], "SIGKILL", "{:?}", rows[0]);
 }
 
-#[test]
-fn an_escapee_without_the_run_mark_is_gone_after_stop() {
-    let Some(h) = cgroup_home(&[]) else { return };
+/// Starts app `tree`: a worker that leaves the session, drops the environment (so no run
+/// mark) and whose parent exits (so it is nobody's descendant): only its cgroup still knows
+/// it. Returns the worker's pid.
+fn start_escapee(h: &Home) -> i32 {
     let pidfile = h.file("escapee.pid");
     let script = h.file("escape.sh");
-    // A worker that leaves the session, drops the environment (so no run mark) and whose
-    // parent exits (so it is nobody's descendant): only its cgroup still knows it.
     std::fs::write(
         &script,
         format!(
@@ -124,12 +123,39 @@ fn an_escapee_without_the_run_mark_is_gone_after_stop() {
         std::fs::read_to_string(&tmp).is_ok_and(|t| t.ends_with('\n'))
     });
     std::fs::rename(&tmp, &pidfile).unwrap();
-    let escapee = read_pids(&h, &pidfile)[0];
+    let escapee = read_pids(h, &pidfile)[0];
     assert!(pid_alive(escapee));
+    escapee
+}
+
+#[test]
+fn an_escapee_without_the_run_mark_is_gone_after_stop() {
+    let Some(h) = cgroup_home(&[]) else { return };
+    let escapee = start_escapee(&h);
     h.ok(&["stop", "tree"]);
     h.wait_until("the escapee is gone", || !pid_alive(escapee));
     let rows = history(&h, "tree");
     assert_eq!(rows[0]["cause"], "stopped", "{:?}", rows[0]);
+}
+
+#[test]
+fn the_next_daemon_ends_what_a_killed_daemon_left_in_its_cgroups() {
+    let Some(mut h) = cgroup_home(&[]) else {
+        return;
+    };
+    let escapee = start_escapee(&h);
+    h.kill_daemon();
+    // Nothing of the old daemon ends it: only the next one, through the run's cgroup.
+    assert!(pid_alive(escapee));
+    h.start_daemon();
+    h.wait_until("the escapee is gone", || !pid_alive(escapee));
+    let rows = history(&h, "tree");
+    let lost = rows
+        .iter()
+        .find(|r| r["cause"] == "daemon_lost")
+        .expect("the run is closed as daemon_lost");
+    assert_eq!(lost["sigkill_needed"], true, "{lost:?}");
+    h.wait_status("tree", 0, "online");
 }
 
 #[test]

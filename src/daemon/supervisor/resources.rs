@@ -157,6 +157,29 @@ impl Resources {
         Ok(passed)
     }
 
+    /// Kills what a previous daemon's run left in its cgroup and removes the cgroup; returns
+    /// how many processes were in it.
+    pub fn sweep_stale(&self, app: &str, index: u32, run: u64) -> usize {
+        let Isolation::Cgroups(layer) = &self.isolation else {
+            return 0;
+        };
+        let Some(group) = layer.existing(app, index, run) else {
+            return 0;
+        };
+        let killed = group.kill().unwrap_or(0);
+        if killed > 0 {
+            tracing::warn!(
+                app,
+                index,
+                run,
+                killed,
+                "processes of the previous daemon's run were still in its cgroup: killed"
+            );
+        }
+        super::spawn::release_group(Arc::new(group));
+        killed
+    }
+
     /// The daemon stops with every run down: the apps' cgroups and the daemon's subtree go.
     pub fn close(&mut self, apps: &[String]) {
         if let Isolation::Cgroups(layer) = &self.isolation {

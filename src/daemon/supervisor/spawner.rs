@@ -73,6 +73,13 @@ impl Spawner for OsSpawner {
             cmd.env("WATCHDOG_USEC", (ms * 1000).to_string());
         }
         if let Some(group) = ctx.cgroup {
+            let argv = spec.argv();
+            if let Some(e) = argv
+                .first()
+                .and_then(|p| proc::unknown_exec_format(p, &spec.cwd, ctx.env))
+            {
+                return Err(e);
+            }
             join_before_exec(&mut cmd, group.open_join().map_err(io::Error::other)?);
         }
         let mut child = cmd.spawn()?;

@@ -24,19 +24,26 @@
 //! RSS without counting a shared page twice, and without the page cache, which the kernel
 //! reclaims before it kills (so a process that writes big files is not "growing").
 //!
+//! Files: this one finds the subtree ([`setup`]) and lays out app and run cgroups ([`Layer`]);
+//! `group` owns one run's cgroup ([`Group`], and [`sample`], the sampler's seam); `probe` is
+//! `svctl check`'s read-only forecast.
+//!
 //! All helpers are blocking file operations on a few small files; callers run them off the
 //! actor. The root of the hierarchy is a parameter so tests run against a fake cgroupfs in a
 //! temporary directory.
 
 use crate::config::AppSpec;
-use nix::sys::signal::Signal;
 use std::collections::BTreeSet;
 use std::io;
-use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
+mod group;
+mod probe;
 #[cfg(test)]
 mod tests;
+
+pub use group::{Group, sample};
+pub use probe::{missing, probe};
 
 /// Where cgroupfs is mounted.
 pub const ROOT: &str = "/sys/fs/cgroup";
@@ -77,7 +84,7 @@ impl Limits {
     }
 
     /// The ecosystem keys that are set, with the controller each needs.
-    fn wanted(&self) -> Vec<(&'static str, Controller)> {
+    pub(crate) fn wanted(&self) -> Vec<(&'static str, Controller)> {
         let mut out = Vec::new();
         if self.memory_max.is_some() {
             out.push(("memory_max", Controller::Memory));
@@ -118,14 +125,14 @@ impl Controller {
         }
     }
 
-    const V1: [Controller; 5] = [
+    pub(crate) const V1: [Controller; 5] = [
         Controller::Memory,
         Controller::Pids,
         Controller::Cpu,
         Controller::Cpuacct,
         Controller::Freezer,
     ];
-    const V2: [Controller; 3] = [Controller::Memory, Controller::Pids, Controller::Cpu];
+    pub(crate) const V2: [Controller; 3] = [Controller::Memory, Controller::Pids, Controller::Cpu];
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,7 +154,7 @@ pub enum CgroupError {
     },
 }
 
-fn io_at(path: &Path) -> impl FnOnce(io::Error) -> CgroupError + '_ {
+pub(crate) fn io_at(path: &Path) -> impl FnOnce(io::Error) -> CgroupError + '_ {
     move |source| CgroupError::Io {
         path: path.to_path_buf(),
         source,
@@ -187,70 +194,9 @@ pub fn setup(root: &Path, self_cgroup: &str, tag: &str) -> Result<Layer, CgroupE
     }
 }
 
-/// What a daemon started by this user on this host could enforce, found without creating
-/// anything (for `svctl check`): the controllers, or why cgroups are not usable.
-pub fn probe(root: &Path, self_cgroup: &str) -> Result<BTreeSet<Controller>, String> {
-    let own = parse_self(self_cgroup);
-    let writable = |d: &Path| nix::unistd::access(d, nix::unistd::AccessFlags::W_OK).is_ok();
-    let who = || format!("svctl runs as uid {}", nix::unistd::geteuid());
-    if root.join("cgroup.controllers").exists() {
-        let path = own
-            .iter()
-            .find(|(c, _)| c.is_empty())
-            .map(|(_, p)| under(root, p))
-            .ok_or("/proc/self/cgroup names no cgroup v2 path")?;
-        if !writable(&path) {
-            return Err(format!(
-                "{} is not writable ({}; a delegated subtree is needed)",
-                path.display(),
-                who()
-            ));
-        }
-        let available =
-            words(&std::fs::read_to_string(path.join("cgroup.controllers")).unwrap_or_default());
-        return Ok(Controller::V2
-            .into_iter()
-            .filter(|c| available.contains(c.name()))
-            .collect());
-    }
-    let mut have = BTreeSet::new();
-    for c in Controller::V1 {
-        if let Some((_, p)) = own
-            .iter()
-            .find(|(ctrls, _)| ctrls.split(',').any(|n| n == c.name()))
-            && writable(&under(&root.join(c.name()), p))
-        {
-            have.insert(c);
-        }
-    }
-    if have.contains(&Controller::Memory) {
-        Ok(have)
-    } else if root.join("memory").join("memory.limit_in_bytes").exists() {
-        Err(format!(
-            "the cgroup v1 memory hierarchy is not writable ({})",
-            who()
-        ))
-    } else {
-        Err(format!(
-            "neither cgroup v2 nor a cgroup v1 memory hierarchy is mounted at {}",
-            root.display()
-        ))
-    }
-}
-
-/// The limits of `limits` that `have` cannot enforce, as ecosystem keys.
-pub fn missing(limits: &Limits, have: &BTreeSet<Controller>) -> Vec<&'static str> {
-    limits
-        .wanted()
-        .into_iter()
-        .filter(|(_, c)| !have.contains(c))
-        .map(|(k, _)| k)
-        .collect()
-}
-
 /// `/proc/self/cgroup` lines (`id:controllers:path`) → (controllers, path); v2's line has no
 /// controllers.
-fn parse_self(text: &str) -> Vec<(String, String)> {
+pub(crate) fn parse_self(text: &str) -> Vec<(String, String)> {
     text.lines()
         .filter_map(|l| {
             let mut parts = l.splitn(3, ':');
@@ -260,7 +206,7 @@ fn parse_self(text: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-fn under(root: &Path, cgroup_path: &str) -> PathBuf {
+pub(crate) fn under(root: &Path, cgroup_path: &str) -> PathBuf {
     root.join(cgroup_path.trim_start_matches('/'))
 }
 
@@ -272,7 +218,7 @@ fn make_dir(path: &Path) -> Result<(), CgroupError> {
     }
 }
 
-fn write(path: &Path, value: &str) -> Result<(), CgroupError> {
+pub(crate) fn write(path: &Path, value: &str) -> Result<(), CgroupError> {
     std::fs::write(path, value).map_err(io_at(path))
 }
 
@@ -311,6 +257,18 @@ fn setup_v1(root: &Path, own: &[(String, String)], tag: &str) -> Result<Layer, C
             Err(e) if c == Controller::Memory => return Err(not_writable(&parent, e)),
             Err(e) => tracing::warn!("cgroup v1 {} not used: {e}", c.name()),
         }
+    }
+    // A combined `cpu,cpuacct` mount: joining cpuacct would join cpu (see `run_group`), so the
+    // accounting is left to the cpu entry, joined with a CPU limit only.
+    let canonical = |c: Controller, b: &[(Controller, PathBuf)]| {
+        b.iter()
+            .find(|(k, _)| *k == c)
+            .and_then(|(_, d)| d.canonicalize().ok())
+    };
+    if canonical(Controller::Cpu, &bases).is_some()
+        && canonical(Controller::Cpu, &bases) == canonical(Controller::Cpuacct, &bases)
+    {
+        bases.retain(|(c, _)| *c != Controller::Cpuacct);
     }
     let procs = bases
         .iter()
@@ -357,7 +315,7 @@ fn setup_v2(own: &Path, tag: &str) -> Result<Layer, CgroupError> {
     })
 }
 
-fn words(text: &str) -> BTreeSet<String> {
+pub(crate) fn words(text: &str) -> BTreeSet<String> {
     text.split_whitespace()
         .map(|w| w.trim_start_matches('+').to_string())
         .collect()
@@ -464,20 +422,38 @@ impl Layer {
     ) -> Result<Group, CgroupError> {
         self.app(app)?;
         let rel = Path::new(&app_dir_name(app)).join(format!("{index}-{run}"));
-        let dirs = self.dirs(&rel);
+        // On v1 a run joins the cpu hierarchy only for a CPU limit: a cgroup there is one
+        // scheduling entity against every process outside it, so an app under load from the
+        // rest of the host would get a single process's share instead of one per process.
+        let wants_cpu = limits.cpu_weight.is_some() || limits.cpu_max_percent.is_some();
+        let dirs: Vec<(Controller, PathBuf)> = self
+            .dirs(&rel)
+            .into_iter()
+            .filter(|(c, _)| self.version == Version::V2 || *c != Controller::Cpu || wants_cpu)
+            .collect();
         for (_, d) in &dirs {
             make_dir(d)?;
         }
-        let group = Group {
-            version: self.version,
-            procs: self.procs.join(&rel),
-            dirs,
-        };
+        let group = Group::new(self.version, dirs, self.procs.join(&rel));
         if let Err(e) = group.apply(limits, &self.controllers()) {
             let _ = group.remove();
             return Err(e);
         }
         Ok(group)
+    }
+
+    /// The cgroup of a run that already exists (one a previous daemon of this home made).
+    pub fn existing(&self, app: &str, index: u32, run: u64) -> Option<Group> {
+        let rel = Path::new(&app_dir_name(app)).join(format!("{index}-{run}"));
+        let dirs: Vec<(Controller, PathBuf)> = self
+            .dirs(&rel)
+            .into_iter()
+            .filter(|(_, d)| d.is_dir())
+            .collect();
+        let procs = self.procs.join(&rel);
+        procs
+            .is_dir()
+            .then_some(Group::new(self.version, dirs, procs))
     }
 
     /// Removes the daemon's subtree when it is empty (at shutdown).
@@ -511,236 +487,8 @@ impl Layer {
     }
 }
 
-/// One run's cgroup.
-#[derive(Debug)]
-pub struct Group {
-    version: Version,
-    /// (controller, directory) for each hierarchy the run is in (one on v2).
-    dirs: Vec<(Controller, PathBuf)>,
-    /// The directory whose `cgroup.procs` lists the run's processes.
-    procs: PathBuf,
-}
-
-impl Group {
-    fn dir(&self, c: Controller) -> Option<&Path> {
-        match self.version {
-            Version::V2 => Some(&self.procs),
-            Version::V1 => self
-                .dirs
-                .iter()
-                .find(|(k, _)| *k == c)
-                .map(|(_, d)| d.as_path()),
-        }
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.procs
-    }
-
-    fn apply(&self, l: &Limits, have: &BTreeSet<Controller>) -> Result<(), CgroupError> {
-        let set = |c: Controller, file: &str, value: String| -> Result<(), CgroupError> {
-            match self.dir(c) {
-                Some(d) if have.contains(&c) => write(&d.join(file), &value),
-                _ => Ok(()),
-            }
-        };
-        match self.version {
-            Version::V2 => {
-                if let Some(b) = l.memory_max {
-                    set(Controller::Memory, "memory.max", b.to_string())?;
-                    // A cap that swap can extend does not cap: the runaway would swap the
-                    // host down instead of being killed.
-                    if self.procs.join("memory.swap.max").exists() {
-                        set(Controller::Memory, "memory.swap.max", "0".into())?;
-                    }
-                }
-                if let Some(n) = l.pids_max {
-                    set(Controller::Pids, "pids.max", n.to_string())?;
-                }
-                if let Some(w) = l.cpu_weight {
-                    set(Controller::Cpu, "cpu.weight", w.to_string())?;
-                }
-                if let Some(p) = l.cpu_max_percent {
-                    set(Controller::Cpu, "cpu.max", format!("{} 100000", p * 1000))?;
-                }
-            }
-            Version::V1 => {
-                if let Some(b) = l.memory_max {
-                    set(Controller::Memory, "memory.limit_in_bytes", b.to_string())?;
-                    if let Some(d) = self.dir(Controller::Memory)
-                        && d.join("memory.memsw.limit_in_bytes").exists()
-                    {
-                        set(
-                            Controller::Memory,
-                            "memory.memsw.limit_in_bytes",
-                            b.to_string(),
-                        )?;
-                    }
-                }
-                if let Some(n) = l.pids_max {
-                    set(Controller::Pids, "pids.max", n.to_string())?;
-                }
-                if let Some(w) = l.cpu_weight {
-                    // v2's weight 100 is v1's 1024 shares.
-                    set(
-                        Controller::Cpu,
-                        "cpu.shares",
-                        (w * 1024 / 100).max(2).to_string(),
-                    )?;
-                }
-                if let Some(p) = l.cpu_max_percent {
-                    set(Controller::Cpu, "cpu.cfs_period_us", "100000".into())?;
-                    set(Controller::Cpu, "cpu.cfs_quota_us", (p * 1000).to_string())?;
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// The `cgroup.procs` files a process writes itself into ("0") to join the run's cgroup,
-    /// opened now (as the daemon) so a child that drops its user can still write them.
-    pub fn open_join(&self) -> Result<Vec<OwnedFd>, CgroupError> {
-        self.dirs
-            .iter()
-            .map(|(_, d)| {
-                let p = d.join("cgroup.procs");
-                std::fs::OpenOptions::new()
-                    .write(true)
-                    .open(&p)
-                    .map(OwnedFd::from)
-                    .map_err(io_at(&p))
-            })
-            .collect()
-    }
-
-    /// The processes in the cgroup now.
-    pub fn pids(&self) -> Result<Vec<i32>, CgroupError> {
-        let p = self.procs.join("cgroup.procs");
-        let text = std::fs::read_to_string(&p).map_err(io_at(&p))?;
-        Ok(text
-            .split_whitespace()
-            .filter_map(|w| w.parse().ok())
-            .collect())
-    }
-
-    /// Memory in bytes (see the module doc), or `None` without the memory controller.
-    pub fn memory_bytes(&self) -> Option<u64> {
-        let d = self.dir(Controller::Memory)?;
-        let text = std::fs::read_to_string(d.join("memory.stat")).ok()?;
-        let (anon, mapped) = match self.version {
-            Version::V2 => ("anon", "file_mapped"),
-            Version::V1 => ("total_rss", "total_mapped_file"),
-        };
-        Some(field(&text, anon)? + field(&text, mapped).unwrap_or(0))
-    }
-
-    /// CPU time used by every process that ran in the cgroup, in microseconds.
-    pub fn cpu_usec(&self) -> Option<u64> {
-        match self.version {
-            Version::V2 => {
-                let text = std::fs::read_to_string(self.procs.join("cpu.stat")).ok()?;
-                field(&text, "usage_usec")
-            }
-            Version::V1 => {
-                let d = self.dir(Controller::Cpuacct)?;
-                let ns: u64 = std::fs::read_to_string(d.join("cpuacct.usage"))
-                    .ok()?
-                    .trim()
-                    .parse()
-                    .ok()?;
-                Some(ns / 1000)
-            }
-        }
-    }
-
-    /// How many processes of the cgroup the kernel's OOM killer has killed.
-    pub fn oom_kills(&self) -> Option<u64> {
-        let d = self.dir(Controller::Memory)?;
-        let file = match self.version {
-            Version::V2 => "memory.events",
-            Version::V1 => "memory.oom_control",
-        };
-        field(&std::fs::read_to_string(d.join(file)).ok()?, "oom_kill")
-    }
-
-    /// Sends `sig` to every process in the cgroup; returns how many there were.
-    pub fn signal(&self, sig: Signal) -> Result<usize, CgroupError> {
-        let pids = self.pids()?;
-        for pid in &pids {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(*pid), sig);
-        }
-        Ok(pids.len())
-    }
-
-    /// SIGKILLs every process in the cgroup, including those forked meanwhile: v2's
-    /// `cgroup.kill`, else (v1) the cgroup is frozen so nothing forks between the reading of
-    /// its list and the kills, then thawed so the kills land. Returns how many were listed.
-    pub fn kill(&self) -> Result<usize, CgroupError> {
-        let listed = self.pids()?.len();
-        if self.version == Version::V2 && self.procs.join("cgroup.kill").exists() {
-            write(&self.procs.join("cgroup.kill"), "1")?;
-            return Ok(listed);
-        }
-        let freezer = match self.version {
-            Version::V2 => Some(("cgroup.freeze", "1", "0", self.procs.clone())),
-            Version::V1 => self
-                .dir(Controller::Freezer)
-                .map(|d| ("freezer.state", "FROZEN", "THAWED", d.to_path_buf())),
-        };
-        if let Some((file, on, _, d)) = &freezer {
-            write(&d.join(file), on)?;
-        }
-        let killed = self.signal(Signal::SIGKILL);
-        if let Some((file, _, off, d)) = &freezer {
-            write(&d.join(file), off)?;
-        }
-        killed.map(|n| n.max(listed))
-    }
-
-    /// Removes the cgroup's directories; a cgroup that still holds processes stays (an error).
-    pub fn remove(&self) -> Result<(), CgroupError> {
-        let mut first = Ok(());
-        for (_, d) in &self.dirs {
-            match std::fs::remove_dir(d) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => {
-                    if first.is_ok() {
-                        first = Err(io_at(d)(e));
-                    }
-                }
-            }
-        }
-        first
-    }
-}
-
-/// The seam the sampler calls for a run in a cgroup: its usage as a tree sample of its main
-/// process `root`, from the cgroup's own counters (one read each of `cgroup.procs`,
-/// `memory.stat` and the CPU counter) instead of a `/proc` walk. `Ok(None)`: the counters are
-/// not available (no memory or CPU accounting), walk the tree instead; an error: the cgroup's
-/// files are gone.
-pub fn sample(
-    group: &Group,
-    root: i32,
-) -> Result<Option<crate::proc::tree::TreeSample>, CgroupError> {
-    let pids = group.pids()?;
-    let (Some(rss_bytes), Some(usec)) = (group.memory_bytes(), group.cpu_usec()) else {
-        return Ok(None);
-    };
-    let tps = crate::proc::stat::ticks_per_second();
-    Ok(Some(crate::proc::tree::TreeSample {
-        root,
-        rss_bytes,
-        cpu_ticks: usec.saturating_mul(tps) / 1_000_000,
-        processes: pids.len() as u32,
-        // Not needed: the cgroup finds and ends every process of the run.
-        members: Vec::new(),
-    }))
-}
-
 /// `name value` lines (memory.stat, memory.events, cpu.stat, memory.oom_control) → the value.
-fn field(text: &str, name: &str) -> Option<u64> {
+pub(crate) fn field(text: &str, name: &str) -> Option<u64> {
     text.lines().find_map(|l| {
         let mut it = l.split_whitespace();
         (it.next()? == name).then(|| it.next()?.parse().ok())?

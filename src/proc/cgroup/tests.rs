@@ -261,3 +261,19 @@ fn check_probes_without_creating_anything() {
     assert_eq!(have.len(), 3);
     assert!(missing(&limits(), &have).is_empty());
 }
+
+#[test]
+fn v1_runs_join_the_cpu_hierarchy_only_with_a_cpu_limit() {
+    let f = v1();
+    f.put("cpu/cgroup.procs", "");
+    let layer = setup(&f.0, V1_SELF, "t").unwrap();
+    layer.run_group("a", 0, 1, &Limits::default()).unwrap();
+    assert!(!f.0.join("cpu/svctl-t/app-a/0-1").exists());
+    let g = layer.run_group("a", 0, 2, &limits()).unwrap();
+    assert_eq!(f.get("cpu/svctl-t/app-a/0-2/cpu.shares"), "2048");
+    assert_eq!(f.get("cpu/svctl-t/app-a/0-2/cpu.cfs_quota_us"), "150000");
+    assert_eq!(f.get("cpu/svctl-t/app-a/0-2/cpu.cfs_period_us"), "100000");
+    // CPU use still comes from cpuacct, which every run joins.
+    f.put("cpuacct/svctl-t/app-a/0-2/cpuacct.usage", "1000\n");
+    assert_eq!(g.cpu_usec(), Some(1));
+}
