@@ -27,9 +27,9 @@
 //!
 //! | request | fields | answer |
 //! |---|---|---|
-//! | `ping` | | `pong`: version, pid, uptime, home |
+//! | `ping` | | `pong`: version, pid, uptime, home, isolation (cgroup version and controllers, or process groups and why) |
 //! | `list` | | `list`: every instance ([`ProcessInfo`], schema below) and the daemon's warnings |
-//! | `describe` | `target` | `describe`: each named app's spec, desired state, instances and log paths |
+//! | `describe` | `target` | `describe`: each named app's spec, desired state, instances, log paths, isolation and the hard limits it cannot enforce |
 //! | `start` | `apps`: app specs from an ecosystem file (checked again against the loader's bounds), optional `meta` (as `apply`'s: the start is recorded as a deployment) | `done` once every started instance is settled (online, or failed to start) |
 //! | `start_target` | `target` | `done` once settled |
 //! | `stop` | `target` | `done` once every instance is down (after SIGKILL if `kill_timeout` passed) |
