@@ -266,7 +266,9 @@ async fn oom_evidence(
 pub(super) fn release_group(g: Arc<Group>) {
     tokio::task::spawn_blocking(move || {
         let mut last = None;
-        for _ in 0..50 {
+        // Short: the sweep already waited for the cgroup to empty; only what `treekill: false`
+        // leaves keeps it, and a crash storm must not hold the blocking pool on it.
+        for _ in 0..5 {
             match g.remove() {
                 Ok(()) => return,
                 Err(e) => last = Some(e),
