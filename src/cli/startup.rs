@@ -74,6 +74,8 @@ Environment=SVCTL_HOME={home_q}\n\
 ExecStart={exe_q} --home {home_q} daemon\n\
 # SIGTERM goes to the daemon only; it stops every app gracefully within their kill timeouts.\n\
 KillMode=mixed\n\
+# The daemon gets its own cgroup subtree: each app run in a cgroup, with its hard limits.\n\
+Delegate=yes\n\
 TimeoutStopSec=120\n\
 Restart=on-failure\n\
 RestartSec=2\n\
@@ -135,6 +137,7 @@ mod tests {
         );
         assert!(p.contents.contains("Restart=on-failure\n"));
         assert!(p.contents.contains("KillMode=mixed\n"));
+        assert!(p.contents.contains("Delegate=yes\n"));
         assert!(p.contents.contains("User="));
         assert!(p.contents.contains("WantedBy=multi-user.target"));
         assert!(enable_hint(&p).contains("enable --now svctl-"));

@@ -41,6 +41,11 @@ pub(crate) const FIELDS: &[(&str, &[&str])] = &[
     ("max_memory_restart", &[]),
     ("memory_check_interval", &[]),
     ("max_memory_samples", &[]),
+    // load/limits.rs
+    ("memory_max", &[]),
+    ("pids_max", &[]),
+    ("cpu_weight", &[]),
+    ("cpu_max", &[]),
     // load/triggers.rs
     ("cron_restart", &["cron"]),
     ("watch", &[]),
@@ -335,6 +340,30 @@ pub(crate) const DOCS: &[(&str, &str, &str, &str)] = &[
         "whole number, 1 to 1000",
         "1",
         "Consecutive samples over `max_memory_restart` before a restart.",
+    ),
+    (
+        "memory_max",
+        "size, at least 1M",
+        "none",
+        "Hard memory cap the kernel enforces on the run's cgroup (v2 memory.max, v1 memory.limit_in_bytes; swap not allowed past it): a runaway is OOM-killed alone, recorded as oom_killed. Keep max_memory_restart below it for a graceful restart first. Without cgroups: a check warning and a describe line, not enforced.",
+    ),
+    (
+        "pids_max",
+        "whole number, 1 to 4194304",
+        "none",
+        "Most processes and threads the run's cgroup may hold (pids controller); a fork past it fails in the app.",
+    ),
+    (
+        "cpu_weight",
+        "whole number, 1 to 10000",
+        "100",
+        "The run's share of CPU under contention (v2 cpu.weight, v1 cpu.shares scaled), with the cpu controller.",
+    ),
+    (
+        "cpu_max",
+        "share of CPUs: 150% or 1.5",
+        "none",
+        "Most CPU time the run's cgroup may use (v2 cpu.max, v1 cfs quota), with the cpu controller.",
     ),
     (
         "cron_restart",

@@ -100,6 +100,16 @@ pub struct AppSpec {
     /// Consecutive samples over the limit before a memory restart.
     #[serde(default = "one")]
     pub max_memory_samples: u32,
+    /// Hard limits enforced by the kernel through the run's cgroup (`memory_max` in bytes,
+    /// `pids_max`, `cpu_weight` 1–10000, `cpu_max` in percent of one CPU).
+    #[serde(default)]
+    pub memory_max: Option<u64>,
+    #[serde(default)]
+    pub pids_max: Option<u64>,
+    #[serde(default)]
+    pub cpu_weight: Option<u64>,
+    #[serde(default)]
+    pub cpu_max_percent: Option<u64>,
     /// A 5- or 6-field cron pattern; the app is restarted at each match.
     #[serde(default)]
     pub cron_restart: Option<String>,
@@ -244,6 +254,10 @@ impl AppSpec {
             max_memory_restart: None,
             memory_check_interval_ms: None,
             max_memory_samples: 1,
+            memory_max: None,
+            pids_max: None,
+            cpu_weight: None,
+            cpu_max_percent: None,
             cron_restart: None,
             watch: Vec::new(),
             ignore_watch: Vec::new(),

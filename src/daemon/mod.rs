@@ -232,7 +232,8 @@ async fn serve(paths: &Paths) -> anyhow::Result<()> {
         log_max_size: log_max,
         log_retain,
     };
-    let mut sup = supervisor::Supervisor::new(paths.clone(), store, warnings, defaults);
+    let mut sup = supervisor::Supervisor::new(paths.clone(), store, warnings, defaults)
+        .with_isolation(supervisor::resources::Isolation::detect(&paths.home));
     match notify::bind(&paths.notify) {
         Ok(socket) => sup = sup.with_notify(socket),
         Err(e) => tracing::warn!(

@@ -29,9 +29,9 @@
 //!
 //! | request | fields | answer |
 //! |---|---|---|
-//! | `ping` | | `pong`: version, pid, uptime, home |
+//! | `ping` | | `pong`: version, pid, uptime, home, isolation (cgroup version and controllers, or process groups and why) |
 //! | `list` | | `list`: every instance ([`ProcessInfo`], schema below) and the daemon's warnings |
-//! | `describe` | `target` | `describe`: each named app's spec, desired state, instances and log paths |
+//! | `describe` | `target` | `describe`: each named app's spec, desired state, instances, log paths, isolation and the hard limits it cannot enforce |
 //! | `start` | `apps`: app specs from an ecosystem file (checked again against the loader's bounds), optional `meta` (as `apply`'s: the start is recorded as a deployment) | `done` once every started instance is settled (online, or failed to start) |
 //! | `start_target` | `target` | `done` once settled |
 //! | `stop` | `target` | `done` once every instance is down (after SIGKILL if `kill_timeout` passed) |
@@ -388,6 +388,13 @@ pub struct AppDetail {
     /// The pid files (`pid_file`), one per instance.
     #[serde(default)]
     pub pid_file: Vec<String>,
+    /// How the daemon keeps the app's runs together: `cgroup v1 (memory, …) under PATH`, or
+    /// `process groups (no cgroups: WHY)`.
+    #[serde(default)]
+    pub isolation: String,
+    /// The hard limits of the spec this daemon cannot enforce, and why (never silent).
+    #[serde(default)]
+    pub unenforced: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -403,6 +410,10 @@ pub enum Response {
         pid: u32,
         uptime_ms: u64,
         home: String,
+        /// How runs are kept together: cgroups (which version and controllers, where) or
+        /// process groups, and why.
+        #[serde(default)]
+        isolation: String,
     },
     Done {
         message: String,

@@ -8,9 +8,11 @@
 //! - [`pidfd`]: waiting for a process that is not our child to exit.
 //! - [`oom`]: telling an OOM kill from another SIGKILL.
 //! - [`pidfile`]: an app's `pid_file`, written at each start and removed at exit.
+//! - [`cgroup`]: per-run cgroups: hard limits, joining before exec, counters, kill by cgroup.
 //!
 //! No helper here blocks: each reads a few small `/proc` files or makes one system call.
 
+pub mod cgroup;
 pub mod listen;
 pub mod oom;
 pub mod pidfd;
@@ -117,6 +119,54 @@ pub fn command(
     cmd
 }
 
+/// The error the kernel gives for a program it cannot execute (`ENOEXEC`), found before the
+/// spawn: a fork-and-exec spawn (one with a `pre_exec` hook, as joining a cgroup needs) goes
+/// through glibc's `execvp`, which would run such a file with `/bin/sh` instead of failing as
+/// the plain spawn does. Only files the kernel surely refuses are caught: executable, neither
+/// a well-formed ELF header nor `#!`, on a host without binfmt_misc handlers.
+pub fn unknown_exec_format(
+    program: &str,
+    cwd: &std::path::Path,
+    env: &std::collections::BTreeMap<String, String>,
+) -> Option<std::io::Error> {
+    use std::io::Read;
+    use std::os::unix::fs::PermissionsExt;
+    let path = if program.contains('/') {
+        cwd.join(program)
+    } else {
+        let search = env.get("PATH").map_or("/bin:/usr/bin", String::as_str);
+        search
+            .split(':')
+            .map(|d| std::path::Path::new(d).join(program))
+            .find(|p| {
+                p.metadata()
+                    .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            })?
+    };
+    let meta = path.metadata().ok()?;
+    if !meta.is_file() || meta.permissions().mode() & 0o111 == 0 {
+        return None;
+    }
+    let mut head = [0u8; 7];
+    let n = std::fs::File::open(&path).ok()?.read(&mut head).ok()?;
+    let head = &head[..n];
+    // An ELF file the kernel could load names its class (32/64-bit), byte order and version 1.
+    let elf = head.len() == 7
+        && head.starts_with(b"\x7fELF")
+        && matches!(head[4], 1 | 2)
+        && matches!(head[5], 1 | 2)
+        && head[6] == 1;
+    if elf || head.starts_with(b"#!") {
+        return None;
+    }
+    let handlers = std::fs::read_dir("/proc/sys/fs/binfmt_misc").map_or(0, |d| {
+        d.flatten()
+            .filter(|e| e.file_name() != "register" && e.file_name() != "status")
+            .count()
+    });
+    (handlers == 0).then(|| std::io::Error::from_raw_os_error(libc::ENOEXEC))
+}
+
 /// Makes this process the reaper of its orphaned descendants: an app's workers whose parent
 /// died are re-parented to the daemon, which can then find and end them.
 pub fn become_subreaper() -> std::io::Result<()> {
@@ -196,6 +246,35 @@ mod tests {
         let me = std::process::id() as i32;
         assert!(start_ticks(me).is_some_and(|t| t > 0));
         assert_eq!(start_ticks(i32::MAX), None);
+    }
+
+    #[test]
+    fn finds_programs_the_kernel_cannot_execute() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, body: &[u8]| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, body).unwrap();
+            std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+                .unwrap();
+            p.display().to_string()
+        };
+        let env = std::collections::BTreeMap::new();
+        let cwd = dir.path();
+        let binfmt_misc_free = std::fs::read_dir("/proc/sys/fs/binfmt_misc").map_or(true, |d| {
+            d.flatten()
+                .all(|e| e.file_name() == "register" || e.file_name() == "status")
+        });
+        let garbage = write("garbage", b"\x7fELF but not really\n");
+        let text = write("text", b"echo hi\n");
+        if binfmt_misc_free {
+            for p in [&garbage, &text] {
+                let e = unknown_exec_format(p, cwd, &env).expect(p);
+                assert_eq!(e.raw_os_error(), Some(libc::ENOEXEC));
+            }
+        }
+        assert!(unknown_exec_format(&write("script", b"#!/bin/sh\n"), cwd, &env).is_none());
+        assert!(unknown_exec_format("sh", cwd, &env).is_none());
+        assert!(unknown_exec_format("no-such-program-here", cwd, &env).is_none());
     }
 
     #[test]

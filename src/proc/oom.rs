@@ -2,6 +2,8 @@
 //! (`/proc/vmstat` `oom_kill`, and the daemon's cgroup `memory.events` or v1
 //! `memory.oom_control`), read when a run starts and when it ends by a SIGKILL svctl did not
 //! send; and, where readable, `/dev/kmsg`, whose "Killed process PID" line confirms it.
+//! `SVCTL_KMSG=off` in the daemon's environment makes it never read `/dev/kmsg`, as on a host
+//! that forbids it (documented in the README; the tests of the cgroup counters use it).
 
 use std::io::Read;
 use std::os::unix::fs::OpenOptionsExt;
@@ -70,6 +72,9 @@ fn own_cgroup_oom_kills() -> Option<u64> {
 /// Whether the kernel log names `pid` as killed by the OOM killer. `None` when the log cannot be
 /// read (no permission, restricted dmesg).
 pub fn kmsg_confirms(pid: i32) -> Option<bool> {
+    if !kmsg_enabled() {
+        return None;
+    }
     let mut f = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK)
@@ -95,6 +100,14 @@ pub fn kmsg_confirms(pid: i32) -> Option<bool> {
         }
     }
     Some(false)
+}
+
+/// Whether the daemon reads `/dev/kmsg` at all (`SVCTL_KMSG=off`: never).
+pub fn kmsg_enabled() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| {
+        !std::env::var("SVCTL_KMSG").is_ok_and(|v| v.trim().eq_ignore_ascii_case("off"))
+    })
 }
 
 #[cfg(test)]

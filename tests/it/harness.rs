@@ -225,6 +225,11 @@ impl Home {
     }
 
     pub fn start_daemon(&mut self) {
+        self.start_daemon_with(&[]);
+    }
+
+    /// Starts the daemon with extra environment variables (`SVCTL_KMSG=off`…).
+    pub fn start_daemon_with(&mut self, env: &[(&str, &str)]) {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -233,6 +238,7 @@ impl Home {
         let child = Command::new(BIN)
             .arg("daemon")
             .env("SVCTL_HOME", self.path())
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log fd"))
             .stderr(log)

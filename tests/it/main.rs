@@ -3,6 +3,7 @@
 
 mod arrows;
 mod basics;
+mod cgroup;
 mod console;
 mod crash_loop;
 mod deploy;

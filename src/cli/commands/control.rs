@@ -55,8 +55,9 @@ pub async fn ping(paths: &Paths) -> Result<(), Failure> {
             pid,
             uptime_ms,
             home,
+            isolation,
         } => output::line(format_args!(
-            "pong: svctl daemon {version}, pid {pid}, up {}, home {home}",
+            "pong: svctl daemon {version}, pid {pid}, up {}, home {home}\nruns kept in: {isolation}",
             render::duration_short(uptime_ms)
         )),
         other => answer_error(other),

@@ -18,11 +18,50 @@ pub fn check(a: &CheckArgs) -> Result<(), Failure> {
     for w in &loaded.warnings {
         output::warning(w);
     }
+    for w in unenforceable(&loaded.apps) {
+        output::warning(&w);
+    }
     if a.json {
         output::json(&loaded)
     } else {
         output::text(&check::render_check(&loaded))
     }
+}
+
+/// The hard limits a daemon started here could not enforce: cgroups are missing, not writable,
+/// or lack the controller. A warning, not an error: the file is valid, the host is the limit.
+fn unenforceable(apps: &[crate::config::AppSpec]) -> Vec<String> {
+    use crate::proc::cgroup;
+    if apps.iter().all(|a| cgroup::Limits::of(a).keys().is_empty()) {
+        return Vec::new();
+    }
+    let self_cgroup = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let probed = if cgroup::turned_off() {
+        Err(cgroup::TURNED_OFF.to_string())
+    } else {
+        cgroup::probe(Path::new(cgroup::ROOT), &self_cgroup)
+    };
+    apps.iter()
+        .filter_map(|a| {
+            let (keys, why) = match &probed {
+                Ok(have) => (
+                    cgroup::missing(&cgroup::Limits::of(a), have),
+                    "its cgroup controller is not available".to_string(),
+                ),
+                Err(why) => (
+                    cgroup::Limits::of(a).keys(),
+                    format!("no usable cgroups: {why}"),
+                ),
+            };
+            (!keys.is_empty()).then(|| {
+                format!(
+                    "app `{}`: {} will not be enforced on this host ({why})",
+                    a.name,
+                    keys.join(", ")
+                )
+            })
+        })
+        .collect()
 }
 
 /// `gen-docs DIR`: the man page and completions.

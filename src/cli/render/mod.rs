@@ -268,6 +268,28 @@ pub fn describe(
     if let Some(sig) = &s.reload_signal {
         kv("reload", format!("in place: {sig} to the main process"));
     }
+    let mut limits = Vec::new();
+    if let Some(b) = s.memory_max {
+        limits.push(format!("memory {}", bytes(b)));
+    }
+    if let Some(n) = s.pids_max {
+        limits.push(format!("{n} processes"));
+    }
+    if let Some(w) = s.cpu_weight {
+        limits.push(format!("cpu weight {w}"));
+    }
+    if let Some(p) = s.cpu_max_percent {
+        limits.push(format!("cpu {p}%"));
+    }
+    if !limits.is_empty() {
+        kv("hard limits", limits.join(" · "));
+    }
+    if let Some(why) = &d.unenforced {
+        kv("not enforced", why.clone());
+    }
+    if !d.isolation.is_empty() {
+        kv("runs kept in", d.isolation.clone());
+    }
     let keys: Vec<&str> = s.env.keys().map(String::as_str).collect();
     kv(
         "env (file)",

@@ -11,6 +11,7 @@
 //! | `instances` | instances, instance_var, increment_var, exec_mode |
 //! | `restart` | autostart, autorestart, stop_exit_codes, delays, min_uptime, max_restarts, kill_*, treekill |
 //! | `memory` | max_memory_restart, memory_check_interval, max_memory_samples |
+//! | `limits` | memory_max, pids_max, cpu_weight, cpu_max (enforced through cgroups) |
 //! | `triggers` | cron_restart, watch, ignore_watch, watch_delay |
 //! | `logs` | out/error/log files, merge_logs, formats, disable_logs, rotation |
 //! | `user` | uid, gid |
@@ -22,6 +23,7 @@ mod environment;
 mod field;
 mod identity;
 mod instances;
+mod limits;
 mod logs;
 mod memory;
 pub mod readiness;
@@ -339,6 +341,8 @@ pub(crate) fn app(path: &str, at: &Located, ctx: &mut Ctx) -> Option<AppSpec> {
     instances::read(&keys, &mut spec, ctx);
     restart::read(&keys, &mut spec, ctx);
     memory::read(&keys, &mut spec, ctx);
+    // After memory: it warns when max_memory_restart cannot act before memory_max.
+    limits::read(&keys, &mut spec, ctx);
     triggers::read(&keys, &mut spec, ctx);
     readiness::read(&keys, &mut spec, ctx);
     logs::read(&keys, &mut spec, ctx);
@@ -356,12 +360,13 @@ pub(crate) fn check(spec: &AppSpec) -> Result<(), String> {
     if let Some(why) = name_problem(&spec.name) {
         return Err(format!("`{}` is not a valid app name: {why}", spec.name));
     }
-    let sections: [SectionCheck; 8] = [
+    let sections: [SectionCheck; 9] = [
         identity::check,
         environment::check,
         instances::check,
         restart::check,
         memory::check,
+        limits::check,
         triggers::check,
         readiness::check,
         logs::check,

@@ -219,3 +219,46 @@ fn probe_and_socket_settings_are_checked_where_they_are_written() {
         assert!(e.contains(want), "missing {want:?} in\n{e}");
     }
 }
+
+#[test]
+fn hard_limits_are_read_and_bounded_at_their_location() {
+    let a = &ok(
+        "apps:\n  - script: x\n    memory_max: 256M\n    pids_max: 64\n    cpu_weight: 50\n    cpu_max: 150%\n",
+    )
+    .apps[0];
+    assert_eq!(a.memory_max, Some(256 << 20));
+    assert_eq!(a.pids_max, Some(64));
+    assert_eq!(a.cpu_weight, Some(50));
+    assert_eq!(a.cpu_max_percent, Some(150));
+    assert_eq!(
+        ok("apps:\n  - script: x\n    cpu_max: 0.5\n").apps[0].cpu_max_percent,
+        Some(50)
+    );
+    let e = err(
+        "apps:\n  - name: a\n    script: x\n    memory_max: 1000\n    pids_max: 0\n    cpu_weight: 20000\n    cpu_max: lots\n    memory_maxx: 1G\n",
+    );
+    for want in [
+        "4:17: apps[0].memory_max: 1000 bytes is under 1 MiB — a bare number is bytes; did you mean 1000M?",
+        "5:15: apps[0].pids_max: 0 is out of range (1 to 4194304)",
+        "6:17: apps[0].cpu_weight: 20000 is out of range (1 to 10000)",
+        "7:14: apps[0].cpu_max: `lots` is not a share of CPUs (150%, or 1.5 for one and a half)",
+        "8:5: apps[0].memory_maxx: unknown field\n  hint: did you mean `memory_max`?",
+        "5 problems",
+    ] {
+        assert!(e.contains(want), "missing {want:?} in\n{e}");
+    }
+}
+
+#[test]
+fn a_graceful_limit_at_or_above_the_hard_cap_is_warned_about() {
+    let l = ok("apps:\n  - script: x\n    max_memory_restart: 512M\n    memory_max: 256M\n");
+    assert!(
+        l.warnings.iter().any(|w| w.contains(
+            "4:17: apps[0].memory_max: the kernel kills at 268435456 bytes, before max_memory_restart (536870912 bytes) can restart gracefully"
+        )),
+        "{:?}",
+        l.warnings
+    );
+    let l = ok("apps:\n  - script: x\n    max_memory_restart: 200M\n    memory_max: 256M\n");
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+}

@@ -18,6 +18,9 @@ pub struct ExitFacts {
 pub struct OomEvidence {
     /// The kernel's OOM-kill counter (host or cgroup) rose since the run started.
     pub counter_rose: bool,
+    /// The counter of the run's own cgroup rose: the kill was in this run, whatever the kernel
+    /// log says (it may have wrapped, or be unreadable).
+    pub cgroup_oom_kill: bool,
     /// Whether `/dev/kmsg` names the pid as OOM-killed; `None` when it cannot be read.
     pub kmsg_names_pid: Option<bool>,
 }
@@ -25,7 +28,7 @@ pub struct OomEvidence {
 /// How sure svctl is that an `oom_killed` exit was the OOM killer's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Confidence {
-    /// The kernel log names the pid.
+    /// The kernel log names the pid, or the run's own cgroup counted the kill.
     Confirmed,
     /// The counter rose and the kernel log cannot be read.
     Likely,
@@ -48,6 +51,9 @@ impl Confidence {
 pub fn classify_exit(exit: &ExitFacts, kill_sent: bool) -> (Cause, Option<Confidence>) {
     match exit.signal {
         None => (Cause::Exited, None),
+        Some(libc::SIGKILL) if !kill_sent && exit.oom.cgroup_oom_kill => {
+            (Cause::OomKilled, Some(Confidence::Confirmed))
+        }
         Some(libc::SIGKILL) if !kill_sent && exit.oom.counter_rose => {
             match exit.oom.kmsg_names_pid {
                 Some(true) => (Cause::OomKilled, Some(Confidence::Confirmed)),
@@ -70,8 +76,19 @@ mod tests {
             core_dumped: false,
             oom: OomEvidence {
                 counter_rose: rose,
+                cgroup_oom_kill: false,
                 kmsg_names_pid: kmsg,
             },
+        }
+    }
+
+    fn in_cgroup(f: ExitFacts) -> ExitFacts {
+        ExitFacts {
+            oom: OomEvidence {
+                cgroup_oom_kill: true,
+                ..f.oom
+            },
+            ..f
         }
     }
 
@@ -115,6 +132,27 @@ mod tests {
             ),
             // svctl's own SIGKILL after kill_timeout is never the kernel's.
             (facts(None, KILL, true, Some(true)), true, (Signaled, None)),
+            // The run's own cgroup counted the kill: confirmed without (or despite) the log.
+            (
+                in_cgroup(facts(None, KILL, true, None)),
+                false,
+                (OomKilled, Some(Confirmed)),
+            ),
+            (
+                in_cgroup(facts(None, KILL, true, Some(false))),
+                false,
+                (OomKilled, Some(Confirmed)),
+            ),
+            (
+                in_cgroup(facts(None, KILL, true, None)),
+                true,
+                (Signaled, None),
+            ),
+            (
+                in_cgroup(facts(None, SEGV, true, None)),
+                false,
+                (Signaled, None),
+            ),
         ];
         for (i, (f, kill_sent, want)) in rows.into_iter().enumerate() {
             assert_eq!(classify_exit(&f, kill_sent), want, "row {i}: {f:?}");

@@ -136,6 +136,8 @@ pub struct Run {
     pub probes: Option<tokio_util::sync::DropGuard>,
     /// The environment the process was given (`svctl env`); shared, not copied, by answers.
     pub env: Option<Arc<BTreeMap<String, String>>>,
+    /// The run's own cgroup, when it runs in one: its processes, memory, CPU and OOM kills.
+    pub cgroup: Option<Arc<crate::proc::cgroup::Group>>,
 }
 
 /// One instance: the pure state and the runtime facts.

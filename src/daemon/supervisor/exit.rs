@@ -37,6 +37,7 @@ impl Supervisor {
             return;
         };
         let pid = facts.pid.unwrap_or(0);
+        let group = facts.cgroup.clone();
         let members = facts.members.clone();
         let mark = proc::run_id(app, index, run);
         let tx = self.internal_tx.clone();
@@ -46,6 +47,34 @@ impl Supervisor {
         let mains = self.live_pids();
         let app = app.to_string();
         tokio::spawn(async move {
+            if let Some(group) = group {
+                let swept = sweep_cgroup(
+                    group,
+                    &app,
+                    index,
+                    grace.then_some((graceful, kill_timeout)),
+                );
+                match swept.await {
+                    Ok(killed) => {
+                        let _ = tx.send(Internal::LeftoversGone {
+                            app,
+                            index,
+                            run,
+                            killed,
+                        });
+                        return;
+                    }
+                    // The process-group sweep below still finds what the run left.
+                    Err(e) => {
+                        let _ = tx.send(Internal::CgroupFailed {
+                            app: app.clone(),
+                            index,
+                            run,
+                            error: e.to_string(),
+                        });
+                    }
+                }
+            }
             let found =
                 tokio::task::spawn_blocking(move || find_leftovers(pid, members, &mark, &mains))
                     .await;
@@ -106,6 +135,9 @@ impl Supervisor {
         };
         let ended = crate::store::now_ms();
         let minute = facts.minute.take();
+        if let Some(g) = facts.cgroup.take() {
+            super::spawn::release_group(g);
+        }
         let exit = facts.exit.take();
         let breach = s.breach;
         let stderr_tail = facts.tail.lock().ok().and_then(|t| t.text());
@@ -209,4 +241,56 @@ fn find_leftovers(
     leftovers.sort_by_key(|m| m.pid);
     leftovers.dedup_by_key(|m| m.pid);
     (leftovers, proc::group_alive(pid))
+}
+
+/// A cgroup-mode sweep: every process still in the run's cgroup is what it left. A crash gives
+/// them `grace` (the stop signal, then up to `kill_timeout`); then the cgroup is killed whole
+/// and waited for until empty. Returns how many were left, or the cgroup's failure.
+async fn sweep_cgroup(
+    group: std::sync::Arc<crate::proc::cgroup::Group>,
+    app: &str,
+    index: u32,
+    grace: Option<(Signal, Duration)>,
+) -> Result<u32, crate::proc::cgroup::CgroupError> {
+    let pids = {
+        let g = group.clone();
+        move || g.pids()
+    };
+    let listed = tokio::task::spawn_blocking(pids.clone())
+        .await
+        .unwrap_or_else(|_| Ok(Vec::new()))?;
+    if listed.is_empty() {
+        return Ok(0);
+    }
+    let count = listed.len() as u32;
+    if let Some((sig, kill_timeout)) = grace {
+        tracing::info!(app, index, count, "stopping what the main process left");
+        let g = group.clone();
+        let _ = tokio::task::spawn_blocking(move || g.signal(sig)).await;
+        let _ = tokio::time::timeout(kill_timeout, until_empty(pids.clone())).await;
+    }
+    let g = group.clone();
+    if let Ok(Err(e)) = tokio::task::spawn_blocking(move || g.kill()).await {
+        return Err(e);
+    }
+    // SIGKILLed processes leave the cgroup as they exit: a moment, bounded.
+    let _ = tokio::time::timeout(Duration::from_secs(2), until_empty(pids)).await;
+    Ok(count)
+}
+
+/// Resolves once the cgroup lists no process (or cannot be read any more). cgroup v1 has no
+/// notification of emptiness a daemon can wait on without a release agent, so it is polled;
+/// the callers bound the wait.
+async fn until_empty<F>(pids: F)
+where
+    F: Fn() -> Result<Vec<i32>, crate::proc::cgroup::CgroupError> + Clone + Send + 'static,
+{
+    loop {
+        let f = pids.clone();
+        match tokio::task::spawn_blocking(f).await {
+            Ok(Ok(p)) if !p.is_empty() => {}
+            _ => return,
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

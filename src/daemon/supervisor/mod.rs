@@ -19,7 +19,7 @@ mod logs;
 mod probes;
 mod reload;
 mod requests;
-mod resources;
+pub mod resources;
 mod restore;
 mod sample;
 mod spawn;
@@ -104,6 +104,13 @@ enum Internal {
         index: u32,
         run: u64,
         killed: u32,
+    },
+    /// A run's cgroup could not be read or written: the run goes on without it.
+    CgroupFailed {
+        app: String,
+        index: u32,
+        run: u64,
+        error: String,
     },
     /// Per main pid: tree RSS, and CPU % since the previous sample.
     Samples(Vec<(tree::TreeSample, Option<f32>)>),
@@ -218,6 +225,17 @@ impl Supervisor {
         self
     }
 
+    /// Runs each run in its own cgroup, or says why not.
+    pub fn with_isolation(mut self, isolation: resources::Isolation) -> Self {
+        if let resources::Isolation::ProcessGroups(why) = &isolation {
+            tracing::info!("runs are kept in process groups: {why}");
+        } else {
+            tracing::info!("runs are kept in cgroups: {}", isolation.describe());
+        }
+        self.resources.isolation = isolation;
+        self
+    }
+
     /// Runs the apps' processes through `spawner` instead of the operating system's.
     pub fn with_spawner(mut self, spawner: Box<dyn spawner::Spawner>) -> Self {
         self.spawner = spawner;
@@ -281,6 +299,10 @@ impl Supervisor {
             self.settle_waiters();
             self.advance_rollouts();
         }
+        // Every run is down: the daemon's cgroups go with it (a restarted daemon makes them
+        // again).
+        let names: Vec<String> = self.apps.iter().map(|a| a.spec.name.clone()).collect();
+        self.resources.close(&names);
         for reply in self.kill_replies.drain(..) {
             let stopped = self.apps.iter().map(|a| a.insts.len() as u32).sum();
             let _ = reply.send(Ok(Response::Killed { stopped }));
@@ -321,6 +343,12 @@ impl Supervisor {
                 self.reap_adopted();
                 self.dispatch(&app, index, Event::LeftoversGone { run, killed });
             }
+            Internal::CgroupFailed {
+                app,
+                index,
+                run,
+                error,
+            } => self.cgroup_failed(&app, index, run, &error),
             Internal::Samples(samples) => {
                 self.sampling = false;
                 self.apply_samples(samples);

@@ -42,6 +42,7 @@ impl Supervisor {
                     pid: std::process::id(),
                     uptime_ms: (crate::store::now_ms() - self.started_wall_ms).max(0) as u64,
                     home: self.paths.home.display().to_string(),
+                    isolation: self.resources.isolation.describe(),
                 }));
             }
             Request::List => {

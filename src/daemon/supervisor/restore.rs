@@ -1,5 +1,6 @@
 //! Owns taking over from the previous daemon: closing the runs it left open as `daemon_lost`
-//! (killing their process groups when they are verifiably still the same processes), then
+//! (killing their process groups when they are verifiably still the same processes, and
+//! everything left in their cgroups), then
 //! bringing back every app with its counters, its triggers armed, and started if it should run.
 
 use super::Supervisor;
@@ -31,6 +32,11 @@ impl Supervisor {
                 );
                 let _ = proc::signal_group(open.pid, nix::sys::signal::Signal::SIGKILL);
             }
+            // Its cgroup (same home, same subtree) still holds whatever escaped the group.
+            let swept = self
+                .resources
+                .sweep_stale(&open.app, open.instance, open.run);
+            let alive = alive || swept > 0;
             let record = ExitRecord {
                 app: open.app,
                 instance: open.instance,

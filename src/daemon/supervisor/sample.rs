@@ -6,7 +6,7 @@ use super::app::Minute;
 use super::{Internal, Supervisor};
 use crate::config::AppSpec;
 use crate::daemon::lifecycle::Event;
-use crate::proc::tree;
+use crate::proc::{cgroup, tree};
 use crate::record::Status;
 use crate::store::Write;
 use std::collections::HashMap;
@@ -15,6 +15,36 @@ use std::collections::HashMap;
 const DISPLAY_SAMPLE_MS: u64 = 5000;
 /// How often an app with `max_memory_restart` is sampled unless it says otherwise.
 pub const DEFAULT_MEMORY_CHECK_MS: u64 = 1000;
+
+/// A run to sample through its cgroup: (app, instance, run), main pid, cgroup.
+type GroupedRun = ((String, u32, u64), i32, std::sync::Arc<cgroup::Group>);
+
+/// The runs that have a cgroup, read from its counters; those whose counters are not kept come
+/// back as pids to walk, and a cgroup whose files fail is reported (the run degrades to
+/// process-group mode) and walked.
+fn sample_cgroups(
+    grouped: Vec<GroupedRun>,
+    tx: &tokio::sync::mpsc::UnboundedSender<Internal>,
+) -> (Vec<tree::TreeSample>, Vec<i32>) {
+    let mut samples = Vec::with_capacity(grouped.len());
+    let mut walk = Vec::new();
+    for ((app, index, run), pid, g) in grouped {
+        match cgroup::sample(&g, pid) {
+            Ok(Some(s)) => samples.push(s),
+            Ok(None) => walk.push(pid),
+            Err(e) => {
+                walk.push(pid);
+                let _ = tx.send(Internal::CgroupFailed {
+                    app,
+                    index,
+                    run,
+                    error: e.to_string(),
+                });
+            }
+        }
+    }
+    (samples, walk)
+}
 
 /// When an app is sampled: its own `memory_check_interval`, else the daemon's default when it
 /// has a memory limit, else rarely (only `list` needs it).
@@ -55,22 +85,27 @@ impl Supervisor {
         let now = self.now_ms();
         let memory_check_ms = self.defaults.memory_check_ms;
         let mut pids = Vec::new();
+        let mut grouped = Vec::new();
         for a in &mut self.apps {
             if a.next_sample_ms > now {
                 continue;
             }
-            let before = pids.len();
-            pids.extend(
-                a.insts
-                    .values()
-                    .filter(|i| i.life.main_alive())
-                    .filter_map(|i| i.run.pid),
-            );
-            if pids.len() > before {
+            let before = pids.len() + grouped.len();
+            for (index, i) in a.insts.iter().filter(|(_, i)| i.life.main_alive()) {
+                let Some(pid) = i.run.pid else { continue };
+                match &i.run.cgroup {
+                    Some(g) => {
+                        let run = (a.spec.name.clone(), *index, i.run.number);
+                        grouped.push((run, pid, g.clone()));
+                    }
+                    None => pids.push(pid),
+                }
+            }
+            if pids.len() + grouped.len() > before {
                 a.next_sample_ms = now + sample_interval(&a.spec, memory_check_ms);
             }
         }
-        if pids.is_empty() {
+        if pids.is_empty() && grouped.is_empty() {
             return;
         }
         self.sampling = true;
@@ -84,8 +119,10 @@ impl Supervisor {
                     trees.forget_except(&live);
                     meter.retain(&live);
                     let now = std::time::Instant::now();
-                    trees
-                        .sample(&pids, false)
+                    let (mut samples, walk) = sample_cgroups(grouped, &tx);
+                    pids.extend(walk);
+                    samples.extend(trees.sample(&pids, false));
+                    samples
                         .into_iter()
                         .map(|t| {
                             let cpu = meter.percent(t.root, t.cpu_ticks, now);

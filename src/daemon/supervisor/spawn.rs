@@ -7,6 +7,7 @@ use super::{Internal, Supervisor};
 use crate::daemon::lifecycle::{Event, ExitFacts, OomEvidence, Signal, Trigger};
 use crate::logs;
 use crate::proc;
+use crate::proc::cgroup::Group;
 use crate::proc::oom::{self, OomCounters};
 use crate::store::Write;
 use crate::store::model::SpawnRecord;
@@ -55,13 +56,34 @@ impl Supervisor {
                 return Event::SpawnFailed { run };
             }
         };
+        let mut group = self.resources.run_group(&spec, index, run);
         let wants_notify = spec.wait_ready || spec.watchdog_ms.is_some();
-        let ctx = SpawnContext {
+        let notify_socket = wants_notify.then_some(self.paths.notify.as_path());
+        let ctx = |cgroup| SpawnContext {
             env: &env,
             sockets: &sockets,
-            notify_socket: wants_notify.then_some(self.paths.notify.as_path()),
+            notify_socket,
+            cgroup,
         };
-        let spawned = match self.spawner.spawn(&spec, index, run, &ctx) {
+        let first = group.clone();
+        let mut attempt = self
+            .spawner
+            .spawn(&spec, index, run, &ctx(first.as_deref()));
+        if let Err(e) = &attempt
+            && let Some(g) = group.take()
+        {
+            // The cgroup refused the child (or the program cannot run: the second attempt
+            // tells). The run goes on in process-group mode rather than not at all.
+            tracing::warn!(
+                app,
+                index,
+                cgroup = %g.path().display(),
+                "spawning in the run's cgroup failed ({e}); trying in process-group mode"
+            );
+            release_group(g);
+            attempt = self.spawner.spawn(&spec, index, run, &ctx(None));
+        }
+        let spawned = match attempt {
             Ok(c) => c,
             Err(e) => {
                 let argv0 = spec.argv().first().cloned().unwrap_or_default();
@@ -85,6 +107,10 @@ impl Supervisor {
         let pid = spawned.pid;
         facts.pid = pid;
         facts.env = Some(Arc::new(spawned.env));
+        // A fresh cgroup's counter is 0, but one left by an earlier daemon of this home may not
+        // be: the baseline is read, not assumed.
+        let cgroup_oom_base = group.as_ref().and_then(|g| g.oom_kills());
+        facts.cgroup = group.clone();
         facts.pid_ticks = pid.and_then(proc::start_ticks);
         let tail = facts.tail.clone();
         if let Some(pid) = pid {
@@ -126,7 +152,7 @@ impl Supervisor {
                 let _ = tokio::time::timeout(STDERR_GRACE, done).await;
             }
             let oom = if info.signal == Some(libc::SIGKILL) {
-                oom_evidence(pid, oom_base).await
+                oom_evidence(pid, oom_base, group.map(|g| (g, cgroup_oom_base))).await
             } else {
                 OomEvidence::default()
             };
@@ -160,19 +186,72 @@ impl Supervisor {
             return;
         };
         let Some(pid) = facts.pid else { return };
+        if tree && let Some(group) = facts.cgroup.clone() {
+            // The cgroup is the tree: nothing that forked or left the group is missed.
+            let tx = self.internal_tx.clone();
+            let app = app.to_string();
+            tokio::task::spawn_blocking(move || {
+                let sent = if sig == NixSignal::SIGKILL {
+                    group.kill()
+                } else {
+                    group.signal(sig)
+                };
+                if let Err(e) = sent {
+                    // The cgroup's files are gone or refuse: the process group and the tree
+                    // walk still reach the run.
+                    let members = proc::tree::sample(&[pid])
+                        .pop()
+                        .map(|t| t.members)
+                        .unwrap_or_default();
+                    let _ = proc::signal_group(pid, sig);
+                    super::spawner::signal_escaped(pid, &members, sig);
+                    let _ = tx.send(Internal::CgroupFailed {
+                        app,
+                        index,
+                        run,
+                        error: e.to_string(),
+                    });
+                }
+            });
+            return;
+        }
         let known = facts.members.clone();
         self.spawner.signal(pid, sig, tree, known);
     }
+
+    /// A run's cgroup failed mid-run: the run goes on in process-group mode.
+    pub(super) fn cgroup_failed(&mut self, app: &str, index: u32, run: u64, error: &str) {
+        if let Some(facts) = self.inst_mut(app, index).and_then(|i| i.facts(run))
+            && let Some(g) = facts.cgroup.take()
+        {
+            tracing::warn!(
+                app,
+                index,
+                run,
+                cgroup = %g.path().display(),
+                "the run's cgroup failed ({error}); it goes on in process-group mode"
+            );
+        }
+    }
 }
 
-/// Whether the kernel's OOM killer took `pid`: the counters since the run started, and the
-/// kernel log (which can hold up to 100,000 records to read) — on the blocking pool.
-async fn oom_evidence(pid: Option<i32>, base: OomCounters) -> OomEvidence {
+/// Whether the kernel's OOM killer took `pid`: the counters since the run started (the run's
+/// own cgroup's, when it has one), and the kernel log (which can hold up to 100,000 records to
+/// read) when the cgroup does not already tell — on the blocking pool.
+async fn oom_evidence(
+    pid: Option<i32>,
+    base: OomCounters,
+    group: Option<(Arc<Group>, Option<u64>)>,
+) -> OomEvidence {
     let read = tokio::task::spawn_blocking(move || {
-        let counter_rose = OomCounters::read().rose_since(&base);
+        let cgroup_oom_kill = group.is_some_and(
+            |(g, before)| matches!((g.oom_kills(), before), (Some(now), Some(then)) if now > then),
+        );
+        let counter_rose = cgroup_oom_kill || OomCounters::read().rose_since(&base);
         OomEvidence {
             counter_rose,
-            kmsg_names_pid: if counter_rose {
+            cgroup_oom_kill,
+            kmsg_names_pid: if counter_rose && !cgroup_oom_kill {
                 pid.and_then(oom::kmsg_confirms)
             } else {
                 None
@@ -180,4 +259,25 @@ async fn oom_evidence(pid: Option<i32>, base: OomCounters) -> OomEvidence {
         }
     });
     read.await.unwrap_or_default()
+}
+
+/// A run's cgroup is done with: removed, off the actor, once its last processes have left
+/// (a SIGKILLed process leaves its cgroup a moment after the signal). With `treekill: false`
+/// what the run left keeps it; the app's deletion tries again.
+pub(super) fn release_group(g: Arc<Group>) {
+    tokio::task::spawn_blocking(move || {
+        let mut last = None;
+        // Short: the sweep already waited for the cgroup to empty; only what `treekill: false`
+        // leaves keeps it, and a crash storm must not hold the blocking pool on it.
+        for _ in 0..5 {
+            match g.remove() {
+                Ok(()) => return,
+                Err(e) => last = Some(e),
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if let Some(e) = last {
+            tracing::info!("cgroup kept while processes remain in it: {e}");
+        }
+    });
 }

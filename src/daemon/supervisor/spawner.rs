@@ -34,6 +34,8 @@ pub struct SpawnContext<'a> {
     pub sockets: &'a [(RawFd, String)],
     /// `$NOTIFY_SOCKET`, for apps that use the notify protocol.
     pub notify_socket: Option<&'a Path>,
+    /// The run's cgroup, joined by the child before it executes the program.
+    pub cgroup: Option<&'a crate::proc::cgroup::Group>,
 }
 
 pub trait Spawner: Send {
@@ -88,6 +90,16 @@ impl Spawner for OsSpawner {
             .get_envs()
             .filter_map(|(k, v)| Some((k.to_str()?.to_string(), v?.to_str()?.to_string())))
             .collect();
+        if let Some(group) = ctx.cgroup {
+            let argv = spec.argv();
+            if let Some(e) = argv
+                .first()
+                .and_then(|p| proc::unknown_exec_format(p, &spec.cwd, ctx.env))
+            {
+                return Err(e);
+            }
+            join_before_exec(&mut cmd, group.open_join().map_err(io::Error::other)?);
+        }
         let mut child = cmd.spawn()?;
         let pid = child.id().map(|p| p as i32);
         let stdout = child.stdout.take().map(|s| Box::pin(s) as Output);
@@ -128,6 +140,25 @@ impl Spawner for OsSpawner {
                 tracing::warn!(pid, "sending {sig} failed: {e}");
             }
             signal_escaped(pid, &members, sig);
+        });
+    }
+}
+
+/// Makes the child write itself into its cgroup between fork and exec, so the program and
+/// everything it forks start inside it (no window where a fork escapes). The files were opened
+/// by the daemon: the write is allowed after the child dropped its user (`uid`), and the hook
+/// itself only calls write(2), which is async-signal-safe.
+fn join_before_exec(cmd: &mut tokio::process::Command, files: Vec<std::os::fd::OwnedFd>) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: the closure only calls write(2) on fds it owns; no allocation, no locks.
+    unsafe {
+        cmd.pre_exec(move || {
+            for f in &files {
+                if libc::write(f.as_raw_fd(), b"0".as_ptr().cast(), 1) != 1 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+            Ok(())
         });
     }
 }

@@ -115,6 +115,8 @@ impl Supervisor {
                 .filter_map(|i| crate::proc::pidfile::path(&a.spec, *i))
                 .map(|p| p.display().to_string())
                 .collect(),
+            isolation: self.resources.isolation.describe(),
+            unenforced: self.resources.isolation.unenforced(&a.spec),
         })
     }
 }

@@ -150,6 +150,7 @@ fn an_oom_kill_is_named_in_the_record() {
         signal: Some(libc::SIGKILL),
         oom: OomEvidence {
             counter_rose: true,
+            cgroup_oom_kill: false,
             kmsg_names_pid: Some(true),
         },
         ..ExitFacts::default()

@@ -1,0 +1,248 @@
+//! Owns one run's cgroup: its limits, joining it, reading its counters (memory, CPU, OOM
+//! kills, processes), signalling and killing everything in it, and removing it.
+
+use super::{CgroupError, Controller, Limits, Version, field, io_at, write};
+use nix::sys::signal::Signal;
+use std::collections::BTreeSet;
+use std::io;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+/// One run's cgroup.
+#[derive(Debug)]
+pub struct Group {
+    version: Version,
+    /// (controller, directory) for each hierarchy the run is in (one on v2).
+    dirs: Vec<(Controller, PathBuf)>,
+    /// The directory whose `cgroup.procs` lists the run's processes.
+    procs: PathBuf,
+}
+
+impl Group {
+    pub(super) fn new(version: Version, dirs: Vec<(Controller, PathBuf)>, procs: PathBuf) -> Group {
+        Group {
+            version,
+            dirs,
+            procs,
+        }
+    }
+
+    fn dir(&self, c: Controller) -> Option<&Path> {
+        match self.version {
+            Version::V2 => Some(&self.procs),
+            Version::V1 => self
+                .dirs
+                .iter()
+                .find(|(k, _)| *k == c)
+                .map(|(_, d)| d.as_path()),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.procs
+    }
+
+    pub(super) fn apply(&self, l: &Limits, have: &BTreeSet<Controller>) -> Result<(), CgroupError> {
+        let set = |c: Controller, file: &str, value: String| -> Result<(), CgroupError> {
+            match self.dir(c) {
+                Some(d) if have.contains(&c) => write(&d.join(file), &value),
+                _ => Ok(()),
+            }
+        };
+        match self.version {
+            Version::V2 => {
+                if let Some(b) = l.memory_max {
+                    set(Controller::Memory, "memory.max", b.to_string())?;
+                    // A cap that swap can extend does not cap: the runaway would swap the
+                    // host down instead of being killed.
+                    if self.procs.join("memory.swap.max").exists() {
+                        set(Controller::Memory, "memory.swap.max", "0".into())?;
+                    }
+                }
+                if let Some(n) = l.pids_max {
+                    set(Controller::Pids, "pids.max", n.to_string())?;
+                }
+                if let Some(w) = l.cpu_weight {
+                    set(Controller::Cpu, "cpu.weight", w.to_string())?;
+                }
+                if let Some(p) = l.cpu_max_percent {
+                    set(Controller::Cpu, "cpu.max", format!("{} 100000", p * 1000))?;
+                }
+            }
+            Version::V1 => {
+                if let Some(b) = l.memory_max {
+                    set(Controller::Memory, "memory.limit_in_bytes", b.to_string())?;
+                    if let Some(d) = self.dir(Controller::Memory)
+                        && d.join("memory.memsw.limit_in_bytes").exists()
+                    {
+                        set(
+                            Controller::Memory,
+                            "memory.memsw.limit_in_bytes",
+                            b.to_string(),
+                        )?;
+                    }
+                }
+                if let Some(n) = l.pids_max {
+                    set(Controller::Pids, "pids.max", n.to_string())?;
+                }
+                if let Some(w) = l.cpu_weight {
+                    // v2's weight 100 is v1's 1024 shares.
+                    set(
+                        Controller::Cpu,
+                        "cpu.shares",
+                        (w * 1024 / 100).max(2).to_string(),
+                    )?;
+                }
+                if let Some(p) = l.cpu_max_percent {
+                    set(Controller::Cpu, "cpu.cfs_period_us", "100000".into())?;
+                    set(Controller::Cpu, "cpu.cfs_quota_us", (p * 1000).to_string())?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The `cgroup.procs` files a process writes itself into ("0") to join the run's cgroup,
+    /// opened now (as the daemon) so a child that drops its user can still write them.
+    pub fn open_join(&self) -> Result<Vec<OwnedFd>, CgroupError> {
+        self.dirs
+            .iter()
+            .map(|(_, d)| {
+                let p = d.join("cgroup.procs");
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&p)
+                    .map(OwnedFd::from)
+                    .map_err(io_at(&p))
+            })
+            .collect()
+    }
+
+    /// The processes in the cgroup now.
+    pub fn pids(&self) -> Result<Vec<i32>, CgroupError> {
+        let p = self.procs.join("cgroup.procs");
+        let text = std::fs::read_to_string(&p).map_err(io_at(&p))?;
+        Ok(text
+            .split_whitespace()
+            .filter_map(|w| w.parse().ok())
+            .collect())
+    }
+
+    /// Memory in bytes (see the module doc), or `None` without the memory controller.
+    pub fn memory_bytes(&self) -> Option<u64> {
+        let d = self.dir(Controller::Memory)?;
+        let text = std::fs::read_to_string(d.join("memory.stat")).ok()?;
+        let (anon, mapped) = match self.version {
+            Version::V2 => ("anon", "file_mapped"),
+            Version::V1 => ("total_rss", "total_mapped_file"),
+        };
+        Some(field(&text, anon)? + field(&text, mapped).unwrap_or(0))
+    }
+
+    /// CPU time used by every process that ran in the cgroup, in microseconds.
+    pub fn cpu_usec(&self) -> Option<u64> {
+        match self.version {
+            Version::V2 => {
+                let text = std::fs::read_to_string(self.procs.join("cpu.stat")).ok()?;
+                field(&text, "usage_usec")
+            }
+            Version::V1 => {
+                // cpuacct, or the cpu entry of a combined `cpu,cpuacct` mount.
+                let d = self
+                    .dir(Controller::Cpuacct)
+                    .or_else(|| self.dir(Controller::Cpu))?;
+                let ns: u64 = std::fs::read_to_string(d.join("cpuacct.usage"))
+                    .ok()?
+                    .trim()
+                    .parse()
+                    .ok()?;
+                Some(ns / 1000)
+            }
+        }
+    }
+
+    /// How many processes of the cgroup the kernel's OOM killer has killed.
+    pub fn oom_kills(&self) -> Option<u64> {
+        let d = self.dir(Controller::Memory)?;
+        let file = match self.version {
+            Version::V2 => "memory.events",
+            Version::V1 => "memory.oom_control",
+        };
+        field(&std::fs::read_to_string(d.join(file)).ok()?, "oom_kill")
+    }
+
+    /// Sends `sig` to every process in the cgroup; returns how many there were.
+    pub fn signal(&self, sig: Signal) -> Result<usize, CgroupError> {
+        let pids = self.pids()?;
+        for pid in &pids {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(*pid), sig);
+        }
+        Ok(pids.len())
+    }
+
+    /// SIGKILLs every process in the cgroup, including those forked meanwhile: v2's
+    /// `cgroup.kill`, else (v1) the cgroup is frozen so nothing forks between the reading of
+    /// its list and the kills, then thawed so the kills land. Returns how many were listed.
+    pub fn kill(&self) -> Result<usize, CgroupError> {
+        let listed = self.pids()?.len();
+        if self.version == Version::V2 && self.procs.join("cgroup.kill").exists() {
+            write(&self.procs.join("cgroup.kill"), "1")?;
+            return Ok(listed);
+        }
+        let freezer = match self.version {
+            Version::V2 => Some(("cgroup.freeze", "1", "0", self.procs.clone())),
+            Version::V1 => self
+                .dir(Controller::Freezer)
+                .map(|d| ("freezer.state", "FROZEN", "THAWED", d.to_path_buf())),
+        };
+        if let Some((file, on, _, d)) = &freezer {
+            write(&d.join(file), on)?;
+        }
+        let killed = self.signal(Signal::SIGKILL);
+        if let Some((file, _, off, d)) = &freezer {
+            write(&d.join(file), off)?;
+        }
+        killed.map(|n| n.max(listed))
+    }
+
+    /// Removes the cgroup's directories; a cgroup that still holds processes stays (an error).
+    pub fn remove(&self) -> Result<(), CgroupError> {
+        let mut first = Ok(());
+        for (_, d) in &self.dirs {
+            match std::fs::remove_dir(d) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    if first.is_ok() {
+                        first = Err(io_at(d)(e));
+                    }
+                }
+            }
+        }
+        first
+    }
+}
+
+/// The seam the sampler calls for a run in a cgroup: its usage as a tree sample of its main
+/// process `root`, from the cgroup's own counters (one read each of `cgroup.procs`,
+/// `memory.stat` and the CPU counter) instead of a `/proc` walk. `Ok(None)`: the counters are
+/// not available (no memory or CPU accounting), walk the tree instead; an error: the cgroup's
+/// files are gone.
+pub fn sample(
+    group: &Group,
+    root: i32,
+) -> Result<Option<crate::proc::tree::TreeSample>, CgroupError> {
+    let pids = group.pids()?;
+    let (Some(rss_bytes), Some(usec)) = (group.memory_bytes(), group.cpu_usec()) else {
+        return Ok(None);
+    };
+    let tps = crate::proc::stat::ticks_per_second();
+    Ok(Some(crate::proc::tree::TreeSample {
+        root,
+        rss_bytes,
+        cpu_ticks: usec.saturating_mul(tps) / 1_000_000,
+        processes: pids.len() as u32,
+        // Not needed: the cgroup finds and ends every process of the run.
+        members: Vec::new(),
+    }))
+}
