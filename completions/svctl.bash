@@ -37,6 +37,9 @@ _svctl() {
             svctl,dump)
                 cmd="svctl__subcmd__save"
                 ;;
+            svctl,events)
+                cmd="svctl__subcmd__events"
+                ;;
             svctl,flush)
                 cmd="svctl__subcmd__flush"
                 ;;
@@ -63,6 +66,9 @@ _svctl() {
                 ;;
             svctl,ls)
                 cmd="svctl__subcmd__list"
+                ;;
+            svctl,metrics)
+                cmd="svctl__subcmd__metrics"
                 ;;
             svctl,ping)
                 cmd="svctl__subcmd__ping"
@@ -130,6 +136,9 @@ _svctl() {
             svctl__subcmd__help,describe)
                 cmd="svctl__subcmd__help__subcmd__describe"
                 ;;
+            svctl__subcmd__help,events)
+                cmd="svctl__subcmd__help__subcmd__events"
+                ;;
             svctl__subcmd__help,flush)
                 cmd="svctl__subcmd__help__subcmd__flush"
                 ;;
@@ -153,6 +162,9 @@ _svctl() {
                 ;;
             svctl__subcmd__help,logs)
                 cmd="svctl__subcmd__help__subcmd__logs"
+                ;;
+            svctl__subcmd__help,metrics)
+                cmd="svctl__subcmd__help__subcmd__metrics"
                 ;;
             svctl__subcmd__help,ping)
                 cmd="svctl__subcmd__help__subcmd__ping"
@@ -203,7 +215,7 @@ _svctl() {
 
     case "${cmd}" in
         svctl)
-            opts="-h -V --home --no-autostart --help --version daemon start stop restart reload apply deployments rollback delete list ls status jlist prettylist describe show ping kill check logs flush reload-logs history why reset startup unstartup save dump resurrect gen-docs help"
+            opts="-h -V --home --no-autostart --help --version daemon start stop restart reload apply deployments rollback delete list ls status jlist prettylist describe show ping kill check logs flush reload-logs history events metrics why reset startup unstartup save dump resurrect gen-docs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -273,12 +285,16 @@ _svctl() {
             return 0
             ;;
         svctl__subcmd__daemon)
-            opts="-h --home --no-autostart --help"
+            opts="-h --metrics-addr --metrics-allow-remote --home --no-autostart --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --metrics-addr)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --home)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -348,6 +364,24 @@ _svctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        svctl__subcmd__events)
+            opts="-f -h --follow --json --home --no-autostart --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --home)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         svctl__subcmd__flush)
             opts="-h --home --no-autostart --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -385,7 +419,7 @@ _svctl() {
             return 0
             ;;
         svctl__subcmd__help)
-            opts="daemon start stop restart reload apply deployments rollback delete list jlist prettylist describe ping kill check logs flush reload-logs history why reset startup unstartup save resurrect gen-docs help"
+            opts="daemon start stop restart reload apply deployments rollback delete list jlist prettylist describe ping kill check logs flush reload-logs history events metrics why reset startup unstartup save resurrect gen-docs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -469,6 +503,20 @@ _svctl() {
             return 0
             ;;
         svctl__subcmd__help__subcmd__describe)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        svctl__subcmd__help__subcmd__events)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -581,6 +629,20 @@ _svctl() {
             return 0
             ;;
         svctl__subcmd__help__subcmd__logs)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        svctl__subcmd__help__subcmd__metrics)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -889,6 +951,24 @@ _svctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --home)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        svctl__subcmd__metrics)
+            opts="-h --home --no-autostart --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --home)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -40,7 +40,7 @@ pub fn finish(result: Result<(), Failure>) -> ExitCode {
 fn dispatch(cli: &Cli) -> Result<(), Failure> {
     match &cli.command {
         // `main` runs the daemon; the client never does.
-        Command::Daemon => Ok(()),
+        Command::Daemon(_) => Ok(()),
         Command::GenDocs { dir } => commands::local::gen_docs(dir),
         Command::Check(a) => commands::local::check(a),
         Command::History(a) => commands::history::history(&paths(cli)?, a),

@@ -43,6 +43,8 @@
 //! | `apply` | `apps`, `prune`, `parallel`, `meta` (`file`, `sha256`, `env`, `uid`, `kind`: `apply`, `rollback`, `start` or `reload`, `rollback_of`) | the plan is computed again and recorded as a deployment (its id is given by the daemon; the row holds the plan and the specs); added and changed apps go through the rolling reload (`take_spec`, as `reload` with `apps`), unchanged apps are not touched, with `prune` the extra apps are stopped and deleted; `done` (message `applied deployment #N: …`) once all of that is over, or the reload's `refused` error; the result (`ok`/`failed`, message, duration) is recorded; every spawn of an app the deployment changed records its id |
 //! | `reload_logs` | | `done` once every log file was reopened at its path (after logrotate) |
 //! | `kill` | | `killed` once every app is stopped; then the daemon exits |
+//! | `events` | `target` (null: all), `follow` | `events`: the recent lifecycle events the daemon still holds ([`LifecycleEvent`], oldest first); with `follow`, **a stream**: more `events` frames as events happen, until the client closes the connection or sends anything. A reader too slow for the daemon's bounded buffer gets a frame whose `dropped` says how many events it missed |
+//! | `metrics` | | `metrics`: `text`, every metric in the Prometheus text format 0.0.4 (what `GET /metrics` serves) |
 //!
 //! Errors: `{"type":"error","kind":"not_found","message":"…","known":["api","worker"]}`. Error
 //! kinds are [`ErrorKind`]; the CLI maps them to exit codes and hints without reading the
@@ -159,6 +161,16 @@ pub enum Request {
         #[serde(default)]
         prune: bool,
     },
+    /// Lifecycle events of the target (all apps when `None`): the recent ones, then with
+    /// `follow` each new one as it happens.
+    Events {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        target: Option<String>,
+        #[serde(default)]
+        follow: bool,
+    },
+    /// Every metric, in the Prometheus text format.
+    Metrics,
     /// Brings the running apps to these specs: a deployment (see the module doc).
     Apply {
         apps: Vec<AppSpec>,
@@ -346,12 +358,97 @@ pub enum Response {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         sources: Vec<LogSource>,
     },
+    /// Lifecycle events (oldest first); `dropped`: how many this reader missed before them.
+    Events {
+        events: Vec<LifecycleEvent>,
+        #[serde(default, skip_serializing_if = "is_zero")]
+        dropped: u64,
+    },
+    /// `metrics`: the Prometheus text format.
+    Metrics {
+        text: String,
+    },
     Error {
         kind: ErrorKind,
         message: String,
         #[serde(default)]
         known: Vec<String>,
     },
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// What happened to an instance (or, for `deployment`, to the daemon's apps).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// A run's process was started (`pid`).
+    Spawn,
+    /// The run is online (started, or ready when the app has a readiness method).
+    Online,
+    /// A run ended: `cause`, `exit_code` or `signal`.
+    Exit,
+    /// A restart was scheduled after `delay_ms`.
+    RestartScheduled,
+    /// Too many unstable exits (or a program that cannot run): no more restarts.
+    Errored,
+    /// The memory guard is stopping the run: its tree passed `max_memory_restart`.
+    MemoryLimit,
+    /// The health check or watchdog failed enough times: the run is being restarted.
+    Unhealthy,
+    /// The instance is stopped and stays so.
+    Stop,
+    /// A deployment (`apply`, `start FILE`, `reload FILE`, `rollback`) ended (`message`).
+    Deployment,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Spawn => "spawn",
+            EventKind::Online => "online",
+            EventKind::Exit => "exit",
+            EventKind::RestartScheduled => "restart_scheduled",
+            EventKind::Errored => "errored",
+            EventKind::MemoryLimit => "memory_limit",
+            EventKind::Unhealthy => "unhealthy",
+            EventKind::Stop => "stop",
+            EventKind::Deployment => "deployment",
+        }
+    }
+}
+
+/// One lifecycle event, as `events --json` prints it and hooks read it on stdin.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LifecycleEvent {
+    /// Unix ms.
+    pub at_ms: i64,
+    pub event: EventKind,
+    /// The app (empty for a deployment of several apps).
+    pub app: String,
+    pub namespace: String,
+    pub instance: u32,
+    pub run: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<i32>,
+    /// Restarts of the instance so far (PM2's ↺).
+    pub restarts: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<Cause>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay_ms: Option<u64>,
+    /// Details: the OS error of a failed spawn, the RSS against the limit, a deployment's result.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// The last lines of the run's stderr (exits only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stderr_tail: Option<String>,
 }
 
 impl Response {

@@ -4,6 +4,7 @@
 
 pub mod apply;
 pub mod control;
+pub mod events;
 pub mod file;
 pub mod history;
 pub mod local;
@@ -49,6 +50,8 @@ pub async fn client_command(cli: &Cli, paths: &Paths) -> Result<(), Failure> {
         Command::Delete(t) => on_target(paths, autostart, &t.target, Action::Delete).await,
         Command::Start(a) => start::start(paths, autostart, a).await,
         Command::Logs(a) => logs::logs(paths, a).await,
+        Command::Events(a) => events::events(paths, a).await,
+        Command::Metrics => events::metrics(paths).await,
         Command::Flush(a) => {
             let target = a.target.clone();
             act(paths, autostart, Request::Flush { target }).await
@@ -58,7 +61,7 @@ pub async fn client_command(cli: &Cli, paths: &Paths) -> Result<(), Failure> {
         Command::Resurrect => control::resurrect(paths, autostart).await,
         Command::Apply(a) => apply::apply(paths, autostart, a).await,
         Command::Rollback(a) => apply::rollback(paths, autostart, a).await,
-        Command::Daemon
+        Command::Daemon(_)
         | Command::Check(_)
         | Command::GenDocs { .. }
         | Command::Startup(_)

@@ -29,8 +29,17 @@ pub const PAGES: &[Page] = &[
                 "svctl --home /srv/svctl daemon",
                 "with its socket, database and logs under /srv/svctl",
             ),
+            (
+                "svctl daemon --metrics-addr 127.0.0.1:9615",
+                "also serve GET /metrics and GET /healthz for Prometheus on loopback port 9615",
+            ),
         ],
-        &["svctl-startup(1)", "svctl-kill(1)", "svctl-ping(1)"],
+        &[
+            "svctl-startup(1)",
+            "svctl-kill(1)",
+            "svctl-ping(1)",
+            "svctl-metrics(1)",
+        ],
     ),
     (
         "start",
@@ -239,6 +248,35 @@ pub const PAGES: &[Page] = &[
             "reopen every log file, in logrotate's postrotate",
         )],
         &["svctl-logs(1)", "logrotate(8)"],
+    ),
+    (
+        "events",
+        &[
+            ("svctl events", "the recent lifecycle events of every app"),
+            (
+                "svctl events api --follow",
+                "api's events as they happen: spawn, online, exit with its cause, restart scheduled…",
+            ),
+            (
+                "svctl events --follow --json | jq 'select(.event == \"exit\")'",
+                "every exit as a JSON object",
+            ),
+        ],
+        &["svctl-history(1)", "svctl-logs(1)", "svctl-metrics(1)"],
+    ),
+    (
+        "metrics",
+        &[
+            (
+                "svctl metrics",
+                "every metric once, in the Prometheus text format",
+            ),
+            (
+                "svctl metrics | promtool check metrics",
+                "lint them with Prometheus's own tool",
+            ),
+        ],
+        &["svctl-daemon(1)", "svctl-events(1)"],
     ),
     (
         "history",

@@ -126,6 +126,11 @@ impl Supervisor {
             Request::Flush { target } => self.flush(target.as_deref(), reply),
             Request::ReloadLogs => self.reload_logs(reply),
             Request::Kill => self.begin_shutdown(Some(reply)),
+            // The socket server answers these itself (a stream, and an encoding off the actor).
+            Request::Events { .. } | Request::Metrics => {
+                let msg = "events and metrics are served by the connection, not the supervisor";
+                let _ = reply.send(Err(RequestError::Internal(msg.into())));
+            }
             Request::Reload {
                 target,
                 apps,
