@@ -258,8 +258,8 @@ pub const PAGES: &[Page] = &[
                 "api's events as they happen: spawn, online, exit with its cause, restart scheduled…",
             ),
             (
-                "svctl events --follow --json | jq 'select(.event == \"exit\")'",
-                "every exit as a JSON object",
+                "svctl events --follow --json",
+                "one JSON object per event (a {\"dropped\": N} line when the reader fell behind)",
             ),
         ],
         &["svctl-history(1)", "svctl-logs(1)", "svctl-metrics(1)"],
@@ -272,8 +272,8 @@ pub const PAGES: &[Page] = &[
                 "every metric once, in the Prometheus text format",
             ),
             (
-                "svctl metrics | promtool check metrics",
-                "lint them with Prometheus's own tool",
+                "svctl --home /srv/svctl metrics",
+                "the metrics of the daemon of another home",
             ),
         ],
         &["svctl-daemon(1)", "svctl-events(1)"],
