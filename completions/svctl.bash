@@ -285,13 +285,17 @@ _svctl() {
             return 0
             ;;
         svctl__subcmd__daemon)
-            opts="-h --metrics-addr --metrics-allow-remote --home --no-autostart --help"
+            opts="-h --metrics-addr --metrics-allow-remote --hook --home --no-autostart --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --metrics-addr)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --hook)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -63,6 +63,7 @@ complete -c svctl -n "__fish_svctl_needs_command" -f -a "resurrect" -d 'PM2\'s r
 complete -c svctl -n "__fish_svctl_needs_command" -f -a "gen-docs" -d 'Write the man page and shell completions (for packagers and the repository)'
 complete -c svctl -n "__fish_svctl_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c svctl -n "__fish_svctl_using_subcommand daemon" -l metrics-addr -d 'Serve GET /metrics and GET /healthz over HTTP at this address (off by default)' -r
+complete -c svctl -n "__fish_svctl_using_subcommand daemon" -l hook -d 'A hook for every app that does not set its own for that event (repeatable): on_exit, on_errored, on_memory_limit, on_oom_kill, on_unhealthy or on_start, then `=` and a shell command' -r
 complete -c svctl -n "__fish_svctl_using_subcommand daemon" -l home -d 'Home folder for the socket, database and logs [default: $SVCTL_HOME, else ~/.svctl]' -r -F
 complete -c svctl -n "__fish_svctl_using_subcommand daemon" -l metrics-allow-remote -d 'Allow a --metrics-addr that is not a loopback address (the endpoint has no authentication: anyone who reaches it reads app names and figures)'
 complete -c svctl -n "__fish_svctl_using_subcommand daemon" -l no-autostart -d 'Do not start the daemon when it is not running; fail instead'

@@ -24,7 +24,16 @@ fn run_daemon(cli: &Cli, a: &DaemonArgs) -> Result<(), Failure> {
     let options = svctl::daemon::Options {
         metrics_addr: a.metrics_addr,
         metrics_allow_remote: a.metrics_allow_remote,
+        hooks: svctl::config::hooks::Hooks {
+            commands: a.hooks.iter().cloned().collect(),
+            ..Default::default()
+        },
     };
+    for (on, command) in &a.hooks {
+        if let Some(why) = svctl::config::hooks::command_problem(command) {
+            svctl::cli::output::warning(format!("--hook {}: {why}", on.as_str()));
+        }
+    }
     svctl::daemon::run(&paths, &options)
         .map_err(|e| Failure::failed(format!("daemon: {}", chain(e.as_ref()))))
 }

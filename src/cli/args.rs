@@ -349,6 +349,25 @@ pub struct DaemonArgs {
     /// authentication: anyone who reaches it reads app names and figures)
     #[arg(long, env = "SVCTL_METRICS_ALLOW_REMOTE")]
     pub metrics_allow_remote: bool,
+    /// A hook for every app that does not set its own for that event (repeatable): on_exit,
+    /// on_errored, on_memory_limit, on_oom_kill, on_unhealthy or on_start, then `=` and a shell
+    /// command
+    #[arg(long = "hook", value_name = "EVENT=COMMAND", value_parser = parse_hook)]
+    pub hooks: Vec<(crate::config::hooks::HookOn, String)>,
+}
+
+fn parse_hook(s: &str) -> Result<(crate::config::hooks::HookOn, String), String> {
+    use crate::config::hooks::HookOn;
+    let (on, command) = s
+        .split_once('=')
+        .ok_or_else(|| "expected EVENT=COMMAND, e.g. on_errored='notify-send down'".to_string())?;
+    let known = || HookOn::ALL.map(HookOn::as_str).join(", ");
+    let on = HookOn::parse(on.trim())
+        .ok_or_else(|| format!("unknown hook event `{on}`; known: {}", known()))?;
+    if command.trim().is_empty() {
+        return Err("a hook needs a command after `=`".into());
+    }
+    Ok((on, command.to_string()))
 }
 
 #[derive(Debug, Args)]

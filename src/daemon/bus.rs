@@ -6,6 +6,7 @@
 //! (`Lagged(n)`), while the actor goes on. The bus also keeps the last [`RECENT`] events, so
 //! `svctl events` without `--follow` has something to show.
 
+use crate::config::hooks::Hooks;
 use crate::ipc::LifecycleEvent;
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -16,7 +17,15 @@ pub const CAPACITY: usize = 1024;
 /// Events kept for readers that come later.
 pub const RECENT: usize = 200;
 
-pub type Received = Arc<LifecycleEvent>;
+/// An event as subscribers receive it, with the hooks its app had when it happened (the app may
+/// be gone or changed by the time a hook runs).
+#[derive(Debug)]
+pub struct Published {
+    pub event: LifecycleEvent,
+    pub hooks: Hooks,
+}
+
+pub type Received = Arc<Published>;
 
 pub struct Bus {
     tx: broadcast::Sender<Received>,
@@ -34,8 +43,8 @@ impl Default for Bus {
 
 impl Bus {
     /// Publishes one event to every subscriber; never blocks, whoever listens or not.
-    pub fn publish(&mut self, ev: LifecycleEvent) {
-        let ev = Arc::new(ev);
+    pub fn publish(&mut self, event: LifecycleEvent, hooks: Hooks) {
+        let ev = Arc::new(Published { event, hooks });
         if self.recent.len() == RECENT {
             self.recent.pop_front();
         }
@@ -81,20 +90,20 @@ mod tests {
         let (_, mut rx) = bus.subscribe();
         let extra = 10;
         for run in 0..(CAPACITY as u64 + extra) {
-            bus.publish(ev(run));
+            bus.publish(ev(run), Hooks::default());
         }
         assert_eq!(rx.try_recv().unwrap_err(), TryRecvError::Lagged(extra));
-        assert_eq!(rx.try_recv().unwrap().run, extra);
+        assert_eq!(rx.try_recv().unwrap().event.run, extra);
     }
 
     #[test]
     fn recent_events_are_bounded_and_oldest_first() {
         let mut bus = Bus::default();
         for run in 0..(RECENT as u64 + 5) {
-            bus.publish(ev(run));
+            bus.publish(ev(run), Hooks::default());
         }
         let (recent, _) = bus.subscribe();
         assert_eq!(recent.len(), RECENT);
-        assert_eq!(recent[0].run, 5);
+        assert_eq!(recent[0].event.run, 5);
     }
 }

@@ -57,8 +57,8 @@ pub async fn serve(
     let filter = Filter(keys.map(|k| k.into_iter().collect()));
     let pick = |evs: &[Received]| -> Vec<LifecycleEvent> {
         evs.iter()
-            .filter(|e| filter.wants(e))
-            .map(|e| (**e).clone())
+            .filter(|e| filter.wants(&e.event))
+            .map(|e| e.event.clone())
             .collect()
     };
     let first = Response::Events {
@@ -75,7 +75,7 @@ pub async fn serve(
         tokio::select! {
             got = rx.recv() => {
                 let frame = match got {
-                    Ok(ev) if filter.wants(&ev) => Response::Events { events: vec![(*ev).clone()], dropped: 0 },
+                    Ok(ev) if filter.wants(&ev.event) => Response::Events { events: vec![ev.event.clone()], dropped: 0 },
                     Ok(_) => continue,
                     Err(RecvError::Lagged(n)) => Response::Events { events: Vec::new(), dropped: n },
                     Err(RecvError::Closed) => return false,

@@ -3,6 +3,7 @@
 
 pub mod bus;
 pub mod events;
+pub mod hooks;
 pub mod http;
 pub mod lifecycle;
 pub mod metrics;
@@ -188,6 +189,8 @@ pub struct Options {
     pub metrics_addr: Option<std::net::SocketAddr>,
     /// A `metrics_addr` that is not loopback is allowed.
     pub metrics_allow_remote: bool,
+    /// Hooks of apps that do not set their own (`--hook on_exit=COMMAND`).
+    pub hooks: crate::config::hooks::Hooks,
 }
 
 /// Runs the daemon in the foreground until `svctl kill`, SIGTERM or SIGINT.
@@ -275,6 +278,18 @@ async fn serve(paths: &Paths, options: &Options) -> anyhow::Result<()> {
         log_max,
         log_retain,
     ));
+    // Subscribed before the first event (the restore's) is published.
+    let hook_dir = paths.home.join("hooks");
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&hook_dir)
+        .with_context(|| format!("creating {}", hook_dir.display()))?;
+    let hooks = tokio::spawn(hooks::run(
+        sup.subscribe_events().1,
+        options.hooks.clone(),
+        hook_dir,
+    ));
     sup.restore(snapshot);
     tracing::info!(
         pid = std::process::id(),
@@ -305,6 +320,7 @@ async fn serve(paths: &Paths, options: &Options) -> anyhow::Result<()> {
     if let Some(h) = http {
         h.abort();
     }
+    hooks.abort();
     rotation.abort();
     // Let connections deliver their last answers (`kill` waits for its reply).
     connections.close();

@@ -31,7 +31,11 @@ impl Supervisor {
     }
 
     pub(super) fn publish(&mut self, ev: LifecycleEvent) {
-        self.bus.publish(ev);
+        let hooks = self
+            .app(&ev.app)
+            .map(|a| a.spec.hooks.clone())
+            .unwrap_or_default();
+        self.bus.publish(ev, hooks);
     }
 
     /// The events of one step of an instance: `event` moved it from `before` to its present
