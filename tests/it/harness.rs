@@ -225,6 +225,11 @@ impl Home {
     }
 
     pub fn start_daemon(&mut self) {
+        self.start_daemon_with(&[]);
+    }
+
+    /// Starts the daemon with extra `svctl daemon` flags (`--metrics-addr`, `--hook`).
+    pub fn start_daemon_with(&mut self, flags: &[&str]) {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -232,6 +237,7 @@ impl Home {
             .expect("daemon log");
         let child = Command::new(BIN)
             .arg("daemon")
+            .args(flags)
             .env("SVCTL_HOME", self.path())
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log fd"))

@@ -13,6 +13,7 @@ mod harness;
 mod js;
 mod lifecycle;
 mod logs;
+mod metrics;
 mod parity;
 mod parity_cli;
 mod reload;
