@@ -7,6 +7,7 @@ mod crash_loop;
 mod deploy;
 mod ecosystem;
 mod edge;
+mod events;
 mod forensics;
 mod fuzz_regressions;
 mod harness;
