@@ -110,24 +110,6 @@ pub enum Write {
     Barrier(mpsc::SyncSender<()>),
 }
 
-/// How much history is kept.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Retention {
-    pub max_age_ms: i64,
-    pub max_runs_per_app: u64,
-    pub memory_max_age_ms: i64,
-}
-
-impl Default for Retention {
-    fn default() -> Self {
-        Retention {
-            max_age_ms: 30 * 24 * 3600 * 1000,
-            max_runs_per_app: 10_000,
-            memory_max_age_ms: 7 * 24 * 3600 * 1000,
-        }
-    }
-}
-
 /// The handle the daemon keeps. Dropping it without [`Store::close`] still lets the writer
 /// finish what was queued.
 pub struct Store {
@@ -604,36 +586,7 @@ fn read_snapshot(conn: &Connection) -> rusqlite::Result<Snapshot> {
         conn.query_row("SELECT coalesce(max(id), 0) FROM deployments", [], |r| {
             r.get(0)
         })?;
-    // One pass over the kept history, once per daemon start; the supervisor counts from here.
-    let mut st = conn.prepare(
-        "SELECT app, instance, cause, count(*), count(next_delay_ms) FROM runs
-         WHERE ended_at_ms IS NOT NULL AND cause IS NOT NULL GROUP BY app, instance, cause",
-    )?;
-    let exit_counts = st
-        .query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, u32>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, i64>(3)?,
-                r.get::<_, i64>(4)?,
-            ))
-        })?
-        .filter_map(|row| {
-            let (app, instance, cause, exits, restarts) = match row {
-                Ok(v) => v,
-                Err(e) => return Some(Err(e)),
-            };
-            let cause = cause.parse().ok()?;
-            Some(Ok(ExitCount {
-                app,
-                instance,
-                cause,
-                exits: exits.max(0) as u64,
-                restarts: restarts.max(0) as u64,
-            }))
-        })
-        .collect::<Result<_, _>>()?;
+    let exit_counts = reader::exit_counts(conn)?;
     Ok(Snapshot {
         apps,
         exit_counts,

@@ -148,3 +148,21 @@ pub struct ExitCount {
     pub exits: u64,
     pub restarts: u64,
 }
+
+/// How much history is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    pub max_age_ms: i64,
+    pub max_runs_per_app: u64,
+    pub memory_max_age_ms: i64,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention {
+            max_age_ms: 30 * 24 * 3600 * 1000,
+            max_runs_per_app: 10_000,
+            memory_max_age_ms: 7 * 24 * 3600 * 1000,
+        }
+    }
+}
