@@ -67,6 +67,8 @@ where
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(HEAD_TIMEOUT)
+        // A client that sends its request and closes its side still gets the answer.
+        .half_close(true)
         .max_buf_size(16 * 1024)
         .serve_connection(TokioIo::new(io), service);
     match tokio::time::timeout(CONNECTION_TIMEOUT, conn).await {
@@ -125,5 +127,79 @@ async fn respond(method: &Method, path: &str, tx: &mpsc::Sender<Command>) -> Res
             StatusCode::NOT_FOUND,
             "not found: GET /metrics or GET /healthz\n",
         ),
+    }
+}
+
+/// One exchange over memory: `input` as a client's bytes (then end of input), with a stand-in
+/// supervisor that hands out an empty snapshot and answers ping; returns what the server wrote.
+/// The fuzz target (`fuzz/fuzz_targets/http.rs`) and the tests drive the request path with it.
+pub async fn exchange(input: &[u8]) -> Vec<u8> {
+    use crate::ipc::Response as Answer;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (tx, mut rx) = mpsc::channel(8);
+    let supervisor = tokio::spawn(async move {
+        while let Some(cmd) = rx.recv().await {
+            match cmd {
+                Command::Metrics(reply) => {
+                    let _ = reply.send(Default::default());
+                }
+                Command::Request(_, reply) => {
+                    let _ = reply.send(Ok(Answer::Pong {
+                        version: crate::VERSION.into(),
+                        pid: 1,
+                        uptime_ms: 0,
+                        home: String::new(),
+                    }));
+                }
+                _ => {}
+            }
+        }
+    });
+    let (client, server) = tokio::io::duplex(64 * 1024);
+    let conn = tokio::spawn(serve_connection(server, tx));
+    let mut out = Vec::new();
+    // Write and read at once: a long input must not wait for the answers to be read.
+    let (mut r, mut w) = tokio::io::split(client);
+    let writer = async {
+        let _ = w.write_all(input).await;
+        let _ = w.shutdown().await;
+    };
+    let reader = async {
+        let _ = r.read_to_end(&mut out).await;
+    };
+    tokio::join!(writer, reader);
+    let _ = conn.await;
+    supervisor.abort();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::exchange;
+
+    fn status(out: &[u8]) -> String {
+        String::from_utf8_lossy(out)
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or("")
+            .to_string()
+    }
+
+    #[tokio::test]
+    async fn requests_get_their_answers_and_garbage_gets_400() {
+        let get = b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
+        let out = exchange(get).await;
+        assert_eq!(status(&out), "200");
+        assert!(String::from_utf8_lossy(&out).contains("svctl_apps 0"));
+        assert_eq!(status(&exchange(b"GET /healthz HTTP/1.1\r\n\r\n").await), "200");
+        assert_eq!(status(&exchange(b"GET /x HTTP/1.1\r\n\r\n").await), "404");
+        assert_eq!(status(&exchange(b"DELETE /metrics HTTP/1.1\r\n\r\n").await), "405");
+        for garbage in [&b"\x00\xff\r\n\r\n"[..], b"GET / HTTP/1.1\r\nHost x\r\n\r\n"] {
+            assert_eq!(status(&exchange(garbage).await), "400", "{garbage:?}");
+        }
+        // Two requests on one connection: both answered.
+        let two = [&get[..], &get[..]].concat();
+        let text = String::from_utf8_lossy(&exchange(&two).await).into_owned();
+        assert_eq!(text.matches("HTTP/1.1 200").count(), 2);
     }
 }
