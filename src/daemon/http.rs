@@ -191,10 +191,19 @@ mod tests {
         let out = exchange(get).await;
         assert_eq!(status(&out), "200");
         assert!(String::from_utf8_lossy(&out).contains("svctl_apps 0"));
-        assert_eq!(status(&exchange(b"GET /healthz HTTP/1.1\r\n\r\n").await), "200");
+        assert_eq!(
+            status(&exchange(b"GET /healthz HTTP/1.1\r\n\r\n").await),
+            "200"
+        );
         assert_eq!(status(&exchange(b"GET /x HTTP/1.1\r\n\r\n").await), "404");
-        assert_eq!(status(&exchange(b"DELETE /metrics HTTP/1.1\r\n\r\n").await), "405");
-        for garbage in [&b"\x00\xff\r\n\r\n"[..], b"GET / HTTP/1.1\r\nHost x\r\n\r\n"] {
+        assert_eq!(
+            status(&exchange(b"DELETE /metrics HTTP/1.1\r\n\r\n").await),
+            "405"
+        );
+        for garbage in [
+            &b"\x00\xff\r\n\r\n"[..],
+            b"GET / HTTP/1.1\r\nHost x\r\n\r\n",
+        ] {
             assert_eq!(status(&exchange(garbage).await), "400", "{garbage:?}");
         }
         // Two requests on one connection: both answered.

@@ -169,3 +169,44 @@ fn a_storm_of_crash_looping_apps_runs_each_apps_hook_once_per_interval_and_list_
     assert!(per_app.values().all(|n| *n == 1), "{per_app:?}");
     h.ok(&["stop", "all"]);
 }
+
+#[test]
+fn check_warns_of_a_hook_program_that_cannot_be_found_and_refuses_an_unknown_hook() {
+    let h = Home::empty();
+    let missing = h.ecosystem(
+        "missing.yaml",
+        "apps:\n  - name: a\n    script: sleep\n    hooks:\n      on_exit: no-such-notifier --now\n",
+    );
+    let out = h.svctl(&["check", &missing]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "missing.yaml:5:16: apps[0].hooks.on_exit: `no-such-notifier` is not an executable file or a command in PATH"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    let typo = h.ecosystem(
+        "typo.yaml",
+        "apps:\n  - name: a\n    script: sleep\n    hooks:\n      on_exti: logger x\n      timeout: 0\n",
+    );
+    let out = h.svctl(&["check", &typo]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("typo.yaml:5:7: apps[0].hooks.on_exti: unknown hook"),
+        "{err}"
+    );
+    assert!(err.contains("did you mean `on_exit`?"), "{err}");
+    assert!(
+        err.contains("apps[0].hooks.timeout: must be more than 0"),
+        "{err}"
+    );
+    let out = h.svctl(&["daemon", "--hook", "on_crash=true"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("unknown hook event `on_crash`"),
+        "{}",
+        stderr(&out)
+    );
+}
