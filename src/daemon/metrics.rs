@@ -54,7 +54,10 @@ pub async fn scrape(tx: &mpsc::Sender<crate::daemon::supervisor::Command>) -> Op
         .await
         .ok()?;
     let snapshot = answer.await.ok()?;
-    Some(encode(&snapshot))
+    // Thousands of series: encoding is CPU work, kept off the runtime's two worker threads.
+    tokio::task::spawn_blocking(move || encode(&snapshot))
+        .await
+        .ok()
 }
 
 const INST: [&str; 3] = ["app", "namespace", "app_instance"];
