@@ -210,3 +210,49 @@ fn check_warns_of_a_hook_program_that_cannot_be_found_and_refuses_an_unknown_hoo
         stderr(&out)
     );
 }
+
+#[test]
+fn a_reader_that_does_not_read_is_told_how_many_events_it_missed() {
+    use std::io::Write;
+    let h = Home::new();
+    let mut s = h.connect();
+    let send = |s: &mut std::os::unix::net::UnixStream, v: Value| {
+        let body = serde_json::to_vec(&v).unwrap();
+        s.write_all(&(body.len() as u32).to_be_bytes()).unwrap();
+        s.write_all(&body).unwrap();
+    };
+    send(
+        &mut s,
+        serde_json::json!({"type": "hello", "protocol": 1, "client_version": "test"}),
+    );
+    assert_eq!(read_frame(&mut s).unwrap()["type"], "hello");
+    send(
+        &mut s,
+        serde_json::json!({"type": "events", "follow": true}),
+    );
+    assert_eq!(read_frame(&mut s).unwrap()["type"], "events");
+    // Now this reader stops reading while a crash storm publishes thousands of events.
+    let file = h.ecosystem(
+        "storm.yaml",
+        &format!(
+            "apps:\n  - name: storm\n    script: {}\n    instances: 20\n    max_restarts: 100000\n",
+            fixture("crash.sh")
+        ),
+    );
+    h.ok(&["start", &file]);
+    h.wait_until("the storm made 3000 restarts (12000+ events)", || {
+        h.list()
+            .iter()
+            .map(|p| p["restarts"].as_u64().unwrap_or(0))
+            .sum::<u64>()
+            >= 3000
+    });
+    let mut dropped = 0;
+    while dropped == 0 {
+        let frame = read_frame(&mut s).expect("the stream goes on");
+        assert_eq!(frame["type"], "events", "{frame}");
+        dropped = frame["dropped"].as_u64().unwrap_or(0);
+    }
+    assert!(dropped > 0);
+    h.ok(&["stop", "all"]);
+}
