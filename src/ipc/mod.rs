@@ -5,7 +5,7 @@
 //! A Unix stream socket at `$SVCTL_HOME/svctl.sock` (mode 0600, in a 0700 home). Every
 //! connection's peer uid (`SO_PEERCRED`) must be the daemon's uid or root; others are refused and
 //! logged. Nothing listens on TCP for this protocol (the optional metrics endpoint,
-//! `svctl daemon --metrics-addr`, is HTTP and read-only: `crate::daemon::http`).
+//! `svctl daemon --metrics-addr`, is HTTP and read-only; the daemon's `http` module).
 //!
 //! # Frames
 //!
