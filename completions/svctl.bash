@@ -43,6 +43,9 @@ _svctl() {
             svctl,env)
                 cmd="svctl__subcmd__env"
                 ;;
+            svctl,events)
+                cmd="svctl__subcmd__events"
+                ;;
             svctl,flush)
                 cmd="svctl__subcmd__flush"
                 ;;
@@ -69,6 +72,9 @@ _svctl() {
                 ;;
             svctl,ls)
                 cmd="svctl__subcmd__list"
+                ;;
+            svctl,metrics)
+                cmd="svctl__subcmd__metrics"
                 ;;
             svctl,monit)
                 cmd="svctl__subcmd__monit"
@@ -151,6 +157,9 @@ _svctl() {
             svctl__subcmd__help,env)
                 cmd="svctl__subcmd__help__subcmd__env"
                 ;;
+            svctl__subcmd__help,events)
+                cmd="svctl__subcmd__help__subcmd__events"
+                ;;
             svctl__subcmd__help,flush)
                 cmd="svctl__subcmd__help__subcmd__flush"
                 ;;
@@ -174,6 +183,9 @@ _svctl() {
                 ;;
             svctl__subcmd__help,logs)
                 cmd="svctl__subcmd__help__subcmd__logs"
+                ;;
+            svctl__subcmd__help,metrics)
+                cmd="svctl__subcmd__help__subcmd__metrics"
                 ;;
             svctl__subcmd__help,monit)
                 cmd="svctl__subcmd__help__subcmd__monit"
@@ -233,7 +245,7 @@ _svctl() {
 
     case "${cmd}" in
         svctl)
-            opts="-H -h -V --home --no-autostart --host --help --version daemon start stop restart reload apply deployments rollback delete list ls status jlist prettylist describe show ping kill check logs flush reload-logs history why reset startup unstartup save dump resurrect monit scale signal env bridge gen-docs help"
+            opts="-H -h -V --home --no-autostart --host --help --version daemon start stop restart reload apply deployments rollback delete list ls status jlist prettylist describe show ping kill check logs flush reload-logs history events metrics why reset startup unstartup save dump resurrect monit scale signal env bridge gen-docs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -353,12 +365,20 @@ _svctl() {
             return 0
             ;;
         svctl__subcmd__daemon)
-            opts="-H -h --home --no-autostart --host --help"
+            opts="-H -h --metrics-addr --metrics-allow-remote --hook --home --no-autostart --host --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --metrics-addr)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --hook)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --home)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -486,6 +506,32 @@ _svctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        svctl__subcmd__events)
+            opts="-f -H -h --follow --json --home --no-autostart --host --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --home)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --host)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -H)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         svctl__subcmd__flush)
             opts="-H -h --home --no-autostart --host --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -539,7 +585,7 @@ _svctl() {
             return 0
             ;;
         svctl__subcmd__help)
-            opts="daemon start stop restart reload apply deployments rollback delete list jlist prettylist describe ping kill check logs flush reload-logs history why reset startup unstartup save resurrect monit scale signal env bridge gen-docs help"
+            opts="daemon start stop restart reload apply deployments rollback delete list jlist prettylist describe ping kill check logs flush reload-logs history events metrics why reset startup unstartup save resurrect monit scale signal env bridge gen-docs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -664,6 +710,20 @@ _svctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        svctl__subcmd__help__subcmd__events)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         svctl__subcmd__help__subcmd__flush)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -763,6 +823,20 @@ _svctl() {
             return 0
             ;;
         svctl__subcmd__help__subcmd__logs)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        svctl__subcmd__help__subcmd__metrics)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1145,6 +1219,32 @@ _svctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --home)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --host)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -H)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        svctl__subcmd__metrics)
+            opts="-H -h --home --no-autostart --host --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --home)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -1,6 +1,6 @@
 use clap::Parser;
 use std::process::ExitCode;
-use svctl::cli::{self, Failure, args::Cli, args::Command, error::chain};
+use svctl::cli::{self, Failure, args::Cli, args::Command, args::DaemonArgs, error::chain};
 use svctl::paths::Paths;
 
 fn main() -> ExitCode {
@@ -13,14 +13,27 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Command::Daemon => cli::finish(run_daemon(&cli)),
+        Command::Daemon(ref a) => cli::finish(run_daemon(&cli, a)),
         _ => cli::run(cli),
     }
 }
 
 /// `svctl daemon`: the supervisor, in the foreground.
-fn run_daemon(cli: &Cli) -> Result<(), Failure> {
+fn run_daemon(cli: &Cli, a: &DaemonArgs) -> Result<(), Failure> {
     let paths = Paths::resolve(cli.home.as_deref()).map_err(|e| Failure::failed(chain(&e)))?;
-    svctl::daemon::run(&paths)
+    let options = svctl::daemon::Options {
+        metrics_addr: a.metrics_addr,
+        metrics_allow_remote: a.metrics_allow_remote,
+        hooks: svctl::config::hooks::Hooks {
+            commands: a.hooks.iter().cloned().collect(),
+            ..Default::default()
+        },
+    };
+    for (on, command) in &a.hooks {
+        if let Some(why) = svctl::config::hooks::command_problem(command) {
+            svctl::cli::output::warning(format!("--hook {}: {why}", on.as_str()));
+        }
+    }
+    svctl::daemon::run(&paths, &options)
         .map_err(|e| Failure::failed(format!("daemon: {}", chain(e.as_ref()))))
 }

@@ -43,7 +43,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the daemon in the foreground (for systemd, containers and tests)
-    Daemon,
+    Daemon(DaemonArgs),
     /// Start the apps of an ecosystem file, apps the daemon knows, or a program
     ///
     /// With a YAML or JSON file (`-`: read from standard input), its apps are added and
@@ -122,6 +122,12 @@ pub enum Command {
     ReloadLogs,
     /// One row per exit, newest first: when, cause, code or signal, uptime, memory
     History(HistoryArgs),
+    /// Lifecycle events (spawn, online, exit, restart scheduled, errored…): the recent ones, then
+    /// with --follow each as it happens
+    Events(EventsArgs),
+    /// Print every metric once, in the Prometheus text format (what the daemon's
+    /// --metrics-addr endpoint serves)
+    Metrics,
     /// Why did it restart? Exits grouped by cause, the crash's stderr, and findings
     Why(WhyArgs),
     /// Zero the restart counters (the history stays)
@@ -363,6 +369,48 @@ pub struct WhyArgs {
     #[arg(long, value_name = "WHEN")]
     pub since: Option<String>,
     /// Print JSON instead of text
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DaemonArgs {
+    /// Serve GET /metrics and GET /healthz over HTTP at this address (off by default)
+    #[arg(long, value_name = "ADDR:PORT", env = "SVCTL_METRICS_ADDR")]
+    pub metrics_addr: Option<std::net::SocketAddr>,
+    /// Allow a --metrics-addr that is not a loopback address (the endpoint has no
+    /// authentication: anyone who reaches it reads app names and figures)
+    #[arg(long, env = "SVCTL_METRICS_ALLOW_REMOTE")]
+    pub metrics_allow_remote: bool,
+    /// A hook for every app that does not set its own for that event (repeatable): on_exit,
+    /// on_errored, on_memory_limit, on_oom_kill, on_unhealthy or on_start, then `=` and a shell
+    /// command
+    #[arg(long = "hook", value_name = "EVENT=COMMAND", value_parser = parse_hook)]
+    pub hooks: Vec<(crate::config::hooks::HookOn, String)>,
+}
+
+fn parse_hook(s: &str) -> Result<(crate::config::hooks::HookOn, String), String> {
+    use crate::config::hooks::HookOn;
+    let (on, command) = s
+        .split_once('=')
+        .ok_or_else(|| "expected EVENT=COMMAND, e.g. on_errored='notify-send down'".to_string())?;
+    let known = || HookOn::ALL.map(HookOn::as_str).join(", ");
+    let on = HookOn::parse(on.trim())
+        .ok_or_else(|| format!("unknown hook event `{on}`; known: {}", known()))?;
+    if command.trim().is_empty() {
+        return Err("a hook needs a command after `=`".into());
+    }
+    Ok((on, command.to_string()))
+}
+
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// `all`, an app name, `NAME:INSTANCE`, an id or a namespace [default: all]
+    pub target: Option<String>,
+    /// Keep printing events as they happen until interrupted
+    #[arg(long, short = 'f')]
+    pub follow: bool,
+    /// One JSON object per line (a `{"dropped": N}` line when this reader was too slow)
     #[arg(long)]
     pub json: bool,
 }

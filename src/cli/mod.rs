@@ -46,7 +46,7 @@ fn dispatch(cli: &Cli) -> Result<(), Failure> {
     }
     match &cli.command {
         // `main` runs the daemon; the client never does.
-        Command::Daemon => Ok(()),
+        Command::Daemon(_) => Ok(()),
         Command::GenDocs { dir } => commands::local::gen_docs(dir),
         Command::Check(a) => commands::local::check(a),
         Command::History(a) => commands::history::history(&paths(cli)?, a),

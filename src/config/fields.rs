@@ -72,6 +72,8 @@ pub(crate) const FIELDS: &[(&str, &[&str])] = &[
     ("log_max_size", &[]),
     ("log_retain", &[]),
     ("pid_file", &["pid"]),
+    // load/hooks.rs
+    ("hooks", &[]),
     // load/user.rs
     ("uid", &["user"]),
     ("gid", &[]),
@@ -436,6 +438,12 @@ pub(crate) const DOCS: &[(&str, &str, &str, &str)] = &[
         "signal name or number",
         "none",
         "`svctl reload` sends this signal instead of replacing the processes (reload in place).",
+    ),
+    (
+        "hooks",
+        "mapping of on_exit, on_errored, on_memory_limit, on_oom_kill, on_unhealthy, on_start to a shell command, with `timeout` (10 s) and `interval` (30 s)",
+        "none (the daemon's --hook defaults)",
+        "Commands run on lifecycle events with SVCTL_APP, SVCTL_EVENT, SVCTL_CAUSE… in their environment and the JSON event on stdin; at most once per interval per app and event (the events between are folded: SVCTL_EVENTS_FOLDED).",
     ),
     (
         "out_file",

@@ -12,6 +12,7 @@
 //! validated form, `units` reads durations and sizes.
 
 pub(crate) mod fields;
+pub mod hooks;
 mod js;
 mod js_literal;
 mod js_text;

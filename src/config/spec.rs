@@ -185,6 +185,9 @@ pub struct AppSpec {
     /// The app must send WATCHDOG=1 at least this often.
     #[serde(default)]
     pub watchdog_ms: Option<u64>,
+    /// Commands run on lifecycle events (`hooks:`).
+    #[serde(default, skip_serializing_if = "super::hooks::Hooks::is_empty")]
+    pub hooks: super::hooks::Hooks,
     /// Sockets svctl opens and passes to every instance (fd 3 on).
     #[serde(default)]
     pub listen: Vec<ListenAddr>,
@@ -281,6 +284,7 @@ impl AppSpec {
             ready: None,
             listen_timeout_ms: None,
             health: None,
+            hooks: Default::default(),
             watchdog_ms: None,
             listen: Vec::new(),
             reload_signal: None,

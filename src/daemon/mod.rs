@@ -1,7 +1,12 @@
 //! Owns the daemon process: its home folder and lock, start-up (restoring the previous daemon's
 //! state from the store), the control socket server, signals, and an orderly shutdown.
 
+pub mod bus;
+pub mod events;
+pub mod hooks;
+pub mod http;
 pub mod lifecycle;
+pub mod metrics;
 pub mod notify;
 pub mod probe;
 pub mod server;
@@ -177,8 +182,19 @@ fn raise_fd_limit() {
     }
 }
 
+/// How the daemon was asked to run (`svctl daemon` flags).
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Serve `GET /metrics` and `GET /healthz` here.
+    pub metrics_addr: Option<std::net::SocketAddr>,
+    /// A `metrics_addr` that is not loopback is allowed.
+    pub metrics_allow_remote: bool,
+    /// Hooks of apps that do not set their own (`--hook on_exit=COMMAND`).
+    pub hooks: crate::config::hooks::Hooks,
+}
+
 /// Runs the daemon in the foreground until `svctl kill`, SIGTERM or SIGINT.
-pub fn run(paths: &Paths) -> anyhow::Result<()> {
+pub fn run(paths: &Paths, options: &Options) -> anyhow::Result<()> {
     // glibc gives every thread that allocates its own malloc arena; the daemon allocates
     // little, and two arenas keep its resident memory small.
     // SAFETY: mallopt only tunes the allocator and is called before any other thread exists.
@@ -189,6 +205,14 @@ pub fn run(paths: &Paths) -> anyhow::Result<()> {
     raise_fd_limit();
     if let Err(e) = crate::proc::become_subreaper() {
         tracing::warn!("cannot become the reaper of orphaned app processes: {e}");
+    }
+    if let Some(addr) = options.metrics_addr
+        && !addr.ip().is_loopback()
+        && !options.metrics_allow_remote
+    {
+        anyhow::bail!(
+            "--metrics-addr {addr} is not a loopback address; the endpoint has no authentication, so say --metrics-allow-remote to serve it there"
+        );
     }
     crate::paths::prepare_home(&paths.home)?;
     let _lock = take_lock(paths)?;
@@ -206,13 +230,22 @@ pub fn run(paths: &Paths) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let result = runtime.block_on(serve(paths));
+    let result = runtime.block_on(serve(paths, options));
     // Everything is stopped and written: do not wait for idle pool threads to time out.
     runtime.shutdown_timeout(std::time::Duration::from_millis(200));
     result
 }
 
-async fn serve(paths: &Paths) -> anyhow::Result<()> {
+async fn serve(paths: &Paths, options: &Options) -> anyhow::Result<()> {
+    // Bound before anything starts, so an address in use is the daemon's start-up error.
+    let metrics_listener = match options.metrics_addr {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding the metrics endpoint --metrics-addr {addr}"))?,
+        ),
+        None => None,
+    };
     let mut warnings = Vec::new();
     let (store, snapshot) = open_store(paths, &mut warnings)?;
     // The lock is ours, so any socket file left is stale.
@@ -246,6 +279,18 @@ async fn serve(paths: &Paths) -> anyhow::Result<()> {
         log_max,
         log_retain,
     ));
+    // Subscribed before the first event (the restore's) is published.
+    let hook_dir = paths.home.join("hooks");
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&hook_dir)
+        .with_context(|| format!("creating {}", hook_dir.display()))?;
+    let hooks = tokio::spawn(hooks::run(
+        sup.subscribe_events().1,
+        options.hooks.clone(),
+        hook_dir,
+    ));
     sup.restore(snapshot);
     tracing::info!(
         pid = std::process::id(),
@@ -259,10 +304,24 @@ async fn serve(paths: &Paths) -> anyhow::Result<()> {
         cmd_tx.clone(),
         connections.clone(),
     ));
+    let http = metrics_listener.map(|l| {
+        let addr = l.local_addr().map(|a| a.to_string()).unwrap_or_default();
+        if options.metrics_addr.is_some_and(|a| !a.ip().is_loopback()) {
+            tracing::warn!(
+                "the metrics endpoint listens on {addr}, beyond this host: anyone who reaches it reads app names and figures"
+            );
+        }
+        tracing::info!("serving GET /metrics and GET /healthz on http://{addr}");
+        tokio::spawn(http::serve(l, cmd_tx.clone()))
+    });
     let signals = tokio::spawn(forward_signals(cmd_tx));
     let store = sup.run(cmd_rx).await;
     server.abort();
     signals.abort();
+    if let Some(h) = http {
+        h.abort();
+    }
+    hooks.abort();
     rotation.abort();
     // Let connections deliver their last answers (`kill` waits for its reply).
     connections.close();

@@ -16,7 +16,7 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// An idle or stalled client (no complete request for this long) is disconnected.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 /// A client that does not read its answer for this long is disconnected.
-const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+pub(super) const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Connections served at once; more are told so and closed, so a flood cannot exhaust fds.
 pub const MAX_CONNECTIONS: usize = 256;
 
@@ -100,6 +100,23 @@ async fn handle(stream: UnixStream, tx: mpsc::Sender<Command>) {
         if matches!(req, Request::Logs { follow: true, .. }) {
             follow_logs(&mut conn, &tx, req).await;
             return;
+        }
+        if let Request::Events { target, follow } = req {
+            if !super::events::serve(&mut conn, &tx, target, follow).await || follow {
+                return;
+            }
+            continue;
+        }
+        if matches!(req, Request::Metrics) {
+            let resp = match super::metrics::scrape(&tx).await {
+                Some(text) => Response::Metrics { text },
+                None => Response::error(ErrorKind::Refused, "the daemon is shutting down"),
+            };
+            let sent = tokio::time::timeout(WRITE_TIMEOUT, codec::send(&mut conn, &resp)).await;
+            if !matches!(sent, Ok(Ok(()))) {
+                return;
+            }
+            continue;
         }
         if matches!(req, Request::Hello { .. }) {
             let err = Response::error(ErrorKind::BadRequest, "hello is only valid once");

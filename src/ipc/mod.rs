@@ -4,9 +4,11 @@
 //!
 //! A Unix stream socket at `$SVCTL_HOME/svctl.sock` (mode 0600, in a 0700 home). Every
 //! connection's peer uid (`SO_PEERCRED`) must be the daemon's uid or root; others are refused and
-//! logged. Nothing listens on TCP. A client on another host (`-H ssh://…`) speaks the same frames
-//! over the stdio of `ssh`, which runs `svctl bridge` here: it copies them to this socket, so the
-//! uid check applies to it as to any local client.
+//! logged. Nothing listens on TCP for this protocol (the optional metrics endpoint,
+//! `svctl daemon --metrics-addr`, is HTTP and read-only; the daemon's `http` module). A client on
+//! another host (`-H ssh://…`) speaks the same frames over the stdio of `ssh`, which runs `svctl
+//! bridge` here: it copies them to this socket, so the uid check applies to it as to any local
+//! client.
 //!
 //! # Frames
 //!
@@ -48,6 +50,8 @@
 //! | `scale` | `app`, `to` (`{"exactly":N}`, `{"more":N}` or `{"fewer":N}`; the result must be 1..=10000) | the app's spec takes the new `instances` (stored, as any change); new instances get the next numbers (and `increment_var` values) and start when the app should run; the highest ones are stopped and deleted; `done` once they are settled or gone; `bad_request` for a count out of bounds, nothing changed |
 //! | `signal` | `signal` (a name or number), `target`, `group` | `done` once sent to the main process (or its process group) of every running instance the target names; `bad_request` for an unknown signal, `refused` when none of them runs |
 //! | `env` | `target` | `env`: `runs`, per instance that has run, its `name`, `instance`, `run`, `pid` and `env`, the variables the process was started with (unmasked: the CLI masks secrets) |
+//! | `events` | `target` (null: all), `follow` | `events`: the recent lifecycle events the daemon still holds ([`LifecycleEvent`], oldest first); with `follow`, **a stream**: more `events` frames as events happen, until the client closes the connection or sends anything. A reader too slow for the daemon's bounded buffer gets a frame whose `dropped` says how many events it missed |
+//! | `metrics` | | `metrics`: `text`, every metric in the Prometheus text format 0.0.4 (what `GET /metrics` serves) |
 //!
 //! Errors: `{"type":"error","kind":"not_found","message":"…","known":["api","worker"]}`. Error
 //! kinds are [`ErrorKind`]; the CLI maps them to exit codes and hints without reading the
@@ -165,6 +169,16 @@ pub enum Request {
         #[serde(default)]
         prune: bool,
     },
+    /// Lifecycle events of the target (all apps when `None`): the recent ones, then with
+    /// `follow` each new one as it happens.
+    Events {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        target: Option<String>,
+        #[serde(default)]
+        follow: bool,
+    },
+    /// Every metric, in the Prometheus text format.
+    Metrics,
     /// Brings the running apps to these specs: a deployment (see the module doc).
     Apply {
         apps: Vec<AppSpec>,
@@ -444,12 +458,97 @@ pub enum Response {
     Env {
         runs: Vec<RunEnv>,
     },
+    /// Lifecycle events (oldest first); `dropped`: how many this reader missed before them.
+    Events {
+        events: Vec<LifecycleEvent>,
+        #[serde(default, skip_serializing_if = "is_zero")]
+        dropped: u64,
+    },
+    /// `metrics`: the Prometheus text format.
+    Metrics {
+        text: String,
+    },
     Error {
         kind: ErrorKind,
         message: String,
         #[serde(default)]
         known: Vec<String>,
     },
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// What happened to an instance (or, for `deployment`, to the daemon's apps).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// A run's process was started (`pid`).
+    Spawn,
+    /// The run is online (started, or ready when the app has a readiness method).
+    Online,
+    /// A run ended: `cause`, `exit_code` or `signal`.
+    Exit,
+    /// A restart was scheduled after `delay_ms`.
+    RestartScheduled,
+    /// Too many unstable exits (or a program that cannot run): no more restarts.
+    Errored,
+    /// The memory guard is stopping the run: its tree passed `max_memory_restart`.
+    MemoryLimit,
+    /// The health check or watchdog failed enough times: the run is being restarted.
+    Unhealthy,
+    /// The instance is stopped and stays so.
+    Stop,
+    /// A deployment (`apply`, `start FILE`, `reload FILE`, `rollback`) ended (`message`).
+    Deployment,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Spawn => "spawn",
+            EventKind::Online => "online",
+            EventKind::Exit => "exit",
+            EventKind::RestartScheduled => "restart_scheduled",
+            EventKind::Errored => "errored",
+            EventKind::MemoryLimit => "memory_limit",
+            EventKind::Unhealthy => "unhealthy",
+            EventKind::Stop => "stop",
+            EventKind::Deployment => "deployment",
+        }
+    }
+}
+
+/// One lifecycle event, as `events --json` prints it and hooks read it on stdin.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LifecycleEvent {
+    /// Unix ms.
+    pub at_ms: i64,
+    pub event: EventKind,
+    /// The app (empty for a deployment of several apps).
+    pub app: String,
+    pub namespace: String,
+    pub instance: u32,
+    pub run: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<i32>,
+    /// Restarts of the instance so far (PM2's ↺).
+    pub restarts: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<Cause>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay_ms: Option<u64>,
+    /// Details: the OS error of a failed spawn, the RSS against the limit, a deployment's result.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// The last lines of the run's stderr (exits only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stderr_tail: Option<String>,
 }
 
 impl Response {

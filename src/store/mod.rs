@@ -110,30 +110,22 @@ pub enum Write {
     Barrier(mpsc::SyncSender<()>),
 }
 
-/// How much history is kept.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Retention {
-    pub max_age_ms: i64,
-    pub max_runs_per_app: u64,
-    pub memory_max_age_ms: i64,
-}
-
-impl Default for Retention {
-    fn default() -> Self {
-        Retention {
-            max_age_ms: 30 * 24 * 3600 * 1000,
-            max_runs_per_app: 10_000,
-            memory_max_age_ms: 7 * 24 * 3600 * 1000,
-        }
-    }
-}
-
 /// The handle the daemon keeps. Dropping it without [`Store::close`] still lets the writer
 /// finish what was queued.
 pub struct Store {
     tx: mpsc::Sender<Write>,
     thread: Option<JoinHandle<()>>,
     dropped: Arc<AtomicU64>,
+    gauges: Arc<WriterGauges>,
+}
+
+/// What the writer thread tells the daemon's metrics.
+#[derive(Debug, Default)]
+pub struct WriterGauges {
+    /// Writes queued and not yet committed (or failed).
+    pub queued: AtomicU64,
+    /// Batches whose transaction failed (their writes are lost).
+    pub failed_batches: AtomicU64,
 }
 
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
@@ -175,14 +167,17 @@ impl Store {
         let _ = prune(&conn, &retention, now_ms());
         let (tx, rx) = mpsc::channel();
         let p = path.to_path_buf();
+        let gauges = Arc::new(WriterGauges::default());
+        let g = gauges.clone();
         let thread = std::thread::Builder::new()
             .name("svctl-store".into())
-            .spawn(move || writer(conn, rx, p, retention))?;
+            .spawn(move || writer(conn, rx, p, retention, &g))?;
         Ok((
             Store {
                 tx,
                 thread: Some(thread),
                 dropped: Arc::default(),
+                gauges,
             },
             snapshot,
         ))
@@ -190,7 +185,9 @@ impl Store {
 
     /// Queues a write. Never blocks, never panics; a write the thread cannot take is counted.
     pub fn send(&self, w: Write) {
+        self.gauges.queued.fetch_add(1, Ordering::Relaxed);
         if self.tx.send(w).is_err() {
+            self.gauges.queued.fetch_sub(1, Ordering::Relaxed);
             let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             if n == 1 || n.is_power_of_two() {
                 tracing::error!("the database writer has stopped: {n} write(s) lost");
@@ -203,12 +200,22 @@ impl Store {
         self.dropped.load(Ordering::Relaxed)
     }
 
+    /// Writes queued and not yet done, and writes lost (failed batches, or the writer gone).
+    pub fn queue_and_errors(&self) -> (u64, u64) {
+        (
+            self.gauges.queued.load(Ordering::Relaxed),
+            self.gauges.failed_batches.load(Ordering::Relaxed) + self.dropped(),
+        )
+    }
+
     /// Blocks until everything queued before it is committed.
     pub fn sync(&self) -> Result<(), StoreError> {
         let (tx, rx) = mpsc::sync_channel(1);
-        self.tx
-            .send(Write::Barrier(tx))
-            .map_err(|_| StoreError::WriterGone)?;
+        self.gauges.queued.fetch_add(1, Ordering::Relaxed);
+        self.tx.send(Write::Barrier(tx)).map_err(|_| {
+            self.gauges.queued.fetch_sub(1, Ordering::Relaxed);
+            StoreError::WriterGone
+        })?;
         rx.recv().map_err(|_| StoreError::WriterGone)
     }
 
@@ -244,7 +251,13 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-fn writer(mut conn: Connection, rx: mpsc::Receiver<Write>, path: PathBuf, retention: Retention) {
+fn writer(
+    mut conn: Connection,
+    rx: mpsc::Receiver<Write>,
+    path: PathBuf,
+    retention: Retention,
+    gauges: &WriterGauges,
+) {
     let mut since_prune = 0usize;
     let mut failed_batches = 0u64;
     while let Ok(first) = rx.recv() {
@@ -255,6 +268,7 @@ fn writer(mut conn: Connection, rx: mpsc::Receiver<Write>, path: PathBuf, retent
                 Err(_) => break,
             }
         }
+        let taken = batch.len() as u64;
         let mut barriers = Vec::new();
         let result = (|| -> rusqlite::Result<()> {
             let tx = conn.transaction()?;
@@ -270,11 +284,13 @@ fn writer(mut conn: Connection, rx: mpsc::Receiver<Write>, path: PathBuf, retent
         if let Err(e) = result {
             // A full disk or a broken file: the daemon and the apps go on; the batch is lost.
             failed_batches += 1;
+            gauges.failed_batches.fetch_add(1, Ordering::Relaxed);
             tracing::error!(
                 "writing to {} failed ({failed_batches} batch(es) lost so far): {e}",
                 path.display()
             );
         }
+        gauges.queued.fetch_sub(taken, Ordering::Relaxed);
         for b in barriers {
             let _ = b.send(());
         }
@@ -570,8 +586,10 @@ fn read_snapshot(conn: &Connection) -> rusqlite::Result<Snapshot> {
         conn.query_row("SELECT coalesce(max(id), 0) FROM deployments", [], |r| {
             r.get(0)
         })?;
+    let exit_counts = reader::exit_counts(conn)?;
     Ok(Snapshot {
         apps,
+        exit_counts,
         open_runs,
         last_deployment: last_deployment.max(0) as u64,
     })

@@ -131,7 +131,38 @@ pub struct OpenRun {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Snapshot {
     pub apps: Vec<StoredApp>,
+    /// Exits per app, instance and cause in the kept history (the counters of `metrics`).
+    pub exit_counts: Vec<ExitCount>,
     pub open_runs: Vec<OpenRun>,
     /// The highest deployment id so far (0: none): the next one is one more.
     pub last_deployment: u64,
+}
+
+/// How many runs of an instance ended with one cause, and how many of those were followed by
+/// an automatic restart (a restart delay was chosen).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExitCount {
+    pub app: String,
+    pub instance: u32,
+    pub cause: crate::record::Cause,
+    pub exits: u64,
+    pub restarts: u64,
+}
+
+/// How much history is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    pub max_age_ms: i64,
+    pub max_runs_per_app: u64,
+    pub memory_max_age_ms: i64,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention {
+            max_age_ms: 30 * 24 * 3600 * 1000,
+            max_runs_per_app: 10_000,
+            memory_max_age_ms: 7 * 24 * 3600 * 1000,
+        }
+    }
 }

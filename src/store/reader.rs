@@ -66,6 +66,39 @@ pub fn last_exit(
     .optional()
 }
 
+/// Exits per app, instance and cause in the kept history, and how many of them were followed
+/// by an automatic restart: one pass, once per daemon start (the supervisor counts from here).
+pub fn exit_counts(conn: &Connection) -> rusqlite::Result<Vec<super::ExitCount>> {
+    let mut st = conn.prepare(
+        "SELECT app, instance, cause, count(*), count(next_delay_ms) FROM runs
+         WHERE ended_at_ms IS NOT NULL AND cause IS NOT NULL GROUP BY app, instance, cause",
+    )?;
+    st.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, u32>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, i64>(3)?,
+            r.get::<_, i64>(4)?,
+        ))
+    })?
+    .filter_map(|row| {
+        let (app, instance, cause, exits, restarts) = match row {
+            Ok(v) => v,
+            Err(e) => return Some(Err(e)),
+        };
+        let cause = cause.parse().ok()?;
+        Some(Ok(super::ExitCount {
+            app,
+            instance,
+            cause,
+            exits: exits.max(0) as u64,
+            restarts: restarts.max(0) as u64,
+        }))
+    })
+    .collect()
+}
+
 /// Which exits `history` returns.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HistoryFilter {

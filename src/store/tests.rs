@@ -295,6 +295,7 @@ fn sending_after_the_writer_stopped_does_not_panic() {
     let (tx, rx) = mpsc::channel();
     drop(rx);
     let dead = Store {
+        gauges: Default::default(),
         tx,
         thread: None,
         dropped: Arc::default(),

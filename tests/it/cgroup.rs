@@ -12,7 +12,7 @@ fn cgroup_home(env: &[(&str, &str)]) -> Option<Home> {
         return None;
     }
     let mut h = Home::empty();
-    h.start_daemon_with(env);
+    h.start_daemon_env(env);
     let ping = h.ok(&["ping"]);
     if !ping.contains("runs kept in: cgroup") || !ping.contains("memory") {
         eprintln!("skipped: no usable cgroup memory controller here: {ping}");
@@ -163,7 +163,7 @@ fn the_next_daemon_ends_what_a_killed_daemon_left_in_its_cgroups() {
 #[test]
 fn without_cgroups_a_hard_cap_is_a_warning_and_a_describe_line_never_silent() {
     let mut h = Home::empty();
-    h.start_daemon_with(&[("SVCTL_CGROUPS", "off")]);
+    h.start_daemon_env(&[("SVCTL_CGROUPS", "off")]);
     let ping = h.ok(&["ping"]);
     assert!(
         ping.contains("runs kept in: process groups (no cgroups: turned off by SVCTL_CGROUPS=off)"),

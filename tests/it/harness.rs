@@ -228,8 +228,17 @@ impl Home {
         self.start_daemon_with(&[]);
     }
 
+    /// Starts the daemon with extra `svctl daemon` flags (`--metrics-addr`, `--hook`).
+    pub fn start_daemon_with(&mut self, flags: &[&str]) {
+        self.start_daemon_full(flags, &[]);
+    }
+
     /// Starts the daemon with extra environment variables (`SVCTL_KMSG=off`…).
-    pub fn start_daemon_with(&mut self, env: &[(&str, &str)]) {
+    pub fn start_daemon_env(&mut self, env: &[(&str, &str)]) {
+        self.start_daemon_full(&[], env);
+    }
+
+    fn start_daemon_full(&mut self, flags: &[&str], env: &[(&str, &str)]) {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -237,6 +246,7 @@ impl Home {
             .expect("daemon log");
         let child = Command::new(BIN)
             .arg("daemon")
+            .args(flags)
             .env("SVCTL_HOME", self.path())
             .envs(env.iter().copied())
             .stdin(Stdio::null())

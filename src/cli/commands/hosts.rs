@@ -29,7 +29,7 @@ pub fn allows_many(c: &Command) -> bool {
 /// Commands that only make sense on this host.
 pub fn local_only(c: &Command) -> Option<&'static str> {
     Some(match c {
-        Command::Daemon => "daemon",
+        Command::Daemon(_) => "daemon",
         Command::Bridge => "bridge",
         Command::Check(_) => "check",
         Command::GenDocs { .. } => "gen-docs",

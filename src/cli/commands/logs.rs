@@ -52,7 +52,7 @@ pub async fn logs(paths: &Paths, a: &LogsArgs) -> Result<(), Failure> {
 /// Resolves when stdout can no longer be read: a pipe whose read end closed (POLLERR) or a
 /// terminal that hung up (POLLHUP). A file never resolves it. The watching thread ends with the
 /// process.
-fn stdout_reader_gone() -> tokio::sync::oneshot::Receiver<()> {
+pub(super) fn stdout_reader_gone() -> tokio::sync::oneshot::Receiver<()> {
     let (tx, rx) = tokio::sync::oneshot::channel();
     std::thread::spawn(move || {
         let mut fd = libc::pollfd {

@@ -5,6 +5,7 @@
 pub mod apply;
 pub mod console;
 pub mod control;
+pub mod events;
 pub mod file;
 pub mod history;
 pub mod hosts;
@@ -51,6 +52,8 @@ pub async fn client_command(cli: &Cli, paths: &Paths) -> Result<(), Failure> {
         Command::Delete(t) => on_target(paths, autostart, &t.target, Action::Delete).await,
         Command::Start(a) => start::start(paths, autostart, a).await,
         Command::Logs(a) => logs::logs(paths, a).await,
+        Command::Events(a) => events::events(paths, a).await,
+        Command::Metrics => events::metrics(paths).await,
         Command::Flush(a) => {
             let target = a.target.clone();
             act(paths, autostart, Request::Flush { target }).await
@@ -65,7 +68,7 @@ pub async fn client_command(cli: &Cli, paths: &Paths) -> Result<(), Failure> {
         Command::Env(a) => console::env(paths, a).await,
         Command::Bridge => console::bridge(paths).await,
         Command::Monit => crate::cli::monit::run(paths).await,
-        Command::Daemon
+        Command::Daemon(_)
         | Command::Check(_)
         | Command::GenDocs { .. }
         | Command::Startup(_)

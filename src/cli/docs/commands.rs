@@ -29,8 +29,17 @@ pub const PAGES: &[Page] = &[
                 "svctl --home /srv/svctl daemon",
                 "with its socket, database and logs under /srv/svctl",
             ),
+            (
+                "svctl daemon --metrics-addr 127.0.0.1:9615",
+                "also serve GET /metrics and GET /healthz for Prometheus on loopback port 9615",
+            ),
         ],
-        &["svctl-startup(1)", "svctl-kill(1)", "svctl-ping(1)"],
+        &[
+            "svctl-startup(1)",
+            "svctl-kill(1)",
+            "svctl-ping(1)",
+            "svctl-metrics(1)",
+        ],
     ),
     (
         "start",
@@ -290,6 +299,35 @@ pub const PAGES: &[Page] = &[
             "reopen every log file, in logrotate's postrotate",
         )],
         &["svctl-logs(1)", "logrotate(8)"],
+    ),
+    (
+        "events",
+        &[
+            ("svctl events", "the recent lifecycle events of every app"),
+            (
+                "svctl events api --follow",
+                "api's events as they happen: spawn, online, exit with its cause, restart scheduled…",
+            ),
+            (
+                "svctl events --follow --json",
+                "one JSON object per event (a {\"dropped\": N} line when the reader fell behind)",
+            ),
+        ],
+        &["svctl-history(1)", "svctl-logs(1)", "svctl-metrics(1)"],
+    ),
+    (
+        "metrics",
+        &[
+            (
+                "svctl metrics",
+                "every metric once, in the Prometheus text format",
+            ),
+            (
+                "svctl --home /srv/svctl metrics",
+                "the metrics of the daemon of another home",
+            ),
+        ],
+        &["svctl-daemon(1)", "svctl-events(1)"],
     ),
     (
         "history",

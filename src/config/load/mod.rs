@@ -21,6 +21,7 @@
 
 mod environment;
 mod field;
+mod hooks;
 mod identity;
 mod instances;
 mod limits;
@@ -347,6 +348,7 @@ pub(crate) fn app(path: &str, at: &Located, ctx: &mut Ctx) -> Option<AppSpec> {
     readiness::read(&keys, &mut spec, ctx);
     logs::read(&keys, &mut spec, ctx);
     user::read(&keys, &mut spec, ctx);
+    hooks::read(&keys, &mut spec, ctx);
     // Last: a shebang's interpreter goes before the file's `interpreter_args`.
     identity.resolve_program(&mut spec);
     (ctx.problems.len() == before && identity.complete()).then_some(spec)
@@ -360,7 +362,7 @@ pub(crate) fn check(spec: &AppSpec) -> Result<(), String> {
     if let Some(why) = name_problem(&spec.name) {
         return Err(format!("`{}` is not a valid app name: {why}", spec.name));
     }
-    let sections: [SectionCheck; 9] = [
+    let sections: [SectionCheck; 10] = [
         identity::check,
         environment::check,
         instances::check,
@@ -370,6 +372,7 @@ pub(crate) fn check(spec: &AppSpec) -> Result<(), String> {
         triggers::check,
         readiness::check,
         logs::check,
+        hooks::check,
     ];
     sections
         .iter()

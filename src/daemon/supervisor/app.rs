@@ -118,6 +118,8 @@ pub struct Run {
     /// The OS error when the program could not be executed.
     pub spawn_error: Option<String>,
     pub cpu: Option<f32>,
+    /// CPU time of the tree's live processes at the last sample, in clock ticks.
+    pub cpu_ticks: Option<u64>,
     pub rss: Option<u64>,
     pub rss_peak: Option<u64>,
     /// The run's descendants at the last sample (or at the stop), to find them again once the

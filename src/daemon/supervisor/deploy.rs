@@ -88,6 +88,13 @@ impl Supervisor {
     }
 
     pub(super) fn end_deployment(&mut self, id: u64, ok: bool, message: String) {
+        self.publish(crate::ipc::LifecycleEvent {
+            message: Some(format!(
+                "deployment #{id} {}: {message}",
+                if ok { "ok" } else { "failed" }
+            )),
+            ..self.event_of("", 0, crate::ipc::EventKind::Deployment)
+        });
         self.store.send(Write::DeploymentEnded {
             id,
             ended_at_ms: crate::store::now_ms(),

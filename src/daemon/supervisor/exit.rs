@@ -179,6 +179,16 @@ impl Supervisor {
         if let Some(m) = minute {
             self.store.send(super::sample::minute_write(app, index, m));
         }
+        self.count_exit(app, index, s.cause, s.next_delay_ms.is_some());
+        let mut ev = self.event_of(app, index, crate::ipc::EventKind::Exit);
+        ev.run = s.run;
+        ev.pid = record.pid;
+        ev.cause = Some(s.cause);
+        ev.exit_code = record.exit_code;
+        ev.signal = record.signal.clone();
+        ev.message = record.error.clone();
+        ev.stderr_tail = record.stderr_tail.clone();
+        self.publish(ev);
         self.store.send(Write::Exit(record));
     }
 

@@ -14,8 +14,10 @@
 mod app;
 mod console;
 mod deploy;
+mod events;
 mod exit;
 mod logs;
+mod metrics;
 mod probes;
 mod reload;
 mod requests;
@@ -38,6 +40,7 @@ use crate::store::Store;
 use app::App;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+pub use targets::Key;
 use targets::Waiter;
 use timers::{Timer, TimerQueue};
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -83,9 +86,26 @@ pub enum Command {
     Request(Request, ReplyTx),
     /// A receiver of the live log feed, for `logs --follow`.
     Subscribe(oneshot::Sender<broadcast::Receiver<LogChunk>>),
+    /// The recent lifecycle events and a receiver of the later ones, for `events`, with the
+    /// instances the target names (`None`: every instance, and deployments).
+    SubscribeEvents {
+        target: Option<String>,
+        reply: oneshot::Sender<Result<TargetFeed, RequestError>>,
+    },
+    /// What `metrics` reports, read from the actor's state (encoded by the caller).
+    Metrics(oneshot::Sender<crate::daemon::metrics::Snapshot>),
     /// SIGTERM or SIGINT: stop every app, then end.
     Shutdown,
 }
+
+/// The recent lifecycle events and a receiver of every later one.
+pub type EventFeed = (
+    Vec<crate::daemon::bus::Received>,
+    broadcast::Receiver<crate::daemon::bus::Received>,
+);
+
+/// An event feed and the instances its target names (`None`: all, and deployments).
+pub type TargetFeed = (EventFeed, Option<Vec<targets::Key>>);
 
 /// What the supervisor's own helpers send back to it.
 enum Internal {
@@ -179,6 +199,11 @@ pub struct Supervisor {
     rollouts: Vec<reload::Rollout>,
     /// The id the next deployment gets (one more than the highest stored).
     next_deployment: u64,
+    /// Every lifecycle event is published here once.
+    bus: crate::daemon::bus::Bus,
+    /// Exits and automatic restarts per (app, instance, cause), counted from the database at
+    /// start and on every exit since: the counters of `metrics`.
+    exit_counts: crate::daemon::metrics::ExitCounts,
 }
 
 impl Supervisor {
@@ -216,7 +241,15 @@ impl Supervisor {
             notify: None,
             rollouts: Vec::new(),
             next_deployment: 1,
+            bus: crate::daemon::bus::Bus::default(),
+            exit_counts: Default::default(),
         }
+    }
+
+    /// The recent events and a receiver of every later one, for a subscriber that starts with
+    /// the daemon (hooks).
+    pub fn subscribe_events(&self) -> EventFeed {
+        self.bus.subscribe()
     }
 
     /// Serves `socket` as the apps' `$NOTIFY_SOCKET` once the actor runs.
@@ -285,6 +318,16 @@ impl Supervisor {
                     Some(Command::Shutdown) => self.begin_shutdown(None),
                     Some(Command::Subscribe(reply)) => {
                         let _ = reply.send(self.live.subscribe());
+                    }
+                    Some(Command::SubscribeEvents { target, reply }) => {
+                        let keys = match target.as_deref() {
+                            None | Some("all") => Ok(None),
+                            Some(t) => self.resolve(t).map(Some),
+                        };
+                        let _ = reply.send(keys.map(|k| (self.bus.subscribe(), k)));
+                    }
+                    Some(Command::Metrics(reply)) => {
+                        let _ = reply.send(self.metrics_snapshot());
                     }
                     // Every sender is gone: nobody can reach us any more.
                     None => {
@@ -400,12 +443,15 @@ impl Supervisor {
             let Some(inst) = a.insts.get_mut(&index) else {
                 return;
             };
-            let effects = lifecycle::step(&mut inst.life, &a.policy, ev, now);
-            for effect in effects {
+            let before = inst.life.status();
+            let effects = lifecycle::step(&mut inst.life, &a.policy, ev.clone(), now);
+            // The exit (recorded by an effect) comes before what follows from it.
+            for effect in effects.clone() {
                 if let Some(back) = self.perform(app, index, effect) {
                     queue.push(back);
                 }
             }
+            self.publish_step(app, index, &ev, before, &effects);
         }
     }
 

@@ -137,6 +137,11 @@ impl Supervisor {
             Request::Env { target } => {
                 let _ = reply.send(self.env(&target));
             }
+            // The socket server answers these itself (a stream, and an encoding off the actor).
+            Request::Events { .. } | Request::Metrics => {
+                let msg = "events and metrics are served by the connection, not the supervisor";
+                let _ = reply.send(Err(RequestError::Internal(msg.into())));
+            }
             Request::Reload {
                 target,
                 apps,

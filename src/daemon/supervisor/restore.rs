@@ -18,6 +18,7 @@ impl Supervisor {
     pub fn restore(&mut self, snapshot: Snapshot) {
         let now = crate::store::now_ms();
         self.next_deployment = snapshot.last_deployment + 1;
+        self.load_exit_counts(snapshot.exit_counts);
         let mut lost: HashMap<(String, u32), LastExit> = HashMap::new();
         for open in snapshot.open_runs {
             let alive = open.pid > 1
@@ -59,6 +60,7 @@ impl Supervisor {
                 leftovers_killed: u32::from(alive),
                 stderr_tail: None,
             };
+            self.count_exit(&record.app, record.instance, Cause::DaemonLost, false);
             lost.insert((record.app.clone(), record.instance), last_exit_of(&record));
             self.store.send(Write::Exit(record));
         }

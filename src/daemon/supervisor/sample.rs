@@ -150,6 +150,7 @@ impl Supervisor {
                 let r = &mut inst.run;
                 r.cpu = cpu.or(r.cpu);
                 r.rss = Some(s.rss_bytes);
+                r.cpu_ticks = Some(s.cpu_ticks);
                 r.members = s.members.clone();
                 r.processes = Some(s.processes);
                 r.rss_peak = r.rss_peak.max(Some(s.rss_bytes));

@@ -23,7 +23,7 @@ impl Target for App {
 }
 
 impl Supervisor {
-    fn info(&self, a: &App, index: u32, inst: &Inst) -> ProcessInfo {
+    pub(super) fn info(&self, a: &App, index: u32, inst: &Inst) -> ProcessInfo {
         let life = &inst.life;
         let running = life.status().has_process() && inst.run.pid.is_some();
         let now = self.now_ms();
