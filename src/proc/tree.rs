@@ -17,6 +17,8 @@ pub use super::pidfd::exited;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TreeSample {
     pub root: i32,
+    /// The root's start time, in clock ticks since boot.
+    pub start_ticks: u64,
     pub rss_bytes: u64,
     /// utime + stime of every live process of the tree, in clock ticks.
     pub cpu_ticks: u64,
@@ -136,6 +138,7 @@ impl TreeSampler {
             let look = recheck || self.roots.get(&root).is_some_and(|r| r.had_children);
             let mut s = TreeSample {
                 root,
+                start_ticks: rs.start_ticks,
                 rss_bytes: 0,
                 cpu_ticks: 0,
                 processes: 0,
@@ -197,23 +200,43 @@ pub fn member_of(pid: i32) -> Option<Member> {
     })
 }
 
-/// Turns successive CPU-tick readings into percentages of one core.
+/// A CPU percentage is measured over at least this long: a reading closer than this to the
+/// previous one gives no new figure (the shown one stays), so a sample taken right after
+/// another cannot show a 10 ms window's 0 % or 100 %.
+pub const MIN_CPU_WINDOW: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Turns CPU-tick readings into percentages of one core: over the time since the previous
+/// reading (at least [`MIN_CPU_WINDOW`]), or, on the first reading of a process, since it
+/// started.
 #[derive(Debug, Default)]
 pub struct CpuMeter {
     last: HashMap<i32, (u64, std::time::Instant)>,
 }
 
 impl CpuMeter {
-    /// The CPU use of `root` since its previous reading, or `None` on the first.
-    pub fn percent(&mut self, root: i32, ticks: u64, now: std::time::Instant) -> Option<f32> {
-        let prev = self.last.insert(root, (ticks, now));
-        let (t0, at0) = prev?;
-        let secs = now.duration_since(at0).as_secs_f64();
-        if secs <= 0.0 {
+    /// The CPU use of the tree of `root` (started at `start_ticks` since boot) that used
+    /// `ticks` in all: since the previous reading, since its start on the first, or `None`
+    /// when the previous reading is less than [`MIN_CPU_WINDOW`] old.
+    pub fn percent(
+        &mut self,
+        root: i32,
+        ticks: u64,
+        start_ticks: u64,
+        now: std::time::Instant,
+    ) -> Option<f32> {
+        let tps = stat::ticks_per_second() as f64;
+        let Some(&(t0, at0)) = self.last.get(&root) else {
+            self.last.insert(root, (ticks, now));
+            let lived = stat::boot_ticks()?.saturating_sub(start_ticks);
+            return (lived > 0).then(|| (ticks as f64 / lived as f64 * 100.0) as f32);
+        };
+        let span = now.saturating_duration_since(at0);
+        if span < MIN_CPU_WINDOW {
             return None;
         }
-        let used = ticks.saturating_sub(t0) as f64 / stat::ticks_per_second() as f64;
-        Some((used / secs * 100.0) as f32)
+        self.last.insert(root, (ticks, now));
+        let used = ticks.saturating_sub(t0) as f64 / tps;
+        Some((used / span.as_secs_f64() * 100.0) as f32)
     }
 
     /// Forgets roots that are no longer alive.
@@ -295,15 +318,25 @@ mod tests {
     }
 
     #[test]
-    fn cpu_meter_needs_two_readings() {
+    fn cpu_meter_measures_since_start_then_over_windows_of_a_second_or_more() {
         let mut m = CpuMeter::default();
         let t0 = std::time::Instant::now();
-        assert_eq!(m.percent(1, 100, t0), None);
-        let t1 = t0 + std::time::Duration::from_secs(2);
         let tps = stat::ticks_per_second();
-        let p = m.percent(1, 100 + tps, t1).unwrap();
+        let boot = stat::boot_ticks().expect("the boot clock");
+        // First reading: a process that started 4 s ago and used 1 s of CPU: 25 %.
+        let p = m
+            .percent(1, tps, boot - 4 * tps, t0)
+            .expect("a figure since start");
+        assert!((p - 25.0).abs() < 3.0, "{p}");
+        // Too soon after it: no new figure.
+        let soon = t0 + std::time::Duration::from_millis(300);
+        assert_eq!(m.percent(1, 2 * tps, boot - 4 * tps, soon), None);
+        // Two seconds after the first reading, one more second of CPU: 50 %.
+        let t1 = t0 + std::time::Duration::from_secs(2);
+        let p = m.percent(1, 2 * tps, boot - 4 * tps, t1).unwrap();
         assert!((p - 50.0).abs() < 0.01, "{p}");
+        // A forgotten root starts over from its start.
         m.retain(&std::collections::HashSet::new());
-        assert_eq!(m.percent(1, 0, t1), None);
+        assert!(m.last.is_empty());
     }
 }
