@@ -47,6 +47,9 @@ pub use sample::DEFAULT_MEMORY_CHECK_MS;
 /// a burst of work, freed heap) once it has been quiet this long.
 const TRIM_QUIET_MS: u64 = 1000;
 
+/// Log chunks the live feed holds for slow `logs --follow` readers.
+const LIVE_FEED_SLOTS: usize = 1024;
+
 /// Why a request could not be carried out. The socket server turns it into a typed error
 /// response; the supervisor never builds wire errors itself.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -187,7 +190,9 @@ pub struct Supervisor {
 impl Supervisor {
     pub fn new(paths: Paths, store: Store, warnings: Vec<String>, defaults: Defaults) -> Self {
         let (internal_tx, internal_rx) = mpsc::unbounded_channel();
-        let live = broadcast::channel(4096).0;
+        // Chunks held for `logs --follow` readers: one that falls this far behind is told how much it
+        // missed. (Each slot is allocated up front, follower or not.)
+        let live = broadcast::channel(LIVE_FEED_SLOTS).0;
         Supervisor {
             logs: crate::logs::registry::Registry::new(
                 paths.clone(),
@@ -394,7 +399,9 @@ impl Supervisor {
     }
 
     fn inst_mut(&mut self, name: &str, index: u32) -> Option<&mut app::Inst> {
-        self.app_mut(name).and_then(|a| a.insts.get_mut(&index))
+        self.app_mut(name)
+            .and_then(|a| a.insts.get_mut(&index))
+            .map(|i| &mut **i)
     }
 
     /// Feeds one event to an instance's state machine and performs the effects, feeding their

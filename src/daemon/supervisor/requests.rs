@@ -261,14 +261,14 @@ impl Supervisor {
             for i in 0..count {
                 a.insts
                     .entry(i)
-                    .or_insert_with(|| Inst::new(Instance::new()));
+                    .or_insert_with(|| Box::new(Inst::new(Instance::new())));
             }
             for i in old.into_iter().filter(|i| *i >= count) {
                 self.dispatch(&name, i, Event::Delete);
             }
         } else {
             let insts = (0..count)
-                .map(|i| (i, Inst::new(Instance::new())))
+                .map(|i| (i, Box::new(Inst::new(Instance::new()))))
                 .collect();
             self.apps.push(App::new(spec.clone(), false, insts));
         }
