@@ -79,8 +79,9 @@ pub fn sample(roots: &[i32]) -> Vec<TreeSample> {
 /// What the sampler keeps about one main process between rounds.
 #[derive(Debug)]
 struct Root {
-    /// `/proc/PID/stat`, kept open: re-reading at offset 0 costs one syscall instead of three.
-    stat: StatFile,
+    /// `/proc/PID/stat`, kept open for a root sampled often: re-reading at offset 0 costs one
+    /// syscall instead of three.
+    stat: Option<StatFile>,
     start_ticks: u64,
     /// It had children at the last look.
     had_children: bool,
@@ -93,6 +94,10 @@ struct Root {
 pub struct TreeSampler {
     roots: std::collections::HashMap<i32, Root>,
     round: u64,
+    /// The roots whose stat file stays open between rounds (`None`: every root). Every open
+    /// file of the daemon is copied into each process it starts, so a root sampled once a
+    /// minute is better read afresh.
+    kept: Option<std::collections::HashSet<i32>>,
 }
 
 /// A main process without children is looked at again for new ones every this many rounds.
@@ -107,12 +112,16 @@ impl TreeSampler {
         let mut buf = [0u8; BUF_LEN];
         let mut stack: Vec<(i32, Stat)> = Vec::new();
         for &root in roots {
+            let keep = self.kept.as_ref().is_none_or(|k| k.contains(&root));
             let rs = match self.roots.get(&root) {
-                Some(r) => match r.stat.read(&mut buf) {
-                    Some(s) if s.start_ticks == r.start_ticks => Some(s),
-                    _ => None,
-                },
-                None => None,
+                Some(r) if r.stat.is_some() == keep => {
+                    let read = match &r.stat {
+                        Some(f) => f.read(&mut buf),
+                        None => stat::read(root),
+                    };
+                    read.filter(|s| s.start_ticks == r.start_ticks)
+                }
+                _ => None,
             };
             let rs = match rs {
                 Some(s) => s,
@@ -127,7 +136,7 @@ impl TreeSampler {
                     self.roots.insert(
                         root,
                         Root {
-                            stat: f,
+                            stat: keep.then_some(f),
                             start_ticks: s.start_ticks,
                             had_children: true,
                         },
@@ -182,6 +191,11 @@ impl TreeSampler {
             out.push(s);
         }
         out
+    }
+
+    /// Only the roots in `kept` keep their stat file open from now on.
+    pub fn keep_open(&mut self, kept: std::collections::HashSet<i32>) {
+        self.kept = Some(kept);
     }
 
     /// Closes what is kept for main processes that are not in `live` any more.
@@ -315,6 +329,22 @@ mod tests {
         assert!(s.sample(&[root], false).is_empty());
         assert!(s.roots.is_empty());
         s.forget_except(&std::collections::HashSet::new());
+    }
+
+    #[test]
+    fn roots_not_kept_are_read_afresh_without_an_open_file() {
+        let me = std::process::id() as i32;
+        let mut s = TreeSampler::default();
+        s.keep_open(std::collections::HashSet::new());
+        for _ in 0..2 {
+            let t = s.sample(&[me], false);
+            assert_eq!(t.len(), 1);
+            assert!(t[0].rss_bytes > 0);
+        }
+        assert!(s.roots[&me].stat.is_none());
+        s.keep_open([me].into());
+        assert_eq!(s.sample(&[me], false).len(), 1);
+        assert!(s.roots[&me].stat.is_some());
     }
 
     #[test]

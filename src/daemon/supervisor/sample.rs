@@ -142,12 +142,23 @@ impl Supervisor {
         }
         self.sampling = Some(round);
         let live = self.live_pids();
+        // Only the apps checked on an interval are sampled often enough to keep files open.
+        let kept: std::collections::HashSet<i32> = self
+            .apps
+            .iter()
+            .filter(|a| {
+                a.spec.max_memory_restart.is_some() || a.spec.memory_check_interval_ms.is_some()
+            })
+            .flat_map(|a| a.insts.values())
+            .filter_map(|i| i.run.pid)
+            .collect();
         let sampler = self.sampler.clone();
         let tx = self.internal_tx.clone();
         tokio::task::spawn_blocking(move || {
             let samples = match sampler.lock() {
                 Ok(mut guard) => {
                     let (trees, meter) = &mut *guard;
+                    trees.keep_open(kept);
                     trees.forget_except(&live);
                     meter.retain(&live);
                     let now = std::time::Instant::now();
