@@ -240,9 +240,14 @@ impl CpuMeter {
     ) -> Option<f32> {
         let tps = stat::ticks_per_second() as f64;
         let Some(&(t0, at0)) = self.last.get(&root) else {
-            self.last.insert(root, (ticks, now));
             let lived = stat::boot_ticks()?.saturating_sub(start_ticks);
-            return (lived > 0).then(|| (ticks as f64 / lived as f64 * 100.0) as f32);
+            // A process younger than a tick has no figure yet, and its next sample is measured
+            // from its start again (not from this reading, which would wait MIN_CPU_WINDOW).
+            if lived == 0 {
+                return None;
+            }
+            self.last.insert(root, (ticks, now));
+            return Some((ticks as f64 / lived as f64 * 100.0) as f32);
         };
         let span = now.saturating_duration_since(at0);
         if span < MIN_CPU_WINDOW {
