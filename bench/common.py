@@ -113,6 +113,31 @@ def sample_rss(pids_fn, n=8, gap=0.25):
     return median(vals)
 
 
+def syscalls_per_s(pids, secs):
+    """System calls per second of the given processes (all their threads) under `strace -c -f`
+    over secs; None when strace is missing or cannot attach."""
+    if not shutil.which('strace') or not pids:
+        return None
+    argv = ['strace', '-c', '-f']
+    for p in pids:
+        argv += ['-p', str(p)]
+    try:
+        p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    except OSError:
+        return None
+    time.sleep(secs)
+    p.send_signal(signal.SIGINT)
+    try:
+        _, err = p.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        return None
+    m = re.search(r'^-+ -+ .*\n100\.00\s+\S+\s+\S+\s+(\d+)', err, re.M)
+    if m:
+        return int(m.group(1)) / secs
+    return 0.0 if 'attached' in err or 'total' in err else None
+
+
 def cpu_percent(pids_fn, secs):
     """CPU of the given processes over secs, as % of one core."""
     pids = pids_fn()

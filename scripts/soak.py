@@ -327,6 +327,19 @@ class Soak:
               f"(peak {max(s['rss'] for s in self.samples) / 2**20:.1f}M)")
             w(f"- daemon open fds first→last third: {f0:.0f} → {f1:.0f} "
               f"(peak {max(s['fds'] for s in self.samples)})")
+            after = [x for x in self.samples if x["t"] >= 60]
+            if len(after) >= 2:
+                grew = (after[-1]["rss"] - after[0]["rss"]) / 2**20
+                # Least-squares slope over the samples after the first minute, in MiB/min.
+                ts = [x["t"] / 60 for x in after]
+                rs = [x["rss"] / 2**20 for x in after]
+                mt, mr = statistics.mean(ts), statistics.mean(rs)
+                var = sum((t - mt) ** 2 for t in ts)
+                slope = sum((t - mt) * (r - mr) for t, r in zip(ts, rs)) / var if var else 0.0
+                met = "met" if grew <= 1.0 else "NOT met"
+                w(f"- daemon RSS after the first minute: {after[0]['rss'] / 2**20:.1f}M → "
+                  f"{after[-1]['rss'] / 2**20:.1f}M ({grew:+.2f} MiB, trend {slope:+.3f} MiB/min; "
+                  f"goal ≤ 1 MiB: {met})")
         if hasattr(self, "final_db"):
             d = self.final_db
             w(f"- at the end, live: {self.live_open} runs open in the db, {self.live_running} instances running")

@@ -334,7 +334,7 @@ pub(crate) const DOCS: &[(&str, &str, &str, &str)] = &[
     (
         "memory_check_interval",
         "duration, at least 100 ms",
-        "1 s (5 s without max_memory_restart)",
+        "1 s (without max_memory_restart: once a minute, and when a view asks)",
         "How often the app's memory is sampled.",
     ),
     (

@@ -68,7 +68,8 @@
 //! `auto_restarts` and `manual_restarts` (the same split by who asked),
 //! `unstable_restarts` (consecutive exits before `min_uptime`), `uptime_ms` (null when not
 //! running), `started_at_ms` (unix ms, null when not running), `cpu_percent` and `memory_bytes`
-//! (last sample, null before the first), `last_exit` (null, or `{cause, exit_code, signal,
+//! (sampled for the asking view when older than 1 s; CPU over the time since the previous
+//! sample, or since the start for the first; null before there is one), `last_exit` (null, or `{cause, exit_code, signal,
 //! ended_at_ms}`); and, only when they apply: `health` (`ok`, `failing N/M`, `pending`: the app
 //! has a `health:` check), `notify_status` (its last `STATUS=` on the notify socket),
 //! `probe_error` (its last failed readiness or health check),

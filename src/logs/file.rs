@@ -116,9 +116,12 @@ impl LogFile {
     }
 
     /// Creates the file now (as PM2 does at start), so it can be followed before the app
-    /// writes anything. A failure is not an error here: writing will try again.
+    /// writes anything; it is opened for good at the first write. (An app that never prints
+    /// holds no descriptor: every descriptor of the daemon is copied into, then closed in,
+    /// each process it starts.) A failure is not an error here: writing will try again.
     pub fn touch(&mut self) {
         let _ = self.open();
+        self.file = None;
     }
 
     pub fn path(&self) -> &Path {

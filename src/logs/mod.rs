@@ -236,23 +236,34 @@ pub async fn capture<R>(mut reader: R, mut out: StreamOutput)
 where
     R: AsyncRead + Unpin,
 {
-    // Most apps print little: start small and grow to CHUNK only for a stream that fills it,
-    // so a thousand idle apps do not hold a thousand full buffers.
-    let mut buf = vec![0u8; 512];
+    // Most apps print little: a stream reads into a small buffer inside its own task (no heap
+    // buffer of its own, allocated with the task when the app starts) and moves to a heap buffer
+    // growing to CHUNK only once it fills one, so a thousand idle apps hold no buffers.
+    let mut small = [0u8; 512];
+    let mut big: Vec<u8> = Vec::new();
     let mut partial: Vec<u8> = Vec::new();
     let mut scratch = Vec::new();
     let mut cut = Vec::new();
     loop {
-        let n = match reader.read(&mut buf).await {
+        let buf: &mut [u8] = if big.is_empty() { &mut small } else { &mut big };
+        let len = buf.len();
+        let n = match reader.read(buf).await {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(_) => break,
         };
-        if n == buf.len() && buf.len() < CHUNK {
-            buf.resize((buf.len() * 8).min(CHUNK), 0);
-        }
-        let data = &buf[..n];
+        let data: &[u8] = if big.is_empty() {
+            if n == len {
+                big = vec![0u8; len * 8];
+            }
+            &small[..n]
+        } else {
+            if n == len && len < CHUNK {
+                big.resize((len * 8).min(CHUNK), 0);
+            }
+            &big[..n]
+        };
         if let Some(w) = &mut out.ready {
             w.feed(data);
         }

@@ -19,6 +19,8 @@ pub struct Registry {
     retain: u32,
     live: LiveFeed,
     open: HashMap<PathBuf, Weak<Mutex<LogFile>>>,
+    /// The size of `open` at which its dead entries are swept next.
+    sweep_at: usize,
 }
 
 impl Registry {
@@ -29,6 +31,7 @@ impl Registry {
             retain,
             live,
             open: HashMap::new(),
+            sweep_at: 64,
         }
     }
 
@@ -48,7 +51,12 @@ impl Registry {
         if let Some(f) = self.get(path) {
             return f;
         }
-        self.open.retain(|_, w| w.strong_count() > 0);
+        // Writers of stopped streams are forgotten now and then, not at every call: a start
+        // of a thousand apps would walk every open file once per file.
+        if self.open.len() >= self.sweep_at {
+            self.open.retain(|_, w| w.strong_count() > 0);
+            self.sweep_at = (self.open.len() * 2).max(64);
+        }
         let max_size = match spec.log_max_size {
             Some(0) => None,
             Some(n) => Some(n),

@@ -19,6 +19,7 @@ pub mod pidfd;
 pub mod pidfile;
 pub mod stat;
 pub mod tree;
+pub mod trim;
 
 use crate::config::AppSpec;
 use nix::sys::signal::{Signal, killpg};

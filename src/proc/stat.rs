@@ -181,6 +181,13 @@ pub fn ticks_per_second() -> u64 {
     *V.get_or_init(|| sysconf(nix::unistd::SysconfVar::CLK_TCK).unwrap_or(100))
 }
 
+/// The time since boot in clock ticks, the clock of [`Stat::start_ticks`] (`/proc/uptime`).
+pub fn boot_ticks() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/uptime").ok()?;
+    let secs: f64 = text.split_whitespace().next()?.parse().ok()?;
+    Some((secs * ticks_per_second() as f64) as u64)
+}
+
 fn sysconf(var: nix::unistd::SysconfVar) -> Option<u64> {
     let v = nix::unistd::sysconf(var).ok()??;
     u64::try_from(v).ok().filter(|v| *v > 0)

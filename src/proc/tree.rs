@@ -17,6 +17,8 @@ pub use super::pidfd::exited;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TreeSample {
     pub root: i32,
+    /// The root's start time, in clock ticks since boot.
+    pub start_ticks: u64,
     pub rss_bytes: u64,
     /// utime + stime of every live process of the tree, in clock ticks.
     pub cpu_ticks: u64,
@@ -77,8 +79,9 @@ pub fn sample(roots: &[i32]) -> Vec<TreeSample> {
 /// What the sampler keeps about one main process between rounds.
 #[derive(Debug)]
 struct Root {
-    /// `/proc/PID/stat`, kept open: re-reading at offset 0 costs one syscall instead of three.
-    stat: StatFile,
+    /// `/proc/PID/stat`, kept open for a root sampled often: re-reading at offset 0 costs one
+    /// syscall instead of three.
+    stat: Option<StatFile>,
     start_ticks: u64,
     /// It had children at the last look.
     had_children: bool,
@@ -91,6 +94,10 @@ struct Root {
 pub struct TreeSampler {
     roots: std::collections::HashMap<i32, Root>,
     round: u64,
+    /// The roots whose stat file stays open between rounds (`None`: every root). Every open
+    /// file of the daemon is copied into each process it starts, so a root sampled once a
+    /// minute is better read afresh.
+    kept: Option<std::collections::HashSet<i32>>,
 }
 
 /// A main process without children is looked at again for new ones every this many rounds.
@@ -105,12 +112,16 @@ impl TreeSampler {
         let mut buf = [0u8; BUF_LEN];
         let mut stack: Vec<(i32, Stat)> = Vec::new();
         for &root in roots {
+            let keep = self.kept.as_ref().is_none_or(|k| k.contains(&root));
             let rs = match self.roots.get(&root) {
-                Some(r) => match r.stat.read(&mut buf) {
-                    Some(s) if s.start_ticks == r.start_ticks => Some(s),
-                    _ => None,
-                },
-                None => None,
+                Some(r) if r.stat.is_some() == keep => {
+                    let read = match &r.stat {
+                        Some(f) => f.read(&mut buf),
+                        None => stat::read(root),
+                    };
+                    read.filter(|s| s.start_ticks == r.start_ticks)
+                }
+                _ => None,
             };
             let rs = match rs {
                 Some(s) => s,
@@ -125,7 +136,7 @@ impl TreeSampler {
                     self.roots.insert(
                         root,
                         Root {
-                            stat: f,
+                            stat: keep.then_some(f),
                             start_ticks: s.start_ticks,
                             had_children: true,
                         },
@@ -136,6 +147,7 @@ impl TreeSampler {
             let look = recheck || self.roots.get(&root).is_some_and(|r| r.had_children);
             let mut s = TreeSample {
                 root,
+                start_ticks: rs.start_ticks,
                 rss_bytes: 0,
                 cpu_ticks: 0,
                 processes: 0,
@@ -181,6 +193,11 @@ impl TreeSampler {
         out
     }
 
+    /// Only the roots in `kept` keep their stat file open from now on.
+    pub fn keep_open(&mut self, kept: std::collections::HashSet<i32>) {
+        self.kept = Some(kept);
+    }
+
     /// Closes what is kept for main processes that are not in `live` any more.
     pub fn forget_except(&mut self, live: &std::collections::HashSet<i32>) {
         self.roots.retain(|pid, _| live.contains(pid));
@@ -197,23 +214,48 @@ pub fn member_of(pid: i32) -> Option<Member> {
     })
 }
 
-/// Turns successive CPU-tick readings into percentages of one core.
+/// A CPU percentage is measured over at least this long: a reading closer than this to the
+/// previous one gives no new figure (the shown one stays), so a sample taken right after
+/// another cannot show a 10 ms window's 0 % or 100 %.
+pub const MIN_CPU_WINDOW: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Turns CPU-tick readings into percentages of one core: over the time since the previous
+/// reading (at least [`MIN_CPU_WINDOW`]), or, on the first reading of a process, since it
+/// started.
 #[derive(Debug, Default)]
 pub struct CpuMeter {
     last: HashMap<i32, (u64, std::time::Instant)>,
 }
 
 impl CpuMeter {
-    /// The CPU use of `root` since its previous reading, or `None` on the first.
-    pub fn percent(&mut self, root: i32, ticks: u64, now: std::time::Instant) -> Option<f32> {
-        let prev = self.last.insert(root, (ticks, now));
-        let (t0, at0) = prev?;
-        let secs = now.duration_since(at0).as_secs_f64();
-        if secs <= 0.0 {
+    /// The CPU use of the tree of `root` (started at `start_ticks` since boot) that used
+    /// `ticks` in all: since the previous reading, since its start on the first, or `None`
+    /// when the previous reading is less than [`MIN_CPU_WINDOW`] old.
+    pub fn percent(
+        &mut self,
+        root: i32,
+        ticks: u64,
+        start_ticks: u64,
+        now: std::time::Instant,
+    ) -> Option<f32> {
+        let tps = stat::ticks_per_second() as f64;
+        let Some(&(t0, at0)) = self.last.get(&root) else {
+            let lived = stat::boot_ticks()?.saturating_sub(start_ticks);
+            // A process younger than a tick has no figure yet, and its next sample is measured
+            // from its start again (not from this reading, which would wait MIN_CPU_WINDOW).
+            if lived == 0 {
+                return None;
+            }
+            self.last.insert(root, (ticks, now));
+            return Some((ticks as f64 / lived as f64 * 100.0) as f32);
+        };
+        let span = now.saturating_duration_since(at0);
+        if span < MIN_CPU_WINDOW {
             return None;
         }
-        let used = ticks.saturating_sub(t0) as f64 / stat::ticks_per_second() as f64;
-        Some((used / secs * 100.0) as f32)
+        self.last.insert(root, (ticks, now));
+        let used = ticks.saturating_sub(t0) as f64 / tps;
+        Some((used / span.as_secs_f64() * 100.0) as f32)
     }
 
     /// Forgets roots that are no longer alive.
@@ -295,15 +337,41 @@ mod tests {
     }
 
     #[test]
-    fn cpu_meter_needs_two_readings() {
+    fn roots_not_kept_are_read_afresh_without_an_open_file() {
+        let me = std::process::id() as i32;
+        let mut s = TreeSampler::default();
+        s.keep_open(std::collections::HashSet::new());
+        for _ in 0..2 {
+            let t = s.sample(&[me], false);
+            assert_eq!(t.len(), 1);
+            assert!(t[0].rss_bytes > 0);
+        }
+        assert!(s.roots[&me].stat.is_none());
+        s.keep_open([me].into());
+        assert_eq!(s.sample(&[me], false).len(), 1);
+        assert!(s.roots[&me].stat.is_some());
+    }
+
+    #[test]
+    fn cpu_meter_measures_since_start_then_over_windows_of_a_second_or_more() {
         let mut m = CpuMeter::default();
         let t0 = std::time::Instant::now();
-        assert_eq!(m.percent(1, 100, t0), None);
-        let t1 = t0 + std::time::Duration::from_secs(2);
         let tps = stat::ticks_per_second();
-        let p = m.percent(1, 100 + tps, t1).unwrap();
+        let boot = stat::boot_ticks().expect("the boot clock");
+        // First reading: a process that started 4 s ago and used 1 s of CPU: 25 %.
+        let p = m
+            .percent(1, tps, boot - 4 * tps, t0)
+            .expect("a figure since start");
+        assert!((p - 25.0).abs() < 3.0, "{p}");
+        // Too soon after it: no new figure.
+        let soon = t0 + std::time::Duration::from_millis(300);
+        assert_eq!(m.percent(1, 2 * tps, boot - 4 * tps, soon), None);
+        // Two seconds after the first reading, one more second of CPU: 50 %.
+        let t1 = t0 + std::time::Duration::from_secs(2);
+        let p = m.percent(1, 2 * tps, boot - 4 * tps, t1).unwrap();
         assert!((p - 50.0).abs() < 0.01, "{p}");
+        // A forgotten root starts over from its start.
         m.retain(&std::collections::HashSet::new());
-        assert_eq!(m.percent(1, 0, t1), None);
+        assert!(m.last.is_empty());
     }
 }

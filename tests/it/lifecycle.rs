@@ -292,3 +292,34 @@ fn a_crash_loop_just_above_min_uptime_backs_off() {
         assert_eq!(r["unstable"], false, "{r}");
     }
 }
+
+#[test]
+fn list_samples_cpu_and_memory_when_asked_without_a_memory_limit() {
+    let h = Home::new();
+    h.ok(&[
+        "start",
+        "sh",
+        "--name",
+        "spin",
+        "--",
+        "-c",
+        "while :; do :; done",
+    ]);
+    h.ok(&["start", "sleep", "--name", "idle", "--", "1000"]);
+    // No timer samples these apps (no memory limit): the figures come from the asking `list`.
+    let spin = h.wait_status_where("spin", 0, "up for 1.5 s", |p| {
+        p["uptime_ms"].as_u64().is_some_and(|u| u > 1500)
+    });
+    let idle = h.proc("idle", 0).expect("idle is listed");
+    for p in [&spin, &idle] {
+        assert!(p["memory_bytes"].as_u64().is_some_and(|m| m > 0), "{p}");
+    }
+    let cpu = |p: &serde_json::Value| p["cpu_percent"].as_f64().unwrap_or(-1.0);
+    assert!(cpu(&spin) > 1.0, "a busy loop uses CPU: {spin}");
+    assert!(cpu(&idle) >= 0.0 && cpu(&idle) < cpu(&spin), "{idle}");
+    let described = h.ok(&["describe", "idle"]);
+    assert!(
+        described.contains(" mem "),
+        "describe shows the memory: {described}"
+    );
+}

@@ -4,11 +4,12 @@
 pub mod check;
 pub mod deploy;
 pub mod history;
+mod table;
 
 use crate::forensics::CrashLoop;
 use crate::ipc::{AppDetail, LastExit, ProcessInfo};
 use crate::record::Status;
-use comfy_table::{Cell, Color, ContentArrangement, Table, presets};
+use comfy_table::{Cell, ContentArrangement, Table, presets};
 use std::collections::BTreeMap;
 
 /// The instances that crash-loop now, by `(app, instance)`: flagged by `list` and `describe`.
@@ -40,9 +41,10 @@ pub fn bytes(n: u64) -> String {
     format!("{v:.1} {}", UNITS[u])
 }
 
-fn status_cell(s: Status, looping: bool) -> Cell {
+fn status_field(s: Status, looping: bool) -> (String, Option<table::Color>) {
+    use table::Color;
     if looping {
-        return Cell::new(format!("{} (crash loop)", s.as_str())).fg(Color::Red);
+        return (format!("{} (crash loop)", s.as_str()), Some(Color::Red));
     }
     let color = match s {
         Status::Online => Color::Green,
@@ -50,7 +52,7 @@ fn status_cell(s: Status, looping: bool) -> Cell {
         Status::Stopped => Color::Grey,
         Status::Launching | Status::Stopping | Status::WaitingRestart => Color::Yellow,
     };
-    Cell::new(s.as_str()).fg(color)
+    (s.as_str().to_string(), Some(color))
 }
 
 fn dash<T: ToString>(v: Option<T>) -> String {
@@ -71,16 +73,9 @@ pub fn host_table(rows: &[(String, ProcessInfo)], color: bool) -> String {
 }
 
 fn table_of(rows: &[(Option<&str>, &ProcessInfo)], color: bool, loops: &Loops) -> String {
+    use table::Color;
     let procs: Vec<&ProcessInfo> = rows.iter().map(|(_, p)| *p).collect();
     let with_host = rows.iter().any(|(h, _)| h.is_some());
-    let mut t = Table::new();
-    t.load_style(presets::UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Disabled);
-    if !color {
-        t.force_no_tty();
-    } else {
-        t.enforce_styling();
-    }
     let show_ns = procs.iter().any(|p| p.namespace != "default");
     let mut header = if with_host { vec!["host"] } else { vec![] };
     header.extend(["id", "name"]);
@@ -92,37 +87,39 @@ fn table_of(rows: &[(Option<&str>, &ProcessInfo)], color: bool, loops: &Loops) -
     if show_health {
         header.push("health");
     }
-    t.set_header(header);
+    let mut t = table::Grid::new(header);
+    let plain = |s: String| (s, None);
     for (host, p) in rows {
         let mut row = match host {
-            Some(h) => vec![Cell::new(h)],
+            Some(h) => vec![plain(h.to_string())],
             None => vec![],
         };
-        row.extend([Cell::new(p.id), Cell::new(&p.name)]);
+        row.extend([plain(p.id.to_string()), plain(p.name.clone())]);
         if show_ns {
-            row.push(Cell::new(&p.namespace));
+            row.push(plain(p.namespace.clone()));
         }
+        let looping = loops.contains_key(&(p.name.clone(), p.instance));
         row.extend([
-            Cell::new(p.instance),
-            Cell::new(dash(p.pid)),
-            status_cell(p.status, loops.contains_key(&(p.name.clone(), p.instance))),
-            Cell::new(dash(p.uptime_ms.map(duration_short))),
-            Cell::new(p.restarts),
-            Cell::new(dash(p.cpu_percent.map(|c| format!("{c:.0}%")))),
-            Cell::new(dash(p.memory_bytes.map(bytes))),
+            plain(p.instance.to_string()),
+            plain(dash(p.pid)),
+            status_field(p.status, looping),
+            plain(dash(p.uptime_ms.map(duration_short))),
+            plain(p.restarts.to_string()),
+            plain(dash(p.cpu_percent.map(|c| format!("{c:.0}%")))),
+            plain(dash(p.memory_bytes.map(bytes))),
         ]);
         if show_health {
-            let h = p.health.as_deref().unwrap_or("-");
-            let cell = Cell::new(h);
-            row.push(match h {
-                "ok" => cell.fg(Color::Green),
-                "pending" | "-" => cell,
-                _ => cell.fg(Color::Red),
-            });
+            let h = p.health.clone().unwrap_or_else(|| "-".to_string());
+            let c = match h.as_str() {
+                "ok" => Some(Color::Green),
+                "pending" | "-" => None,
+                _ => Some(Color::Red),
+            };
+            row.push((h, c));
         }
-        t.add_row(row);
+        t.row(row);
     }
-    t.to_string()
+    t.draw(color)
 }
 
 /// One line per crash-looping app, for under the table: "web is crash-looping (instance 0):

@@ -241,7 +241,9 @@ pub struct App {
     pub watcher: Option<notify::RecommendedWatcher>,
     /// Bumped on every watched change: only the last change's quiet period restarts.
     pub watch_seq: u64,
-    pub insts: BTreeMap<u32, Inst>,
+    /// Boxed: a map's node holds room for eleven values, and an instance is large, so an app
+    /// with one instance would otherwise carry ten empty instances' worth of memory.
+    pub insts: BTreeMap<u32, Box<Inst>>,
     /// The deployment that last changed this app: its spawns record it.
     pub deployment: Option<u64>,
     /// The last rollout that gave it its spec failed: some instances may run the one before.
@@ -249,7 +251,7 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(spec: AppSpec, should_run: bool, insts: BTreeMap<u32, Inst>) -> App {
+    pub fn new(spec: AppSpec, should_run: bool, insts: BTreeMap<u32, Box<Inst>>) -> App {
         App {
             policy: policy_of(&spec),
             spec,

@@ -48,6 +48,13 @@ use tokio::time::Instant;
 
 pub use sample::DEFAULT_MEMORY_CHECK_MS;
 
+/// The daemon gives back what it holds but does not use at rest (code paged in by start-up or
+/// a burst of work, freed heap) once it has been quiet this long.
+const TRIM_QUIET_MS: u64 = 1000;
+
+/// Log chunks the live feed holds for slow `logs --follow` readers.
+const LIVE_FEED_SLOTS: usize = 1024;
+
 /// Why a request could not be carried out. The socket server turns it into a typed error
 /// response; the supervisor never builds wire errors itself.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -133,7 +140,7 @@ enum Internal {
         error: String,
     },
     /// Per main pid: tree RSS, and CPU % since the previous sample.
-    Samples(Vec<(tree::TreeSample, Option<f32>)>),
+    Samples(Vec<(tree::TreeSample, Option<f32>)>, sample::Round),
     /// A run's output matched its `ready_log_line`.
     Ready { app: String, index: u32, run: u64 },
     /// A readiness or health check of a run passed (`error: None`) or failed.
@@ -185,7 +192,15 @@ pub struct Supervisor {
     internal_rx: Option<mpsc::UnboundedReceiver<Internal>>,
     /// The sampler's state between rounds (open stat files, CPU readings).
     sampler: Arc<Mutex<(TreeSampler, CpuMeter)>>,
-    sampling: bool,
+    /// The round in flight, if one is.
+    sampling: Option<sample::Round>,
+    /// When the last round for views started (supervisor clock), and the views waiting for
+    /// the next one.
+    view_sampled_at: Option<u64>,
+    view_waiting: Vec<sample::Viewer>,
+    /// When the daemon gives back its idle memory, once nothing happened for
+    /// [`TRIM_QUIET_MS`] (supervisor clock).
+    trim_at: Option<u64>,
     logs: crate::logs::registry::Registry,
     /// The kernel's OOM-kill counters as last read, and when (supervisor clock).
     oom_seen: OomCounters,
@@ -209,7 +224,9 @@ pub struct Supervisor {
 impl Supervisor {
     pub fn new(paths: Paths, store: Store, warnings: Vec<String>, defaults: Defaults) -> Self {
         let (internal_tx, internal_rx) = mpsc::unbounded_channel();
-        let live = broadcast::channel(4096).0;
+        // Chunks held for `logs --follow` readers: one that falls this far behind is told how much it
+        // missed. (Each slot is allocated up front, follower or not.)
+        let live = broadcast::channel(LIVE_FEED_SLOTS).0;
         Supervisor {
             logs: crate::logs::registry::Registry::new(
                 paths.clone(),
@@ -231,7 +248,10 @@ impl Supervisor {
             internal_tx,
             internal_rx: Some(internal_rx),
             sampler: Arc::default(),
-            sampling: false,
+            sampling: None,
+            view_sampled_at: None,
+            view_waiting: Vec::new(),
+            trim_at: None,
             oom_seen: OomCounters::default(),
             oom_read_at: None,
             live,
@@ -303,12 +323,14 @@ impl Supervisor {
             }
             let next_timer = self.timers.next_at();
             let deadline = self.origin + Duration::from_millis(next_timer.unwrap_or(0));
-            let next_sample = if self.sampling {
+            let next_sample = if self.sampling.is_some() {
                 None
             } else {
                 self.next_sample_due()
             };
             let sample_at = self.origin + Duration::from_millis(next_sample.unwrap_or(0));
+            let trim_at = self.origin + Duration::from_millis(self.trim_at.unwrap_or(0));
+            let mut busy = true;
             tokio::select! {
                 // Requests first: under a crash storm a `list` waits for at most the one event
                 // being handled, not for a queue of exits.
@@ -326,22 +348,37 @@ impl Supervisor {
                         };
                         let _ = reply.send(keys.map(|k| (self.bus.subscribe(), k)));
                     }
-                    Some(Command::Metrics(reply)) => {
-                        let _ = reply.send(self.metrics_snapshot());
-                    }
+                    Some(Command::Metrics(reply)) => self.view_metrics(reply),
                     // Every sender is gone: nobody can reach us any more.
                     None => {
                         commands_open = false;
                         self.begin_shutdown(None);
                     }
                 },
-                Some(ev) = internal.recv() => self.internal(ev),
+                Some(ev) = internal.recv() => {
+                    // The memory checks and the minute's round are the daemon at rest.
+                    busy = !matches!(ev, Internal::Samples(_, sample::Round::Due));
+                    self.internal(ev);
+                }
                 _ = tokio::time::sleep_until(deadline), if next_timer.is_some() => self.fire_timers(),
-                _ = tokio::time::sleep_until(sample_at), if next_sample.is_some() => self.start_sample(),
+                _ = tokio::time::sleep_until(sample_at), if next_sample.is_some() => {
+                    busy = false;
+                    self.start_sample();
+                }
+                _ = tokio::time::sleep_until(trim_at), if self.trim_at.is_some() => {
+                    busy = false;
+                    self.trim_at = None;
+                    tokio::task::spawn_blocking(crate::proc::trim::trim);
+                }
+            }
+            if busy {
+                self.trim_at = Some(self.now_ms() + TRIM_QUIET_MS);
             }
             self.settle_waiters();
             self.advance_rollouts();
         }
+        // Views still waiting for a round get the figures as they are.
+        self.answer_views();
         // Every run is down: the daemon's cgroups go with it (a restarted daemon makes them
         // again).
         let names: Vec<String> = self.apps.iter().map(|a| a.spec.name.clone()).collect();
@@ -392,10 +429,15 @@ impl Supervisor {
                 run,
                 error,
             } => self.cgroup_failed(&app, index, run, &error),
-            Internal::Samples(samples) => {
-                self.sampling = false;
+            Internal::Samples(samples, round) => {
+                self.sampling = None;
                 self.apply_samples(samples);
                 self.reap_adopted();
+                if round == sample::Round::View {
+                    self.answer_views();
+                }
+                // Views that asked during a round of due apps get their own now.
+                self.start_view_sample();
             }
             Internal::WatchChange { app, generation } => self.watch_changed(app, generation),
             Internal::Ready { app, index, run } => {
@@ -428,7 +470,9 @@ impl Supervisor {
     }
 
     fn inst_mut(&mut self, name: &str, index: u32) -> Option<&mut app::Inst> {
-        self.app_mut(name).and_then(|a| a.insts.get_mut(&index))
+        self.app_mut(name)
+            .and_then(|a| a.insts.get_mut(&index))
+            .map(|i| &mut **i)
     }
 
     /// Feeds one event to an instance's state machine and performs the effects, feeding their

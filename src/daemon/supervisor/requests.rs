@@ -45,21 +45,7 @@ impl Supervisor {
                     isolation: self.resources.isolation.describe(),
                 }));
             }
-            Request::List => {
-                let _ = reply.send(Ok(Response::List {
-                    processes: self.list(None),
-                    warnings: self.warnings.clone(),
-                }));
-            }
-            Request::Describe { target } => {
-                let answer = self.resolve(&target).map(|keys| {
-                    let mut names: Vec<&str> = keys.iter().map(|(n, _)| n.as_str()).collect();
-                    names.dedup();
-                    let apps = names.iter().filter_map(|n| self.describe(n)).collect();
-                    Response::Describe { apps }
-                });
-                let _ = reply.send(answer);
-            }
+            Request::List | Request::Describe { .. } => self.view(req, reply),
             Request::Start { apps, meta } => {
                 if let Some(e) = apps.iter().find_map(|a| a.check().err()) {
                     let _ = reply.send(Err(RequestError::BadRequest(e)));
@@ -274,14 +260,8 @@ impl Supervisor {
             reply,
             deployment,
         });
-        // A start request can be megabytes of specs; give the freed memory back to the system,
-        // off the actor.
-        tokio::task::spawn_blocking(|| {
-            // SAFETY: malloc_trim only releases free heap memory; it takes no pointer.
-            unsafe {
-                libc::malloc_trim(0);
-            }
-        });
+        // A start request can be megabytes of specs: the memory freed is given back once the
+        // daemon is quiet (see `TRIM_QUIET_MS`).
     }
 
     /// An app takes `spec` (added, stopped, when it is new): its instances follow the spec's
@@ -297,14 +277,14 @@ impl Supervisor {
             for i in 0..count {
                 a.insts
                     .entry(i)
-                    .or_insert_with(|| Inst::new(Instance::new()));
+                    .or_insert_with(|| Box::new(Inst::new(Instance::new())));
             }
             for i in old.into_iter().filter(|i| *i >= count) {
                 self.dispatch(&name, i, Event::Delete);
             }
         } else {
             let insts = (0..count)
-                .map(|i| (i, Inst::new(Instance::new())))
+                .map(|i| (i, Box::new(Inst::new(Instance::new()))))
                 .collect();
             self.apps.push(App::new(spec.clone(), false, insts));
         }

@@ -81,7 +81,7 @@ impl Supervisor {
                 inst.last_exit = lost
                     .remove(&(stored.spec.name.clone(), i))
                     .or_else(|| c.and_then(|c| c.last_exit.as_ref()).map(last_exit_of));
-                insts.insert(i, inst);
+                insts.insert(i, Box::new(inst));
             }
             let name = stored.spec.name.clone();
             let should_run = stored.should_run;

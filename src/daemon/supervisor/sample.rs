@@ -1,20 +1,31 @@
-//! Owns sampling: when each app's process trees are measured (each app on its own deadline),
-//! the round itself on the blocking pool, and what a round feeds: the CPU and memory `list`
-//! shows, the per-minute memory history, and the memory guard of the state machine.
+//! Owns sampling: when process trees are measured, the round itself on the blocking pool, and
+//! what a round feeds: the CPU and memory `list` shows, the per-minute memory history, and the
+//! memory guard of the state machine.
+//!
+//! When: nothing is sampled on a timer for display. An app with `max_memory_restart` is sampled
+//! on its own interval (the guard needs it); every other app once a minute, all in one round on
+//! the minute, for the per-minute memory history (`describe`, `why`). The figures a view shows
+//! (`list`, `describe`) are sampled when a view asks: a view finds figures older than
+//! [`VIEW_FRESH_MS`] stale, waits for one round of every live process, and every view asking
+//! meanwhile shares that round.
 
 use super::app::Minute;
-use super::{Internal, Supervisor};
+use super::{Internal, ReplyTx, Supervisor};
 use crate::config::AppSpec;
 use crate::daemon::lifecycle::Event;
+use crate::ipc::Request;
 use crate::proc::{cgroup, tree};
 use crate::record::Status;
 use crate::store::Write;
 use std::collections::HashMap;
 
-/// How often CPU and memory of an app without a memory limit are sampled, for `list`.
-const DISPLAY_SAMPLE_MS: u64 = 5000;
+/// Apps without a memory limit are sampled this often, together, for the memory history.
+const HISTORY_SAMPLE_MS: u64 = 60_000;
 /// How often an app with `max_memory_restart` is sampled unless it says otherwise.
 pub const DEFAULT_MEMORY_CHECK_MS: u64 = 1000;
+/// Figures sampled for a view this recently are shown as they are; older ones are sampled again
+/// first.
+pub const VIEW_FRESH_MS: u64 = 1000;
 
 /// A run to sample through its cgroup: (app, instance, run), main pid, cgroup.
 type GroupedRun = ((String, u32, u64), i32, std::sync::Arc<cgroup::Group>);
@@ -46,15 +57,32 @@ fn sample_cgroups(
     (samples, walk)
 }
 
-/// When an app is sampled: its own `memory_check_interval`, else the daemon's default when it
-/// has a memory limit, else rarely (only `list` needs it).
-fn sample_interval(spec: &AppSpec, memory_check_ms: u64) -> u64 {
-    spec.memory_check_interval_ms
-        .unwrap_or(if spec.max_memory_restart.is_some() {
-            memory_check_ms
-        } else {
-            DISPLAY_SAMPLE_MS.max(memory_check_ms)
-        })
+/// When an app with a running process is sampled next after `now`: on its own
+/// `memory_check_interval`, else the daemon's default when it has a memory limit, else on the
+/// next whole minute of the supervisor's clock (so all such apps share one round).
+fn next_due(spec: &AppSpec, memory_check_ms: u64, now: u64) -> u64 {
+    match spec.memory_check_interval_ms {
+        Some(ms) => now + ms,
+        None if spec.max_memory_restart.is_some() => now + memory_check_ms,
+        None => (now / HISTORY_SAMPLE_MS + 1) * HISTORY_SAMPLE_MS,
+    }
+}
+
+type MetricsTx = tokio::sync::oneshot::Sender<crate::daemon::metrics::Snapshot>;
+
+/// Who waits for fresh figures: a view request (`list`, `describe`) or a metrics scrape.
+pub(super) enum Viewer {
+    Request(Request, ReplyTx),
+    Metrics(MetricsTx),
+}
+
+/// What a round was started for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Round {
+    /// The apps that were due.
+    Due,
+    /// Every live process, for the views waiting.
+    View,
 }
 
 pub(super) fn minute_write(app: &str, instance: u32, m: Minute) -> Write {
@@ -68,6 +96,17 @@ pub(super) fn minute_write(app: &str, instance: u32, m: Minute) -> Write {
     }
 }
 
+/// The live runs of `a`: those with a cgroup are read from it, the others walked by pid.
+fn targets(a: &super::app::App, pids: &mut Vec<i32>, grouped: &mut Vec<GroupedRun>) {
+    for (index, i) in a.insts.iter().filter(|(_, i)| i.life.main_alive()) {
+        let Some(pid) = i.run.pid else { continue };
+        match &i.run.cgroup {
+            Some(g) => grouped.push(((a.spec.name.clone(), *index, i.run.number), pid, g.clone())),
+            None => pids.push(pid),
+        }
+    }
+}
+
 impl Supervisor {
     /// The earliest moment an app with a running process is due for a sample.
     pub(super) fn next_sample_due(&self) -> Option<u64> {
@@ -78,8 +117,9 @@ impl Supervisor {
             .min()
     }
 
+    /// Starts a round of the apps that are due (none runs yet).
     pub(super) fn start_sample(&mut self) {
-        if self.sampling {
+        if self.sampling.is_some() {
             return;
         }
         let now = self.now_ms();
@@ -91,31 +131,94 @@ impl Supervisor {
                 continue;
             }
             let before = pids.len() + grouped.len();
-            for (index, i) in a.insts.iter().filter(|(_, i)| i.life.main_alive()) {
-                let Some(pid) = i.run.pid else { continue };
-                match &i.run.cgroup {
-                    Some(g) => {
-                        let run = (a.spec.name.clone(), *index, i.run.number);
-                        grouped.push((run, pid, g.clone()));
-                    }
-                    None => pids.push(pid),
-                }
-            }
+            targets(a, &mut pids, &mut grouped);
             if pids.len() + grouped.len() > before {
-                a.next_sample_ms = now + sample_interval(&a.spec, memory_check_ms);
+                a.next_sample_ms = next_due(&a.spec, memory_check_ms, now);
             }
         }
+        self.sample_round(pids, grouped, Round::Due);
+    }
+
+    /// `req` (a view: `list`, `describe`) is answered now if the figures are fresh, else once
+    /// a round of every live process is in; askers meanwhile share that round.
+    pub(super) fn view(&mut self, req: Request, reply: ReplyTx) {
+        self.view_or_wait(Viewer::Request(req, reply));
+    }
+
+    /// A metrics scrape asks for figures as a view does, and shares its rounds.
+    pub(super) fn view_metrics(&mut self, reply: MetricsTx) {
+        self.view_or_wait(Viewer::Metrics(reply));
+    }
+
+    fn view_or_wait(&mut self, viewer: Viewer) {
+        let now = self.now_ms();
+        let fresh = self
+            .view_sampled_at
+            .is_some_and(|at| now.saturating_sub(at) < VIEW_FRESH_MS);
+        if fresh {
+            self.answer_viewer(viewer);
+            return;
+        }
+        self.view_waiting.push(viewer);
+        self.start_view_sample();
+    }
+
+    fn answer_viewer(&mut self, viewer: Viewer) {
+        match viewer {
+            Viewer::Request(req, reply) => self.answer_view(req, reply),
+            Viewer::Metrics(reply) => {
+                let _ = reply.send(self.metrics_snapshot());
+            }
+        }
+    }
+
+    /// Starts the round the waiting views need, unless one runs (its end starts it).
+    pub(super) fn start_view_sample(&mut self) {
+        if self.view_waiting.is_empty() || self.sampling.is_some() {
+            return;
+        }
+        let (mut pids, mut grouped) = (Vec::new(), Vec::new());
+        for a in &self.apps {
+            targets(a, &mut pids, &mut grouped);
+        }
+        self.view_sampled_at = Some(self.now_ms());
+        if pids.is_empty() && grouped.is_empty() {
+            self.answer_views();
+            return;
+        }
+        self.sample_round(pids, grouped, Round::View);
+    }
+
+    /// Every view waiting for the round that just ended is answered.
+    pub(super) fn answer_views(&mut self) {
+        for viewer in std::mem::take(&mut self.view_waiting) {
+            self.answer_viewer(viewer);
+        }
+    }
+
+    fn sample_round(&mut self, mut pids: Vec<i32>, grouped: Vec<GroupedRun>, round: Round) {
         if pids.is_empty() && grouped.is_empty() {
             return;
         }
-        self.sampling = true;
+        self.sampling = Some(round);
         let live = self.live_pids();
+        // Only the apps checked on an interval are sampled often enough to keep files open.
+        let kept: std::collections::HashSet<i32> = self
+            .apps
+            .iter()
+            .filter(|a| {
+                a.spec.max_memory_restart.is_some() || a.spec.memory_check_interval_ms.is_some()
+            })
+            .flat_map(|a| a.insts.values())
+            .filter_map(|i| i.run.pid)
+            .collect();
         let sampler = self.sampler.clone();
         let tx = self.internal_tx.clone();
         tokio::task::spawn_blocking(move || {
             let samples = match sampler.lock() {
                 Ok(mut guard) => {
                     let (trees, meter) = &mut *guard;
+                    trees.keep_open(kept);
                     trees.forget_except(&live);
                     meter.retain(&live);
                     let now = std::time::Instant::now();
@@ -125,14 +228,14 @@ impl Supervisor {
                     samples
                         .into_iter()
                         .map(|t| {
-                            let cpu = meter.percent(t.root, t.cpu_ticks, now);
+                            let cpu = meter.percent(t.root, t.cpu_ticks, t.start_ticks, now);
                             (t, cpu)
                         })
                         .collect()
                 }
                 Err(_) => Vec::new(),
             };
-            let _ = tx.send(Internal::Samples(samples));
+            let _ = tx.send(Internal::Samples(samples, round));
         });
     }
 
@@ -185,5 +288,23 @@ impl Supervisor {
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_apps_with_a_memory_limit_are_sampled_on_their_interval() {
+        let mut spec = AppSpec::with_defaults("a", "sleep", "/tmp".into());
+        // No limit: the next whole minute, the same for every such app.
+        assert_eq!(next_due(&spec, 1000, 0), 60_000);
+        assert_eq!(next_due(&spec, 1000, 59_999), 60_000);
+        assert_eq!(next_due(&spec, 1000, 60_000), 120_000);
+        spec.max_memory_restart = Some(100 << 20);
+        assert_eq!(next_due(&spec, 1000, 5_000), 6_000);
+        spec.memory_check_interval_ms = Some(250);
+        assert_eq!(next_due(&spec, 1000, 5_000), 5_250);
     }
 }

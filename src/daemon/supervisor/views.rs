@@ -1,9 +1,10 @@
-//! Owns what `list` and `describe` show of the app table.
+//! Owns what `list` and `describe` show of the app table (sample.rs owns when their figures
+//! are sampled).
 
-use super::Supervisor;
 use super::app::{App, Inst};
 use super::targets::{Key, Target};
-use crate::ipc::{AppDetail, ProcessInfo, Reloading};
+use super::{ReplyTx, RequestError, Supervisor};
+use crate::ipc::{AppDetail, ProcessInfo, Reloading, Request, Response};
 use crate::logs;
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -23,6 +24,27 @@ impl Target for App {
 }
 
 impl Supervisor {
+    /// Answers a view (`list`, `describe`) from the figures as they are now (see
+    /// [`Supervisor::view`] for when they are fresh).
+    pub(super) fn answer_view(&mut self, req: Request, reply: ReplyTx) {
+        let answer = match req {
+            Request::List => Ok(Response::List {
+                processes: self.list(None),
+                warnings: self.warnings.clone(),
+            }),
+            Request::Describe { target } => self.resolve(&target).map(|keys| {
+                let mut names: Vec<&str> = keys.iter().map(|(n, _)| n.as_str()).collect();
+                names.dedup();
+                let apps = names.iter().filter_map(|n| self.describe(n)).collect();
+                Response::Describe { apps }
+            }),
+            _ => Err(RequestError::Internal(
+                "a request that is not a view".into(),
+            )),
+        };
+        let _ = reply.send(answer);
+    }
+
     pub(super) fn info(&self, a: &App, index: u32, inst: &Inst) -> ProcessInfo {
         let life = &inst.life;
         let running = life.status().has_process() && inst.run.pid.is_some();

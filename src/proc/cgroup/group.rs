@@ -236,9 +236,14 @@ pub fn sample(
     let (Some(rss_bytes), Some(usec)) = (group.memory_bytes(), group.cpu_usec()) else {
         return Ok(None);
     };
+    // The CPU meter's first figure is measured from the main process's start.
+    let Some(start_ticks) = crate::proc::start_ticks(root) else {
+        return Ok(None);
+    };
     let tps = crate::proc::stat::ticks_per_second();
     Ok(Some(crate::proc::tree::TreeSample {
         root,
+        start_ticks,
         rss_bytes,
         cpu_ticks: usec.saturating_mul(tps) / 1_000_000,
         processes: pids.len() as u32,
