@@ -1,0 +1,348 @@
+//! Owns the aggregate reads of `svctl report`: exits per time bucket and cause, per-cause
+//! statistics with the median uptime, memory per bucket, manual restarts per bucket, the last
+//! stderr tail of each cause, and the state each instance was left in. Every aggregation is a
+//! SQL `GROUP BY` (or a window function), so a month of a hundred crash-looping apps is read as
+//! a few thousand rows, not as a million.
+
+use super::StoreError;
+use super::model::ExitRecord;
+use super::reader::{EXIT_COLUMNS, MemoryMinute, Reader, exit_from_row};
+use crate::record::Cause;
+use rusqlite::types::Value;
+use rusqlite::{Row, params_from_iter};
+use serde::Serialize;
+
+/// What a report covers: `[since_ms, until_ms)`, cut into buckets of `bucket_ms` from
+/// `since_ms`; `apps` empty means every app.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scope {
+    pub apps: Vec<String>,
+    pub since_ms: i64,
+    pub until_ms: i64,
+    pub bucket_ms: i64,
+}
+
+/// Exits of one app with one cause in one bucket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExitBucket {
+    pub app: String,
+    pub cause: Cause,
+    pub bucket: u32,
+    pub count: u32,
+}
+
+/// One cause of one app over the window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CauseStats {
+    pub app: String,
+    pub cause: Cause,
+    pub count: u32,
+    pub first_ms: i64,
+    pub last_ms: i64,
+    /// The median uptime of the runs that ended this way: the typical uptime before it.
+    pub median_uptime_ms: u64,
+}
+
+/// Memory of one app (all its instances) in one bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct MemoryBucket {
+    pub bucket: u32,
+    pub min_bytes: u64,
+    pub avg_bytes: u64,
+    pub max_bytes: u64,
+}
+
+/// Spawns a user asked for (`restart`, `reload`) of one app in one bucket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ManualBucket {
+    pub app: String,
+    pub bucket: u32,
+    pub count: u32,
+}
+
+/// The newest stderr tail of one cause of one app.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CauseTail {
+    pub app: String,
+    pub cause: Cause,
+    pub ended_at_ms: i64,
+    pub stderr_tail: String,
+}
+
+/// How the history leaves an instance of an app that still exists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceState {
+    pub app: String,
+    pub instance: u32,
+    pub should_run: bool,
+    /// A run with a spawn and no exit: alive (or the daemon died while it was).
+    pub open_run: bool,
+}
+
+/// The settings of an app a report draws: limits and `min_uptime`, read from the stored spec
+/// as JSON so that a field a newer svctl adds (`memory_max`) is read when present.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AppLimits {
+    pub app: String,
+    pub max_memory_restart: Option<u64>,
+    pub memory_max: Option<u64>,
+    pub min_uptime_ms: Option<u64>,
+}
+
+fn cause_of(r: &Row<'_>, i: usize) -> rusqlite::Result<Cause> {
+    let text: String = r.get(i)?;
+    text.parse::<Cause>().map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
+fn u32_of(r: &Row<'_>, i: usize) -> rusqlite::Result<u32> {
+    Ok(r.get::<_, i64>(i)?.clamp(0, i64::from(u32::MAX)) as u32)
+}
+
+fn u64_of(r: &Row<'_>, i: usize) -> rusqlite::Result<u64> {
+    Ok(r.get::<_, Option<f64>>(i)?.unwrap_or(0.0).max(0.0) as u64)
+}
+
+impl Scope {
+    /// ` AND <column> IN (?, …)` for the apps, and the arguments after `first`.
+    fn apps_clause(&self, column: &str, first: Vec<Value>) -> (String, Vec<Value>) {
+        let mut args = first;
+        if self.apps.is_empty() {
+            return (String::new(), args);
+        }
+        let marks = vec!["?"; self.apps.len()].join(", ");
+        args.extend(self.apps.iter().map(|a| Value::from(a.clone())));
+        (format!(" AND {column} IN ({marks})"), args)
+    }
+
+    fn window_args(&self) -> Vec<Value> {
+        vec![
+            self.since_ms.into(),
+            self.until_ms.into(),
+            self.bucket_ms.max(1).into(),
+        ]
+    }
+}
+
+impl Reader {
+    fn rows<T>(
+        &self,
+        sql: &str,
+        args: &[Value],
+        f: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>, StoreError> {
+        let run = || -> rusqlite::Result<Vec<T>> {
+            let mut st = self.conn.prepare(sql)?;
+            st.query_map(params_from_iter(args.iter()), f)?.collect()
+        };
+        run().map_err(|e| StoreError::sqlite(&self.path, e))
+    }
+
+    /// Exits per app, cause and bucket.
+    pub fn exit_buckets(&self, s: &Scope) -> Result<Vec<ExitBucket>, StoreError> {
+        let (apps, args) = s.apps_clause("app", s.window_args());
+        let sql = format!(
+            "SELECT app, cause, (ended_at_ms - ?1) / ?3 AS b, count(*) FROM runs
+             WHERE ended_at_ms >= ?1 AND ended_at_ms < ?2{apps} GROUP BY app, cause, b"
+        );
+        self.rows(&sql, &args, |r| {
+            Ok(ExitBucket {
+                app: r.get(0)?,
+                cause: cause_of(r, 1)?,
+                bucket: u32_of(r, 2)?,
+                count: u32_of(r, 3)?,
+            })
+        })
+    }
+
+    /// Count, first, last and median uptime per app and cause.
+    pub fn cause_stats(&self, s: &Scope) -> Result<Vec<CauseStats>, StoreError> {
+        let (apps, args) = s.apps_clause("app", vec![s.since_ms.into(), s.until_ms.into()]);
+        // The median is the middle row of each (app, cause) ordered by uptime.
+        let sql = format!(
+            "SELECT app, cause, n, first, last, uptime_ms FROM (
+                 SELECT app, cause, uptime_ms,
+                        row_number() OVER w AS k,
+                        count(*) OVER p AS n,
+                        min(ended_at_ms) OVER p AS first,
+                        max(ended_at_ms) OVER p AS last
+                 FROM runs WHERE ended_at_ms >= ?1 AND ended_at_ms < ?2{apps}
+                 WINDOW p AS (PARTITION BY app, cause),
+                        w AS (PARTITION BY app, cause ORDER BY uptime_ms))
+             WHERE k = n / 2 + 1"
+        );
+        self.rows(&sql, &args, |r| {
+            Ok(CauseStats {
+                app: r.get(0)?,
+                cause: cause_of(r, 1)?,
+                count: u32_of(r, 2)?,
+                first_ms: r.get(3)?,
+                last_ms: r.get(4)?,
+                median_uptime_ms: r.get::<_, Option<i64>>(5)?.unwrap_or(0).max(0) as u64,
+            })
+        })
+    }
+
+    /// Memory of one app per bucket: the lowest minimum, the mean of the averages and the
+    /// highest maximum of its instances' minutes.
+    pub fn memory_buckets(
+        &self,
+        app: &str,
+        s: &Scope,
+        bucket_ms: i64,
+    ) -> Result<Vec<MemoryBucket>, StoreError> {
+        let args: Vec<Value> = vec![
+            s.since_ms.into(),
+            s.until_ms.into(),
+            bucket_ms.max(1).into(),
+            app.to_string().into(),
+        ];
+        let sql = "SELECT (minute_ms - ?1) / ?3 AS b, min(min_bytes), avg(avg_bytes),
+                          max(max_bytes) FROM memory
+                   WHERE app = ?4 AND minute_ms >= ?1 AND minute_ms < ?2 GROUP BY b ORDER BY b";
+        self.rows(sql, &args, |r| {
+            Ok(MemoryBucket {
+                bucket: u32_of(r, 0)?,
+                min_bytes: u64_of(r, 1)?,
+                avg_bytes: u64_of(r, 2)?,
+                max_bytes: u64_of(r, 3)?,
+            })
+        })
+    }
+
+    /// Spawns of a `restart` or `reload` per app and bucket.
+    pub fn manual_buckets(&self, s: &Scope) -> Result<Vec<ManualBucket>, StoreError> {
+        let (apps, args) = s.apps_clause("app", s.window_args());
+        let sql = format!(
+            "SELECT app, (started_at_ms - ?1) / ?3 AS b, count(*) FROM runs
+             WHERE trigger IN ('manual_restart', 'reload')
+             AND started_at_ms >= ?1 AND started_at_ms < ?2{apps} GROUP BY app, b"
+        );
+        self.rows(&sql, &args, |r| {
+            Ok(ManualBucket {
+                app: r.get(0)?,
+                bucket: u32_of(r, 1)?,
+                count: u32_of(r, 2)?,
+            })
+        })
+    }
+
+    /// The newest stderr tail of each app and cause in the window.
+    pub fn cause_tails(&self, s: &Scope) -> Result<Vec<CauseTail>, StoreError> {
+        let (apps, args) = s.apps_clause("app", vec![s.since_ms.into(), s.until_ms.into()]);
+        let sql = format!(
+            "SELECT app, cause, ended_at_ms, stderr_tail FROM runs WHERE id IN (
+                 SELECT max(id) FROM runs
+                 WHERE ended_at_ms >= ?1 AND ended_at_ms < ?2 AND stderr_tail <> ''{apps}
+                 GROUP BY app, cause)
+             ORDER BY app, cause"
+        );
+        self.rows(&sql, &args, |r| {
+            Ok(CauseTail {
+                app: r.get(0)?,
+                cause: cause_of(r, 1)?,
+                ended_at_ms: r.get(2)?,
+                stderr_tail: r.get(3)?,
+            })
+        })
+    }
+
+    /// The newest `limit` exits of one app in the window, newest first: what the `why`
+    /// findings of a report are drawn from.
+    pub fn window_exits(
+        &self,
+        app: &str,
+        s: &Scope,
+        limit: u32,
+    ) -> Result<Vec<ExitRecord>, StoreError> {
+        let args: Vec<Value> = vec![
+            s.since_ms.into(),
+            s.until_ms.into(),
+            app.to_string().into(),
+            i64::from(limit).into(),
+        ];
+        let sql = format!(
+            "SELECT {EXIT_COLUMNS} FROM runs WHERE app = ?3 AND ended_at_ms >= ?1
+             AND ended_at_ms < ?2 ORDER BY id DESC LIMIT ?4"
+        );
+        self.rows(&sql, &args, exit_from_row)
+    }
+
+    /// Memory minutes of one app in `[from_ms, until_ms)`, oldest first.
+    pub fn memory_between(
+        &self,
+        app: &str,
+        from_ms: i64,
+        until_ms: i64,
+    ) -> Result<Vec<MemoryMinute>, StoreError> {
+        let args: Vec<Value> = vec![app.to_string().into(), from_ms.into(), until_ms.into()];
+        let sql = "SELECT instance, minute_ms, min_bytes, avg_bytes, max_bytes FROM memory
+                   WHERE app = ?1 AND minute_ms >= ?2 AND minute_ms < ?3
+                   ORDER BY minute_ms, instance";
+        self.rows(sql, &args, |r| {
+            Ok(MemoryMinute {
+                instance: r.get(0)?,
+                minute_ms: r.get(1)?,
+                min_bytes: r.get::<_, i64>(2)?.max(0) as u64,
+                avg_bytes: r.get::<_, i64>(3)?.max(0) as u64,
+                max_bytes: r.get::<_, i64>(4)?.max(0) as u64,
+            })
+        })
+    }
+
+    /// Every instance of the apps that still exist, with whether a run of it is open.
+    pub fn instance_states(&self) -> Result<Vec<InstanceState>, StoreError> {
+        let sql = "SELECT i.app, i.instance, a.should_run,
+                          EXISTS (SELECT 1 FROM runs r WHERE r.ended_at_ms IS NULL
+                                  AND r.app = i.app AND r.instance = i.instance)
+                   FROM instances i JOIN apps a ON a.name = i.app ORDER BY a.position, i.instance";
+        self.rows(sql, &[], |r| {
+            Ok(InstanceState {
+                app: r.get(0)?,
+                instance: r.get(1)?,
+                should_run: r.get(2)?,
+                open_run: r.get(3)?,
+            })
+        })
+    }
+
+    /// The limits of every app that still exists.
+    pub fn app_limits(&self) -> Result<Vec<AppLimits>, StoreError> {
+        let sql = "SELECT name, json_extract(spec_json, '$.max_memory_restart'),
+                          json_extract(spec_json, '$.memory_max'),
+                          json_extract(spec_json, '$.min_uptime_ms')
+                   FROM apps ORDER BY position";
+        let opt = |r: &Row<'_>, i: usize| -> rusqlite::Result<Option<u64>> {
+            // A field of another type (a newer svctl's) is treated as absent.
+            Ok(match r.get::<_, Value>(i)? {
+                Value::Integer(v) => Some(v.max(0) as u64),
+                Value::Real(v) => Some(v.max(0.0) as u64),
+                _ => None,
+            })
+        };
+        self.rows(sql, &[], |r| {
+            Ok(AppLimits {
+                app: r.get(0)?,
+                max_memory_restart: opt(r, 1)?,
+                memory_max: opt(r, 2)?,
+                min_uptime_ms: opt(r, 3)?,
+            })
+        })
+    }
+
+    /// Whether anything at all happened in the window: a run that started, an exit, a memory
+    /// minute, or a deployment.
+    pub fn window_has_data(&self, s: &Scope) -> Result<bool, StoreError> {
+        let (apps_r, mut args) = s.apps_clause("app", vec![s.since_ms.into(), s.until_ms.into()]);
+        let (apps_m, more) = s.apps_clause("app", Vec::new());
+        args.extend(more);
+        let sql = format!(
+            "SELECT EXISTS (SELECT 1 FROM runs WHERE ((ended_at_ms >= ?1 AND ended_at_ms < ?2)
+                            OR (started_at_ms < ?2 AND ended_at_ms IS NULL)){apps_r})
+                 OR EXISTS (SELECT 1 FROM memory WHERE minute_ms >= ?1 AND minute_ms < ?2{apps_m})"
+        );
+        let found = self.rows(&sql, &args, |r| r.get::<_, bool>(0))?;
+        Ok(found.first().copied().unwrap_or(false))
+    }
+}
