@@ -16,4 +16,5 @@ mod logs;
 mod parity;
 mod parity_cli;
 mod reload;
+mod report;
 mod socket;

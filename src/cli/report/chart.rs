@@ -1,7 +1,8 @@
 //! Owns a report's charts, drawn by `plotters` into SVG strings: exits over time stacked by
 //! cause, and memory (min/avg/max per bucket) with the app's limits as lines. Deployments are
 //! dashed vertical lines and manual restarts triangles on the time axis. The text is left to
-//! the browser's fonts and colored by the page's CSS (the dark scheme recolors it).
+//! the browser's fonts and colored by the page's CSS (the dark scheme recolors it); legends
+//! are the page's (HTML), so they never cover a bar.
 
 use super::model::{AppReport, Report, cause_color};
 use super::window::Window;
@@ -12,11 +13,11 @@ const WIDTH: u32 = 860;
 const HEIGHT: u32 = 250;
 /// Axes and grid: a mid grey that reads on a light and a dark page.
 const AXIS: RGBColor = RGBColor(128, 128, 128);
-const DEPLOY: RGBColor = RGBColor(117, 107, 177);
-const MANUAL: RGBColor = RGBColor(49, 130, 189);
-const LIMIT: RGBColor = RGBColor(203, 24, 29);
-const HARD_LIMIT: RGBColor = RGBColor(103, 0, 13);
-const MEMORY: RGBColor = RGBColor(35, 139, 69);
+pub const DEPLOY: RGBColor = RGBColor(117, 107, 177);
+pub const MANUAL: RGBColor = RGBColor(49, 130, 189);
+pub const LIMIT: RGBColor = RGBColor(203, 24, 29);
+pub const HARD_LIMIT: RGBColor = RGBColor(103, 0, 13);
+pub const MEMORY: RGBColor = RGBColor(35, 139, 69);
 
 fn time_label(span_ms: i64) -> impl Fn(&i64) -> String {
     let fmt = if span_ms > 2 * 86_400_000 {
@@ -30,6 +31,11 @@ fn time_label(span_ms: i64) -> impl Fn(&i64) -> String {
             .single()
             .map_or_else(String::new, |t| t.format(fmt).to_string())
     }
+}
+
+/// `rgb(r,g,b)` for the page's legend.
+pub fn css(c: RGBColor) -> String {
+    format!("rgb({},{},{})", c.0, c.1, c.2)
 }
 
 fn font(size: u32) -> TextStyle<'static> {
@@ -60,11 +66,7 @@ fn markers<DB: DrawingBackend>(
             .draw_series(app.deployments.iter().map(|d| {
                 PathElement::new(vec![(d.at_ms, 0.0), (d.at_ms, top)], DEPLOY.stroke_width(2))
             }))
-            .map_err(failed)?
-            .label("deployment")
-            .legend(|(x, y)| {
-                PathElement::new(vec![(x, y - 6), (x, y + 6)], DEPLOY.stroke_width(2))
-            });
+            .map_err(failed)?;
         chart
             .draw_series(
                 app.deployments
@@ -79,9 +81,7 @@ fn markers<DB: DrawingBackend>(
                 let at = w.bucket_start(r.bucket_ms, m.bucket) + r.bucket_ms / 2;
                 TriangleMarker::new((at, 0.0), 7, MANUAL.filled())
             }))
-            .map_err(failed)?
-            .label("restart / reload (manual)")
-            .legend(|(x, y)| TriangleMarker::new((x + 5, y), 6, MANUAL.filled()));
+            .map_err(failed)?;
     }
     Ok(())
 }
@@ -140,23 +140,9 @@ pub fn exits(r: &Report, app: &AppReport) -> Result<String, String> {
                     Rectangle::new([(x0 + gap, y0), (x1 - gap, base[i] as f64)], color.filled())
                 })
                 .collect();
-            chart
-                .draw_series(bars)
-                .map_err(failed)?
-                .label(cause.as_str())
-                .legend(move |(x, y)| {
-                    Rectangle::new([(x, y - 5), (x + 10, y + 5)], color.filled())
-                });
+            chart.draw_series(bars).map_err(failed)?;
         }
         markers(&mut chart, r, app, top)?;
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .label_font(font(12))
-            .border_style(AXIS.mix(0.5))
-            .background_style(WHITE.mix(0.0))
-            .draw()
-            .map_err(failed)?;
         root.present().map_err(failed)?;
     }
     Ok(svg)
@@ -215,17 +201,13 @@ pub fn memory(r: &Report, app: &AppReport) -> Result<Option<String>, String> {
         };
         chart
             .draw_series(LineSeries::new(line(|m| m.max_bytes), MEMORY.mix(0.45)))
-            .map_err(failed)?
-            .label("max")
-            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 12, y)], MEMORY.mix(0.45)));
+            .map_err(failed)?;
         chart
             .draw_series(LineSeries::new(
                 line(|m| m.avg_bytes),
                 MEMORY.stroke_width(2),
             ))
-            .map_err(failed)?
-            .label("avg")
-            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 12, y)], MEMORY.stroke_width(2)));
+            .map_err(failed)?;
         chart
             .draw_series(DashedLineSeries::new(
                 line(|m| m.min_bytes),
@@ -233,12 +215,10 @@ pub fn memory(r: &Report, app: &AppReport) -> Result<Option<String>, String> {
                 3,
                 MEMORY.mix(0.45).into(),
             ))
-            .map_err(failed)?
-            .label("min")
-            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 12, y)], MEMORY.mix(0.45)));
-        for (limit, color, name) in [
-            (app.max_memory_restart, LIMIT, "max_memory_restart"),
-            (app.memory_max, HARD_LIMIT, "memory_max"),
+            .map_err(failed)?;
+        for (limit, color) in [
+            (app.max_memory_restart, LIMIT),
+            (app.memory_max, HARD_LIMIT),
         ] {
             let Some(limit) = limit else { continue };
             let y = mb(limit);
@@ -249,21 +229,9 @@ pub fn memory(r: &Report, app: &AppReport) -> Result<Option<String>, String> {
                     4,
                     color.stroke_width(2),
                 ))
-                .map_err(failed)?
-                .label(format!("{name} {}", super::text::bytes(limit)))
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 12, y)], color.stroke_width(2))
-                });
+                .map_err(failed)?;
         }
         markers(&mut chart, r, app, top)?;
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .label_font(font(12))
-            .border_style(AXIS.mix(0.5))
-            .background_style(WHITE.mix(0.0))
-            .draw()
-            .map_err(failed)?;
         root.present().map_err(failed)?;
     }
     Ok(Some(svg))

@@ -28,6 +28,8 @@ pre { background: var(--code); padding: 8px 10px; overflow-x: auto; white-space:
       word-break: break-all; border-radius: 4px; }
 .chart svg { width: 100%; height: auto; display: block; }
 .chart svg text { fill: var(--fg); }
+.legend { font-size: 13px; color: var(--muted); margin: 2px 0 0; }
+.legend span + span { margin-left: 12px; }
 .swatch { display: inline-block; width: 10px; height: 10px; margin-right: 6px; border-radius: 2px; }
 .app { break-before: auto; }
 @media print {
@@ -148,7 +150,34 @@ fn deployments_table(o: &mut String, ds: &[DeploymentMark]) {
 
 fn swatch(c: crate::record::Cause) -> String {
     let (r, g, b) = cause_color(c);
-    format!("<span class=\"swatch\" style=\"background: rgb({r},{g},{b})\"></span>{c}")
+    key(&format!("rgb({r},{g},{b})"), c.as_str())
+}
+
+/// A legend entry: a colored square and its (escaped) name.
+fn key(color: &str, name: &str) -> String {
+    format!(
+        "<i class=\"swatch\" style=\"background: {color}\"></i>{}",
+        esc(name)
+    )
+}
+
+fn spans(keys: &[String]) -> String {
+    keys.iter().map(|k| format!("<span>{k}</span>")).collect()
+}
+
+/// The legend of the time axis's markers an app has.
+fn markers_legend(a: &AppReport) -> Vec<String> {
+    let mut out = Vec::new();
+    if !a.deployments.is_empty() {
+        out.push(key(&chart::css(chart::DEPLOY), "deployment (line)"));
+    }
+    if !a.manual_restarts.is_empty() {
+        out.push(key(
+            &chart::css(chart::MANUAL),
+            "manual restart or reload (triangle)",
+        ));
+    }
+    out
 }
 
 /// An id for a link to an app's section: its name with anything but `[A-Za-z0-9_-]` as `-`,
@@ -181,15 +210,40 @@ fn app_section(o: &mut String, r: &Report, a: &AppReport) -> Result<(), String> 
             " · deleted app (its history stays)"
         }
     );
+    let mut keys: Vec<String> = a.causes.iter().map(|c| swatch(c.cause)).collect();
+    let markers = markers_legend(a);
+    keys.extend(markers.iter().cloned());
     let _ = writeln!(
         o,
-        "<h3>Exits per {} by cause</h3>\n<div class=\"chart\">{}</div>",
+        "<h3>Exits per {} by cause</h3>\n<p class=\"legend\">{}</p>\n<div class=\"chart\">{}</div>",
         step_name(r.bucket_ms),
+        spans(&keys),
         chart::exits(r, a)?
     );
     match chart::memory(r, a)? {
         Some(svg) => {
-            let _ = writeln!(o, "<h3>Memory</h3>\n<div class=\"chart\">{svg}</div>");
+            let mut keys = vec![
+                key(&chart::css(chart::MEMORY), "avg"),
+                key("rgba(35,139,69,0.45)", "min, max"),
+            ];
+            if let Some(l) = a.max_memory_restart {
+                keys.push(key(
+                    &chart::css(chart::LIMIT),
+                    &format!("max_memory_restart {}", bytes(l)),
+                ));
+            }
+            if let Some(l) = a.memory_max {
+                keys.push(key(
+                    &chart::css(chart::HARD_LIMIT),
+                    &format!("memory_max {}", bytes(l)),
+                ));
+            }
+            keys.extend(markers);
+            let _ = writeln!(
+                o,
+                "<h3>Memory</h3>\n<p class=\"legend\">{}</p>\n<div class=\"chart\">{svg}</div>",
+                spans(&keys)
+            );
         }
         None => o.push_str(
             "<h3>Memory</h3>\n<p class=\"muted\">No memory samples in this window.</p>\n",

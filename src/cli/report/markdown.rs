@@ -161,14 +161,14 @@ fn app_section(o: &mut String, r: &Report, a: &AppReport) {
         let lo = a.memory.iter().map(|m| m.min_bytes).min().unwrap_or(0);
         let hi = max.iter().copied().max().unwrap_or(0);
         let mean = avg.iter().sum::<u64>() / avg.len().max(1) as u64;
+        let (max_line, avg_line) = memory_lines(r, a, n);
         let _ = writeln!(
             o,
-            "### Memory\n\n| | Value | Per {} |\n|---|---:|---|\n| max | {} | {} |\n| avg | {} | {} |\n| min | {} | |",
-            step_name(r.memory_bucket_ms),
+            "### Memory\n\n| | Value | Over time |\n|---|---:|---|\n| max | {} | {} |\n| avg | {} | {} |\n| min | {} | |",
             bytes(hi),
-            md_code(&sparkline(&max)),
+            md_code(&sparkline(&max_line)),
             bytes(mean),
-            md_code(&sparkline(&avg)),
+            md_code(&sparkline(&avg_line)),
             bytes(lo)
         );
         if let Some(l) = a.max_memory_restart {
@@ -226,6 +226,25 @@ fn app_section(o: &mut String, r: &Report, a: &AppReport) {
         "### Dig further\n\n{}",
         md_code_block(&a.commands.join("\n"))
     );
+}
+
+/// Memory per exit bucket (the highest maximum, the mean of the averages), so its sparklines
+/// line up with the exits'; a bucket without samples stays blank.
+fn memory_lines(r: &Report, a: &AppReport, n: u32) -> (Vec<u64>, Vec<u64>) {
+    let mut max = vec![0u64; n as usize];
+    let mut sum = vec![(0u128, 0u128); n as usize];
+    for m in &a.memory {
+        let i = (i64::from(m.bucket) * r.memory_bucket_ms / r.bucket_ms.max(1)) as usize;
+        if let (Some(hi), Some(s)) = (max.get_mut(i), sum.get_mut(i)) {
+            *hi = (*hi).max(m.max_bytes);
+            *s = (s.0 + u128::from(m.avg_bytes), s.1 + 1);
+        }
+    }
+    let avg = sum
+        .into_iter()
+        .map(|(total, k)| if k == 0 { 0 } else { (total / k) as u64 })
+        .collect();
+    (max, avg)
 }
 
 /// `D` where a deployment landed, `R` where a user restarted or reloaded, one character per
