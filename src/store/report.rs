@@ -346,3 +346,167 @@ impl Reader {
         Ok(found.first().copied().unwrap_or(false))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::AppSpec;
+    use crate::store::model::{SpawnRecord, SpawnTrigger};
+    use crate::store::{Store, Write};
+
+    const T0: i64 = 1_800_000_000_000;
+
+    fn exit(app: &str, run: u64, cause: Cause, ended: i64, up: i64) -> ExitRecord {
+        ExitRecord {
+            next_delay_ms: Some(0),
+            stderr_tail: Some(format!("{app} run {run}")),
+            ..ExitRecord::sample(app, run, cause, ended, up)
+        }
+    }
+
+    /// a: 5 exits in bucket 0 (uptimes 1..5 s), 2 memory-limit exits in bucket 2, one before
+    /// the window; b: one manual restart in bucket 1, and a run still open.
+    fn reader() -> (tempfile::TempDir, Reader) {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("svctl.db");
+        let (store, _) = Store::open(&p).unwrap();
+        let mut spec = AppSpec::with_defaults("a", "sleep", "/tmp".into());
+        spec.max_memory_restart = Some(300 << 20);
+        store.send(Write::UpsertApp {
+            spec: Box::new(spec),
+            should_run: true,
+        });
+        store.send(Write::Exit(exit("a", 1, Cause::Exited, T0 - 1, 1000)));
+        for run in 2..=6 {
+            let up = (run as i64 - 1) * 1000;
+            store.send(Write::Exit(exit(
+                "a",
+                run,
+                Cause::Exited,
+                T0 + run as i64 * 100,
+                up,
+            )));
+        }
+        for run in 7..=8 {
+            store.send(Write::Exit(exit(
+                "a",
+                run,
+                Cause::MemoryLimit,
+                T0 + 125_000 + run as i64,
+                60_000,
+            )));
+        }
+        for (run, trigger, at) in [
+            (1, SpawnTrigger::Start, T0),
+            (2, SpawnTrigger::ManualRestart, T0 + 61_000),
+        ] {
+            store.send(Write::Spawn(SpawnRecord {
+                app: "b".into(),
+                instance: 0,
+                run,
+                pid: 10,
+                pid_start_ticks: None,
+                started_at_ms: at,
+                restarts: 0,
+                trigger,
+                deployment: None,
+            }));
+        }
+        store.send(Write::Exit(exit(
+            "b",
+            1,
+            Cause::Restarted,
+            T0 + 61_000,
+            61_000,
+        )));
+        store.close().unwrap();
+        let r = Reader::open(&p).unwrap();
+        (dir, r)
+    }
+
+    fn scope(apps: &[&str]) -> Scope {
+        Scope {
+            apps: apps.iter().map(|a| a.to_string()).collect(),
+            since_ms: T0,
+            until_ms: T0 + 180_000,
+            bucket_ms: 60_000,
+        }
+    }
+
+    #[test]
+    fn exits_are_counted_per_bucket_and_cause_in_sql() {
+        let (_d, r) = reader();
+        let mut b = r.exit_buckets(&scope(&[])).unwrap();
+        b.sort_by_key(|b| (b.app.clone(), b.bucket));
+        let got: Vec<(&str, Cause, u32, u32)> = b
+            .iter()
+            .map(|b| (b.app.as_str(), b.cause, b.bucket, b.count))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("a", Cause::Exited, 0, 5),
+                ("a", Cause::MemoryLimit, 2, 2),
+                ("b", Cause::Restarted, 1, 1)
+            ],
+            "the exit before the window is left out"
+        );
+        assert_eq!(r.exit_buckets(&scope(&["b"])).unwrap().len(), 1);
+        let m = r.manual_buckets(&scope(&[])).unwrap();
+        assert_eq!(
+            m,
+            [ManualBucket {
+                app: "b".into(),
+                bucket: 1,
+                count: 1
+            }]
+        );
+    }
+
+    #[test]
+    fn cause_statistics_have_the_median_uptime_and_the_newest_stderr() {
+        let (_d, r) = reader();
+        let mut s = r.cause_stats(&scope(&["a"])).unwrap();
+        s.sort_by_key(|s| s.cause);
+        assert_eq!(s.len(), 2);
+        assert_eq!(
+            (s[0].cause, s[0].count, s[0].median_uptime_ms),
+            (Cause::Exited, 5, 3000)
+        );
+        assert_eq!((s[0].first_ms, s[0].last_ms), (T0 + 200, T0 + 600));
+        assert_eq!((s[1].count, s[1].median_uptime_ms), (2, 60_000));
+        let tails = r.cause_tails(&scope(&["a"])).unwrap();
+        let t: Vec<(Cause, &str)> = tails
+            .iter()
+            .map(|t| (t.cause, t.stderr_tail.as_str()))
+            .collect();
+        assert_eq!(
+            t,
+            [(Cause::Exited, "a run 6"), (Cause::MemoryLimit, "a run 8")]
+        );
+    }
+
+    #[test]
+    fn limits_state_and_presence_of_data() {
+        let (_d, r) = reader();
+        let l = r.app_limits().unwrap();
+        assert_eq!(l.len(), 1);
+        assert_eq!(
+            (l[0].max_memory_restart, l[0].memory_max),
+            (Some(300 << 20), None)
+        );
+        assert!(r.window_has_data(&scope(&[])).unwrap());
+        let empty = Scope {
+            since_ms: T0 - 10_000_000,
+            until_ms: T0 - 5_000_000,
+            ..scope(&[])
+        };
+        assert!(!r.window_has_data(&empty).unwrap());
+        let e = r.window_exits("a", &scope(&[]), 3).unwrap();
+        assert_eq!(
+            e.iter().map(|e| e.run).collect::<Vec<_>>(),
+            [8, 7, 6],
+            "newest first"
+        );
+    }
+}

@@ -90,7 +90,7 @@ fn a_scripted_incident_is_reported_in_every_format_with_the_numbers_of_history()
     h.kill_daemon();
 
     let json: Value = {
-        let text = h.ok(&["report", "--since", "1h", "--format", "json"]);
+        let text = h.ok(&["report", "--since", "5m", "--format", "json"]);
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
     };
     let apps = json["apps"].as_array().unwrap();
@@ -189,7 +189,7 @@ fn a_scripted_incident_is_reported_in_every_format_with_the_numbers_of_history()
     );
 
     // Markdown: the same numbers, tables, sparklines, and stderr that stays text.
-    let md = h.ok(&["report", "--since", "1h", "--format", "md"]);
+    let md = h.ok(&["report", "--since", "5m", "--format", "md"]);
     let loop_exits = causes_in_history(&h, "loop")["exited"];
     assert!(
         md.contains(&format!("| loop | {loop_exits} | exited {loop_exits} |")),
@@ -208,10 +208,14 @@ fn a_scripted_incident_is_reported_in_every_format_with_the_numbers_of_history()
         "the stderr's own fence cannot close its block: {md}"
     );
     assert!(md.contains("| max_memory_restart | 50 MB |"), "{md}");
+    // `SVCTL_REPORT_MD=FILE` keeps it (the README's example is made this way).
+    if let Some(keep) = std::env::var_os("SVCTL_REPORT_MD") {
+        std::fs::write(keep, &md).unwrap();
+    }
 
     // HTML: one file, nothing to fetch, no script, the stderr escaped.
     let page = h.file("report.html");
-    h.ok(&["report", "--since", "1h", "-o", page.to_str().unwrap()]);
+    h.ok(&["report", "--since", "5m", "-o", page.to_str().unwrap()]);
     let html = std::fs::read_to_string(&page).unwrap();
     assert!(html.starts_with("<!DOCTYPE html>"));
     assert!(

@@ -114,9 +114,16 @@ pub fn exits(r: &Report, app: &AppReport) -> Result<String, String> {
             .label_style(font(12))
             .axis_desc_style(font(12))
             .x_labels(8)
-            .y_labels(5)
+            .y_labels((top as usize + 1).min(6))
+            // Whole exits only: no label between two counts.
             .x_label_formatter(&time_label(w.span_ms()))
-            .y_label_formatter(&|v| format!("{v:.0}"))
+            .y_label_formatter(&|v| {
+                if v.fract().abs() < 1e-9 {
+                    format!("{v:.0}")
+                } else {
+                    String::new()
+                }
+            })
             .y_desc(format!(
                 "exits per {}",
                 super::window::step_name(r.bucket_ms)
