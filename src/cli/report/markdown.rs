@@ -242,7 +242,7 @@ fn memory_lines(r: &Report, a: &AppReport, n: u32) -> (Vec<u64>, Vec<u64>) {
     }
     let avg = sum
         .into_iter()
-        .map(|(total, k)| if k == 0 { 0 } else { (total / k) as u64 })
+        .map(|(total, k)| total.checked_div(k).unwrap_or(0) as u64)
         .collect();
     (max, avg)
 }
