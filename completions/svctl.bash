@@ -76,6 +76,9 @@ _svctl() {
             svctl,reload-logs)
                 cmd="svctl__subcmd__reload__subcmd__logs"
                 ;;
+            svctl,report)
+                cmd="svctl__subcmd__report"
+                ;;
             svctl,reset)
                 cmd="svctl__subcmd__reset"
                 ;;
@@ -166,6 +169,9 @@ _svctl() {
             svctl__subcmd__help,reload-logs)
                 cmd="svctl__subcmd__help__subcmd__reload__subcmd__logs"
                 ;;
+            svctl__subcmd__help,report)
+                cmd="svctl__subcmd__help__subcmd__report"
+                ;;
             svctl__subcmd__help,reset)
                 cmd="svctl__subcmd__help__subcmd__reset"
                 ;;
@@ -203,7 +209,7 @@ _svctl() {
 
     case "${cmd}" in
         svctl)
-            opts="-h -V --home --no-autostart --help --version daemon start stop restart reload apply deployments rollback delete list ls status jlist prettylist describe show ping kill check logs flush reload-logs history why reset startup unstartup save dump resurrect gen-docs help"
+            opts="-h -V --home --no-autostart --help --version daemon start stop restart reload apply deployments rollback delete list ls status jlist prettylist describe show ping kill check logs flush reload-logs history why report reset startup unstartup save dump resurrect gen-docs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -385,7 +391,7 @@ _svctl() {
             return 0
             ;;
         svctl__subcmd__help)
-            opts="daemon start stop restart reload apply deployments rollback delete list jlist prettylist describe ping kill check logs flush reload-logs history why reset startup unstartup save resurrect gen-docs help"
+            opts="daemon start stop restart reload apply deployments rollback delete list jlist prettylist describe ping kill check logs flush reload-logs history why report reset startup unstartup save resurrect gen-docs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -637,6 +643,20 @@ _svctl() {
             return 0
             ;;
         svctl__subcmd__help__subcmd__reload__subcmd__logs)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        svctl__subcmd__help__subcmd__report)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -969,6 +989,44 @@ _svctl() {
                 return 0
             fi
             case "${prev}" in
+                --home)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        svctl__subcmd__report)
+            opts="-o -h --since --until --format --output --home --no-autostart --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --since)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --until)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "html md json" -- "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --home)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

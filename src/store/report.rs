@@ -1,8 +1,8 @@
 //! Owns the aggregate reads of `svctl report`: exits per time bucket and cause, per-cause
-//! statistics with the median uptime, memory per bucket, manual restarts per bucket, the last
-//! stderr tail of each cause, and the state each instance was left in. Every aggregation is a
-//! SQL `GROUP BY` (or a window function), so a month of a hundred crash-looping apps is read as
-//! a few thousand rows, not as a million.
+//! statistics with the median uptime, memory per bucket, manual restarts per bucket, the stderr
+//! tail of each cause's newest exit, and the state each instance was left in. Every aggregation
+//! is a SQL `GROUP BY` over the covering index `runs_by_cause` (schema 3), so a month of a
+//! hundred crash-looping apps is read as a few thousand rows, not as a million.
 
 use super::StoreError;
 use super::model::ExitRecord;
@@ -39,6 +39,8 @@ pub struct CauseStats {
     pub count: u32,
     pub first_ms: i64,
     pub last_ms: i64,
+    /// The row of the newest exit with this cause.
+    pub newest_id: i64,
     /// The median uptime of the runs that ended this way: the typical uptime before it.
     pub median_uptime_ms: u64,
 }
@@ -144,7 +146,7 @@ impl Reader {
         let (apps, args) = s.apps_clause("app", s.window_args());
         let sql = format!(
             "SELECT app, cause, (ended_at_ms - ?1) / ?3 AS b, count(*) FROM runs
-             WHERE ended_at_ms >= ?1 AND ended_at_ms < ?2{apps} GROUP BY app, cause, b"
+             WHERE +ended_at_ms >= ?1 AND +ended_at_ms < ?2{apps} GROUP BY app, cause, b"
         );
         self.rows(&sql, &args, |r| {
             Ok(ExitBucket {
@@ -156,32 +158,46 @@ impl Reader {
         })
     }
 
-    /// Count, first, last and median uptime per app and cause.
+    /// Count, first, last, newest exit and median uptime per app and cause.
     pub fn cause_stats(&self, s: &Scope) -> Result<Vec<CauseStats>, StoreError> {
         let (apps, args) = s.apps_clause("app", vec![s.since_ms.into(), s.until_ms.into()]);
-        // The median is the middle row of each (app, cause) ordered by uptime.
+        // `+ended_at_ms` keeps the planner off `runs_by_end`, whose rows would be read one by
+        // one: `runs_by_cause` covers the query, and its groups come in index order.
         let sql = format!(
-            "SELECT app, cause, n, first, last, uptime_ms FROM (
-                 SELECT app, cause, uptime_ms,
-                        row_number() OVER w AS k,
-                        count(*) OVER p AS n,
-                        min(ended_at_ms) OVER p AS first,
-                        max(ended_at_ms) OVER p AS last
-                 FROM runs WHERE ended_at_ms >= ?1 AND ended_at_ms < ?2{apps}
-                 WINDOW p AS (PARTITION BY app, cause),
-                        w AS (PARTITION BY app, cause ORDER BY uptime_ms))
-             WHERE k = n / 2 + 1"
+            "SELECT app, cause, count(*), min(ended_at_ms), max(ended_at_ms), max(id)
+             FROM runs WHERE +ended_at_ms >= ?1 AND +ended_at_ms < ?2{apps} GROUP BY app, cause"
         );
-        self.rows(&sql, &args, |r| {
+        let mut stats = self.rows(&sql, &args, |r| {
             Ok(CauseStats {
                 app: r.get(0)?,
                 cause: cause_of(r, 1)?,
                 count: u32_of(r, 2)?,
                 first_ms: r.get(3)?,
                 last_ms: r.get(4)?,
-                median_uptime_ms: r.get::<_, Option<i64>>(5)?.unwrap_or(0).max(0) as u64,
+                newest_id: r.get(5)?,
+                median_uptime_ms: 0,
             })
-        })
+        })?;
+        // The median is the middle entry of the (app, cause) part of `runs_by_cause`, which is
+        // in uptime order: a walk along the index, not a sort (SQLite's OFFSET cannot refer to
+        // the outer query, hence one query per app and cause).
+        let run = |stats: &mut Vec<CauseStats>| -> rusqlite::Result<()> {
+            let mut st = self.conn.prepare(
+                "SELECT uptime_ms FROM runs WHERE app = ?1 AND cause = ?2
+                 AND +ended_at_ms >= ?3 AND +ended_at_ms < ?4
+                 ORDER BY uptime_ms LIMIT 1 OFFSET ?5",
+            )?;
+            for c in stats.iter_mut() {
+                let up: Option<i64> = st.query_row(
+                    rusqlite::params![c.app, c.cause.as_str(), s.since_ms, s.until_ms, c.count / 2],
+                    |r| r.get(0),
+                )?;
+                c.median_uptime_ms = up.unwrap_or(0).max(0) as u64;
+            }
+            Ok(())
+        };
+        run(&mut stats).map_err(|e| StoreError::sqlite(&self.path, e))?;
+        Ok(stats)
     }
 
     /// Memory of one app per bucket: the lowest minimum, the mean of the averages and the
@@ -228,24 +244,26 @@ impl Reader {
         })
     }
 
-    /// The newest stderr tail of each app and cause in the window.
-    pub fn cause_tails(&self, s: &Scope) -> Result<Vec<CauseTail>, StoreError> {
-        let (apps, args) = s.apps_clause("app", vec![s.since_ms.into(), s.until_ms.into()]);
-        let sql = format!(
-            "SELECT app, cause, ended_at_ms, stderr_tail FROM runs WHERE id IN (
-                 SELECT max(id) FROM runs
-                 WHERE ended_at_ms >= ?1 AND ended_at_ms < ?2 AND stderr_tail <> ''{apps}
-                 GROUP BY app, cause)
-             ORDER BY app, cause"
-        );
-        self.rows(&sql, &args, |r| {
-            Ok(CauseTail {
-                app: r.get(0)?,
-                cause: cause_of(r, 1)?,
-                ended_at_ms: r.get(2)?,
-                stderr_tail: r.get(3)?,
-            })
-        })
+    /// The stderr tails of these exits (by row id; those without one are left out).
+    pub fn tails(&self, ids: &[i64]) -> Result<Vec<CauseTail>, StoreError> {
+        let mut out = Vec::new();
+        for chunk in ids.chunks(1000) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            let sql = format!(
+                "SELECT app, cause, ended_at_ms, stderr_tail FROM runs
+                 WHERE id IN ({marks}) AND stderr_tail <> '' ORDER BY app, cause"
+            );
+            let args: Vec<Value> = chunk.iter().map(|i| Value::from(*i)).collect();
+            out.extend(self.rows(&sql, &args, |r| {
+                Ok(CauseTail {
+                    app: r.get(0)?,
+                    cause: cause_of(r, 1)?,
+                    ended_at_ms: r.get(2)?,
+                    stderr_tail: r.get(3)?,
+                })
+            })?);
+        }
+        Ok(out)
     }
 
     /// The newest `limit` exits of one app in the window, newest first: what the `why`
@@ -475,7 +493,8 @@ mod tests {
         );
         assert_eq!((s[0].first_ms, s[0].last_ms), (T0 + 200, T0 + 600));
         assert_eq!((s[1].count, s[1].median_uptime_ms), (2, 60_000));
-        let tails = r.cause_tails(&scope(&["a"])).unwrap();
+        let ids: Vec<i64> = s.iter().map(|s| s.newest_id).collect();
+        let tails = r.tails(&ids).unwrap();
         let t: Vec<(Cause, &str)> = tails
             .iter()
             .map(|t| (t.cause, t.stderr_tail.as_str()))

@@ -208,10 +208,6 @@ fn a_scripted_incident_is_reported_in_every_format_with_the_numbers_of_history()
         "the stderr's own fence cannot close its block: {md}"
     );
     assert!(md.contains("| max_memory_restart | 50 MB |"), "{md}");
-    // `SVCTL_REPORT_MD=FILE` keeps it (the README's example is made this way).
-    if let Some(keep) = std::env::var_os("SVCTL_REPORT_MD") {
-        std::fs::write(keep, &md).unwrap();
-    }
 
     // HTML: one file, nothing to fetch, no script, the stderr escaped.
     let page = h.file("report.html");
@@ -232,11 +228,17 @@ fn a_scripted_incident_is_reported_in_every_format_with_the_numbers_of_history()
     assert!(html.contains("<svg") && html.contains("prefers-color-scheme: dark"));
     assert!(html.contains("@media print"));
     browser(&h, &page);
+    // `SVCTL_REPORT_KEEP=DIR` keeps the pages (the README's example is made this way).
+    if let Some(dir) = std::env::var_os("SVCTL_REPORT_KEEP") {
+        let dir = Path::new(&dir);
+        std::fs::write(dir.join("report.md"), &md).unwrap();
+        std::fs::copy(&page, dir.join("report.html")).unwrap();
+        std::fs::copy(h.file("report.png"), dir.join("report.png")).ok();
+    }
 }
 
 /// Opens the page in headless chromium: its text as the browser reads it, and a screenshot
-/// whose charts have their colors. `SVCTL_REPORT_SHOT=FILE` keeps the screenshot (the
-/// README's picture is made this way).
+/// whose charts have their colors.
 fn browser(h: &Home, page: &Path) {
     let Some(chromium) = ["chromium", "chromium-browser"].into_iter().find(|c| {
         std::process::Command::new(c)
@@ -288,9 +290,6 @@ fn browser(h: &Home, page: &Path) {
             n > 200,
             "{what}: {n} pixels of its color in the {width}px-wide screenshot"
         );
-    }
-    if let Some(keep) = std::env::var_os("SVCTL_REPORT_SHOT") {
-        std::fs::copy(&shot, keep).unwrap();
     }
 }
 

@@ -36,7 +36,8 @@ pub fn gather(
     let stats = reader.cause_stats(&scope)?;
     let buckets = reader.exit_buckets(&scope)?;
     let manual = reader.manual_buckets(&scope)?;
-    let tails = reader.cause_tails(&scope)?;
+    let newest: Vec<i64> = stats.iter().map(|s| s.newest_id).collect();
+    let tails = reader.tails(&newest)?;
     let limits: BTreeMap<String, AppLimits> = reader
         .app_limits()?
         .into_iter()

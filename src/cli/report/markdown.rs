@@ -234,7 +234,9 @@ fn memory_lines(r: &Report, a: &AppReport, n: u32) -> (Vec<u64>, Vec<u64>) {
     let mut max = vec![0u64; n as usize];
     let mut sum = vec![(0u128, 0u128); n as usize];
     for m in &a.memory {
-        let i = (i64::from(m.bucket) * r.memory_bucket_ms / r.bucket_ms.max(1)) as usize;
+        // The middle of the memory bucket says which exit bucket it falls in.
+        let mid = i64::from(m.bucket) * r.memory_bucket_ms + r.memory_bucket_ms / 2;
+        let i = (mid / r.bucket_ms.max(1)) as usize;
         if let (Some(hi), Some(s)) = (max.get_mut(i), sum.get_mut(i)) {
             *hi = (*hi).max(m.max_bytes);
             *s = (s.0 + u128::from(m.avg_bytes), s.1 + 1);
