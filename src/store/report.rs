@@ -141,21 +141,45 @@ impl Reader {
         run().map_err(|e| StoreError::sqlite(&self.path, e))
     }
 
-    /// Exits per app, cause and bucket.
-    pub fn exit_buckets(&self, s: &Scope) -> Result<Vec<ExitBucket>, StoreError> {
-        let (apps, args) = s.apps_clause("app", s.window_args());
-        let sql = format!(
-            "SELECT app, cause, (ended_at_ms - ?1) / ?3 AS b, count(*) FROM runs
-             WHERE +ended_at_ms >= ?1 AND +ended_at_ms < ?2{apps} GROUP BY app, cause, b"
-        );
-        self.rows(&sql, &args, |r| {
-            Ok(ExitBucket {
-                app: r.get(0)?,
-                cause: cause_of(r, 1)?,
-                bucket: u32_of(r, 2)?,
-                count: u32_of(r, 3)?,
-            })
-        })
+    /// Exits per bucket of each of these (app, cause) pairs (the pairs of [`Reader::cause_stats`]):
+    /// one range count on `runs_by_cause_end` per pair and bucket, so the cost is the index
+    /// entries in the window, with no sort.
+    pub fn exit_buckets(
+        &self,
+        s: &Scope,
+        pairs: &[(String, Cause)],
+    ) -> Result<Vec<ExitBucket>, StoreError> {
+        let buckets =
+            ((s.until_ms - s.since_ms + s.bucket_ms.max(1) - 1) / s.bucket_ms.max(1)).max(1);
+        let mut out = Vec::new();
+        // Two variables per pair; SQLite allows 32766 in one statement.
+        for chunk in pairs.chunks(1000) {
+            let values = vec!["(?, ?)"; chunk.len()].join(", ");
+            let sql = format!(
+                "WITH RECURSIVE b(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM b WHERE i + 1 < ?4),
+                 p(app, cause) AS (VALUES {values})
+                 SELECT p.app, p.cause, b.i,
+                        (SELECT count(*) FROM runs r WHERE r.app = p.app AND r.cause = p.cause
+                         AND r.ended_at_ms >= ?1 + b.i * ?3
+                         AND r.ended_at_ms < min(?1 + (b.i + 1) * ?3, ?2)) AS n
+                 FROM p, b WHERE n > 0"
+            );
+            let mut args = s.window_args();
+            args.push(buckets.into());
+            for (app, cause) in chunk {
+                args.push(app.clone().into());
+                args.push(cause.as_str().to_string().into());
+            }
+            out.extend(self.rows(&sql, &args, |r| {
+                Ok(ExitBucket {
+                    app: r.get(0)?,
+                    cause: cause_of(r, 1)?,
+                    bucket: u32_of(r, 2)?,
+                    count: u32_of(r, 3)?,
+                })
+            })?);
+        }
+        Ok(out)
     }
 
     /// Count, first, last, newest exit and median uptime per app and cause.
@@ -454,7 +478,11 @@ mod tests {
     #[test]
     fn exits_are_counted_per_bucket_and_cause_in_sql() {
         let (_d, r) = reader();
-        let mut b = r.exit_buckets(&scope(&[])).unwrap();
+        let pairs = |apps: &[&str]| -> Vec<(String, Cause)> {
+            let stats = r.cause_stats(&scope(apps)).unwrap();
+            stats.into_iter().map(|s| (s.app, s.cause)).collect()
+        };
+        let mut b = r.exit_buckets(&scope(&[]), &pairs(&[])).unwrap();
         b.sort_by_key(|b| (b.app.clone(), b.bucket));
         let got: Vec<(&str, Cause, u32, u32)> = b
             .iter()
@@ -469,7 +497,12 @@ mod tests {
             ],
             "the exit before the window is left out"
         );
-        assert_eq!(r.exit_buckets(&scope(&["b"])).unwrap().len(), 1);
+        assert_eq!(
+            r.exit_buckets(&scope(&["b"]), &pairs(&["b"]))
+                .unwrap()
+                .len(),
+            1
+        );
         let m = r.manual_buckets(&scope(&[])).unwrap();
         assert_eq!(
             m,

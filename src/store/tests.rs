@@ -381,12 +381,13 @@ fn a_version_two_database_gains_the_report_indexes() {
     assert!(plan.contains("COVERING INDEX runs_by_cause"), "{plan}");
     let n: i64 = conn
         .query_row(
-            "SELECT count(*) FROM sqlite_master WHERE name IN ('runs_by_cause', 'runs_manual')",
+            "SELECT count(*) FROM sqlite_master
+             WHERE name IN ('runs_by_cause', 'runs_by_cause_end', 'runs_manual')",
             [],
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(n, 2);
+    assert_eq!(n, 3);
 }
 
 #[test]

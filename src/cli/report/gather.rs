@@ -34,7 +34,8 @@ pub fn gather(
         bucket_ms,
     };
     let stats = reader.cause_stats(&scope)?;
-    let buckets = reader.exit_buckets(&scope)?;
+    let pairs: Vec<(String, Cause)> = stats.iter().map(|s| (s.app.clone(), s.cause)).collect();
+    let buckets = reader.exit_buckets(&scope, &pairs)?;
     let manual = reader.manual_buckets(&scope)?;
     let newest: Vec<i64> = stats.iter().map(|s| s.newest_id).collect();
     let tails = reader.tails(&newest)?;
