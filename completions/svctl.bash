@@ -91,6 +91,9 @@ _svctl() {
             svctl,reload-logs)
                 cmd="svctl__subcmd__reload__subcmd__logs"
                 ;;
+            svctl,report)
+                cmd="svctl__subcmd__report"
+                ;;
             svctl,reset)
                 cmd="svctl__subcmd__reset"
                 ;;
@@ -202,6 +205,9 @@ _svctl() {
             svctl__subcmd__help,reload-logs)
                 cmd="svctl__subcmd__help__subcmd__reload__subcmd__logs"
                 ;;
+            svctl__subcmd__help,report)
+                cmd="svctl__subcmd__help__subcmd__report"
+                ;;
             svctl__subcmd__help,reset)
                 cmd="svctl__subcmd__help__subcmd__reset"
                 ;;
@@ -245,7 +251,7 @@ _svctl() {
 
     case "${cmd}" in
         svctl)
-            opts="-H -h -V --home --no-autostart --host --help --version daemon start stop restart reload apply deployments rollback delete list ls status jlist prettylist describe show ping kill check logs flush reload-logs history events metrics why reset startup unstartup save dump resurrect monit scale signal env bridge gen-docs help"
+            opts="-H -h -V --home --no-autostart --host --help --version daemon start stop restart reload apply deployments rollback delete list ls status jlist prettylist describe show ping kill check logs flush reload-logs history events metrics why report reset startup unstartup save dump resurrect monit scale signal env bridge gen-docs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -585,7 +591,7 @@ _svctl() {
             return 0
             ;;
         svctl__subcmd__help)
-            opts="daemon start stop restart reload apply deployments rollback delete list jlist prettylist describe ping kill check logs flush reload-logs history events metrics why reset startup unstartup save resurrect monit scale signal env bridge gen-docs help"
+            opts="daemon start stop restart reload apply deployments rollback delete list jlist prettylist describe ping kill check logs flush reload-logs history events metrics why report reset startup unstartup save resurrect monit scale signal env bridge gen-docs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -907,6 +913,20 @@ _svctl() {
             return 0
             ;;
         svctl__subcmd__help__subcmd__reload__subcmd__logs)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        svctl__subcmd__help__subcmd__report)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1383,6 +1403,52 @@ _svctl() {
                 return 0
             fi
             case "${prev}" in
+                --home)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --host)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -H)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        svctl__subcmd__report)
+            opts="-o -H -h --since --until --format --output --home --no-autostart --host --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --since)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --until)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "html md json" -- "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --home)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -130,6 +130,12 @@ pub enum Command {
     Metrics,
     /// Why did it restart? Exits grouped by cause, the crash's stderr, and findings
     Why(WhyArgs),
+    /// An incident report of a window: restarts by cause, memory, deployments, findings
+    ///
+    /// Reads the database directly (works while the daemon is down). HTML has charts and is
+    /// one self-contained file; Markdown has tables and sparklines for tickets; JSON has the
+    /// same data for other tools (see docs/REPORT.md).
+    Report(ReportArgs),
     /// Zero the restart counters (the history stays)
     ///
     /// With an ecosystem file as target, the counters of that file's apps are zeroed.
@@ -413,6 +419,32 @@ pub struct EventsArgs {
     /// One JSON object per line (a `{"dropped": N}` line when this reader was too slow)
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// An app name [default: every app]
+    pub target: Option<String>,
+    /// The window's start: a duration back from now (30m, 2h, 7d) or a date (2026-11-22, 2026-11-22T10:00) [default: 24h]
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+    /// The window's end, written as --since [default: now]
+    #[arg(long, value_name = "WHEN")]
+    pub until: Option<String>,
+    /// html, md or json [default: from the extension of -o, else md]
+    #[arg(long, value_enum)]
+    pub format: Option<ReportFormat>,
+    /// Write the report to FILE instead of stdout
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// The forms of a report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    Html,
+    Md,
+    Json,
 }
 
 #[derive(Debug, Args)]

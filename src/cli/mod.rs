@@ -4,7 +4,7 @@
 //!
 //! Layout: `args` (clap definitions), `commands` (one file per command or group), `output`
 //! (stdout, where a closed pipe is success, and warnings), `error` (the one error format),
-//! `render` (all human formatting), `startup` (systemd units), `docs` (man page and
+//! `render` (all human formatting), `report` (incident reports, read from the database), `startup` (systemd units), `docs` (man page and
 //! completions).
 
 pub mod args;
@@ -15,6 +15,7 @@ pub mod monit;
 pub mod output;
 pub mod progress;
 pub mod render;
+pub mod report;
 pub mod startup;
 
 pub use error::Failure;
@@ -52,6 +53,7 @@ fn dispatch(cli: &Cli) -> Result<(), Failure> {
         Command::History(a) => commands::history::history(&paths(cli)?, a),
         Command::Deployments(a) => commands::apply::deployments(&paths(cli)?, a),
         Command::Why(a) => commands::history::why(&paths(cli)?, a),
+        Command::Report(a) => report::report(&paths(cli)?, a),
         Command::Startup(a) => commands::local::startup(&paths(cli)?, a),
         Command::Unstartup(a) => commands::local::unstartup(&paths(cli)?, a),
         Command::Save => commands::control::save(),

@@ -8,6 +8,7 @@
 mod deployments;
 pub mod model;
 pub mod reader;
+pub mod report;
 pub mod schema;
 
 pub use deployments::Deployment;

@@ -93,6 +93,16 @@ pub(super) const MIGRATIONS: &[&str] = &[
                deployment_id
         FROM runs WHERE pid IS NOT NULL;
     ",
+    // 3: indexes for `svctl report`, which reads them, never the rows with their stderr:
+    // per-cause counts and medians from `runs_by_cause` (in uptime order within each app and
+    // cause, so a median is a walk, not a sort), exits per time bucket as range counts on
+    // `runs_by_cause_end`; manual restarts have a small index of their own.
+    "
+    CREATE INDEX runs_by_cause ON runs (app, cause, uptime_ms, ended_at_ms);
+    CREATE INDEX runs_by_cause_end ON runs (app, cause, ended_at_ms);
+    CREATE INDEX runs_manual ON runs (started_at_ms, app)
+        WHERE trigger IN ('manual_restart', 'reload');
+    ",
 ];
 
 /// The version this build writes.

@@ -358,6 +358,40 @@ fn a_version_one_database_gains_deployments_and_keeps_its_runs() {
 }
 
 #[test]
+fn a_version_two_database_gains_the_report_indexes() {
+    let (_d, p) = db();
+    {
+        let mut conn = Connection::open(&p).unwrap();
+        let tx = conn.transaction().unwrap();
+        tx.execute_batch(schema::MIGRATIONS[0]).unwrap();
+        tx.execute_batch(schema::MIGRATIONS[1]).unwrap();
+        tx.pragma_update(None, "user_version", 2).unwrap();
+        tx.commit().unwrap();
+    }
+    let (store, _) = Store::open(&p).unwrap();
+    store.close().unwrap();
+    let conn = Connection::open(&p).unwrap();
+    let plan: String = conn
+        .query_row(
+            "EXPLAIN QUERY PLAN SELECT app, cause, count(*) FROM runs
+             WHERE +ended_at_ms >= 0 GROUP BY app, cause",
+            [],
+            |r| r.get(3),
+        )
+        .unwrap();
+    assert!(plan.contains("COVERING INDEX runs_by_cause"), "{plan}");
+    let n: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_master
+             WHERE name IN ('runs_by_cause', 'runs_by_cause_end', 'runs_manual')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(n, 3);
+}
+
+#[test]
 fn deployments_are_recorded_read_back_and_numbered_on() {
     use crate::deploy::{DeployKind, DeploymentMeta, Running, plan};
     let (_d, p) = db();

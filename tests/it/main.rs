@@ -22,4 +22,5 @@ mod parity;
 mod parity_cli;
 mod reload;
 mod remote;
+mod report;
 mod socket;

@@ -46,7 +46,7 @@ pub fn parse_since(text: &str, now_ms: i64) -> Result<i64, String> {
     ))
 }
 
-fn open(paths: &Paths) -> Result<Option<Reader>, Failure> {
+pub(crate) fn open(paths: &Paths) -> Result<Option<Reader>, Failure> {
     if !paths.db.exists() {
         return Ok(None);
     }
@@ -66,7 +66,7 @@ fn split_target(t: &str) -> Result<(String, Option<u32>), Failure> {
     }
 }
 
-fn unknown_app(reader: &Reader, name: &str) -> Failure {
+pub(crate) fn unknown_app(reader: &Reader, name: &str) -> Failure {
     let known = reader.apps_with_history().unwrap_or_default();
     let f = Failure::failed(format!("no history for an app called `{name}`"));
     if known.is_empty() {

@@ -76,6 +76,7 @@ pub async fn client_command(cli: &Cli, paths: &Paths) -> Result<(), Failure> {
         | Command::History(_)
         | Command::Deployments(_)
         | Command::Why(_)
+        | Command::Report(_)
         | Command::Save => Ok(()),
     }
 }

@@ -352,6 +352,24 @@ pub const PAGES: &[Page] = &[
         &["svctl-history(1)", "svctl-database(5)"],
     ),
     (
+        "report",
+        &[
+            (
+                "svctl report -o incident.html",
+                "the last 24 hours of every app, as one HTML page with charts",
+            ),
+            (
+                "svctl report api --since 2026-11-22T10:00 --until 2026-11-22T14:00 -o api.md",
+                "one app over four hours, as Markdown for a ticket",
+            ),
+            (
+                "svctl report --since 7d --format json",
+                "a week as JSON (see docs/REPORT.md)",
+            ),
+        ],
+        &["svctl-why(1)", "svctl-history(1)", "svctl-database(5)"],
+    ),
+    (
         "reset",
         &[
             ("svctl reset api", "zero api's restart counters"),
