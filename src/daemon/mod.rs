@@ -3,6 +3,7 @@
 
 pub mod lifecycle;
 pub mod notify;
+pub mod ownlog;
 pub mod probe;
 pub mod server;
 pub mod supervisor;
@@ -50,7 +51,9 @@ fn init_tracing() {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(io::stderr)
+        .with_writer(ownlog::CountingStderr)
+        // Its default reports a failed write with `eprintln!`, which panics on a full disk.
+        .log_internal_errors(false)
         .with_ansi(false)
         .try_init();
 }

@@ -41,12 +41,13 @@ impl Supervisor {
                     pid: std::process::id(),
                     uptime_ms: (crate::store::now_ms() - self.started_wall_ms).max(0) as u64,
                     home: self.paths.home.display().to_string(),
+                    health: self.health(),
                 }));
             }
             Request::List => {
                 let _ = reply.send(Ok(Response::List {
                     processes: self.list(None),
-                    warnings: self.warnings.clone(),
+                    warnings: self.warnings_now(),
                 }));
             }
             Request::Describe { target } => {
