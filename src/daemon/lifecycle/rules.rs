@@ -9,7 +9,7 @@ use super::{
     AfterStop, DEFAULT_BACKOFF_MS, Effect, Ended, Event, ExitSummary, Instance, Policy,
     ReloadState, Signal, StopPlan, TimerKind, Trigger,
 };
-use super::{ready, reload};
+use super::{ready, reload, spawn_failure};
 use crate::record::{Cause, Status};
 
 /// Applies one event. Returns the effects to perform, in order.
@@ -28,7 +28,7 @@ pub fn step(inst: &mut Instance, policy: &Policy, event: Event, now_ms: u64) -> 
 fn run_of(event: &Event) -> Option<u64> {
     match *event {
         Event::Spawned { run }
-        | Event::SpawnFailed { run }
+        | Event::SpawnFailed { run, .. }
         | Event::Exited { run, .. }
         | Event::LeftoversGone { run, .. }
         | Event::Sample { run, .. }
@@ -129,22 +129,11 @@ pub(super) fn own_event(
             }
             ready::spawned(inst, policy, now_ms)
         }
-        Event::SpawnFailed { run } => {
+        Event::SpawnFailed { run, errno } => {
             if run != inst.run || inst.status != Launching {
                 return vec![];
             }
-            // A program that cannot be executed will not start by retrying: errored at once,
-            // with the OS error in the record.
-            inst.status = Errored;
-            inst.started_at_ms = None;
-            let mut effects = vec![Effect::RecordExit(ExitSummary {
-                unstable: true,
-                ..summary(run, Cause::SpawnFailed)
-            })];
-            if let Some(s) = inst.stopping.take() {
-                effects.extend(finish_stop(inst, s.after, now_ms));
-            }
-            effects
+            spawn_failure::spawn_failed(inst, policy, run, errno, now_ms)
         }
         Event::Exited { run, exit } => {
             if run != inst.run || !inst.main_alive() {
@@ -374,7 +363,7 @@ fn complete_exit(
     }
 }
 
-fn finish_stop(inst: &mut Instance, after: AfterStop, now_ms: u64) -> Vec<Effect> {
+pub(super) fn finish_stop(inst: &mut Instance, after: AfterStop, now_ms: u64) -> Vec<Effect> {
     match after {
         AfterStop::Stop | AfterStop::Policy | AfterStop::Promote => {
             inst.status = Status::Stopped;

@@ -34,11 +34,11 @@ impl Supervisor {
         }
         let oom_base = self.oom_seen;
         let Some(a) = self.app_mut(app) else {
-            return Event::SpawnFailed { run };
+            return Event::SpawnFailed { run, errno: None };
         };
         let spec = a.spec.clone();
         let Some(inst) = a.insts.get_mut(&index) else {
-            return Event::SpawnFailed { run };
+            return Event::SpawnFailed { run, errno: None };
         };
         inst.begin_run(run, crate::store::now_ms());
         // Once per spawn: it reads the app's env_file, and the sockets, the command and the
@@ -51,7 +51,7 @@ impl Supervisor {
                 if let Some(r) = self.inst_mut(app, index).and_then(|i| i.facts(run)) {
                     r.spawn_error = Some(msg);
                 }
-                return Event::SpawnFailed { run };
+                return Event::SpawnFailed { run, errno: None };
             }
         };
         let wants_notify = spec.wait_ready || spec.watchdog_ms.is_some();
@@ -64,22 +64,30 @@ impl Supervisor {
             Ok(c) => c,
             Err(e) => {
                 let argv0 = spec.argv().first().cloned().unwrap_or_default();
-                let msg = format!("cannot execute `{argv0}` in {}: {e}", spec.cwd.display());
+                let errno = e.raw_os_error();
+                // The errno's name first: what `history` shows and what decides a retry.
+                let name = errno.map_or(String::new(), |n| {
+                    format!("{:?}: ", nix::errno::Errno::from_raw(n))
+                });
+                let msg = format!(
+                    "cannot execute `{argv0}` in {}: {name}{e}",
+                    spec.cwd.display()
+                );
                 tracing::warn!(app, index, "{msg}");
                 if let Some(r) = self.inst_mut(app, index).and_then(|i| i.facts(run)) {
                     r.spawn_error = Some(msg);
                 }
-                return Event::SpawnFailed { run };
+                return Event::SpawnFailed { run, errno };
             }
         };
         let deployment = self.app(app).and_then(|a| a.deployment);
         let Some(inst) = self.inst_mut(app, index) else {
-            return Event::SpawnFailed { run };
+            return Event::SpawnFailed { run, errno: None };
         };
         let restarts = inst.life.restarts();
         let counters = (inst.out.clone(), inst.err.clone());
         let Some(facts) = inst.facts(run) else {
-            return Event::SpawnFailed { run };
+            return Event::SpawnFailed { run, errno: None };
         };
         let pid = spawned.pid;
         facts.pid = pid;
