@@ -3,6 +3,7 @@
 
 mod arrows;
 mod basics;
+mod chaos;
 mod crash_loop;
 mod deploy;
 mod ecosystem;

@@ -1,0 +1,62 @@
+//! The daemon when its clients, its database or the host misbehave: nothing of the history
+//! is lost and the CLI keeps its way in.
+
+use crate::harness::*;
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+
+fn frame(s: &mut UnixStream, body: &[u8]) -> std::io::Result<()> {
+    s.write_all(&(body.len() as u32).to_be_bytes())?;
+    s.write_all(body)
+}
+
+/// A client that says hello, reads the answer, then stays connected and silent.
+fn idle_client(h: &Home) -> Option<UnixStream> {
+    let mut s = UnixStream::connect(h.file("svctl.sock")).ok()?;
+    frame(
+        &mut s,
+        br#"{"type":"hello","protocol":1,"client_version":"idle"}"#,
+    )
+    .ok()?;
+    let mut len = [0u8; 4];
+    s.read_exact(&mut len).ok()?;
+    let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
+    s.read_exact(&mut body).ok()?;
+    Some(s)
+}
+
+#[test]
+fn two_thousand_idle_connections_leave_room_for_the_cli() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    if let Ok((_, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+    }
+    let want = match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, _)) if soft >= 2100 => 2000,
+        Ok((soft, _)) if soft > 400 => (soft - 100) as usize,
+        _ => {
+            eprintln!("skipped: the open-file limit is too low to hold the connections");
+            return;
+        }
+    };
+    let h = Home::new();
+    // More than the daemon serves at once; those beyond its slots are refused.
+    let mut held = Vec::new();
+    for _ in 0..want {
+        if let Some(s) = idle_client(&h) {
+            held.push(s);
+        }
+    }
+    assert!(held.len() >= 256, "only {} connections held", held.len());
+    // Without eviction the CLI is refused until the idle ones time out (120 s).
+    h.wait_until("ping answers while the idle connections are held", || {
+        h.svctl(&["ping"]).status.success()
+    });
+    h.ok(&["list"]);
+    assert!(
+        h.log().contains("closed the one idle longest"),
+        "{}",
+        h.log()
+    );
+    drop(held);
+}
