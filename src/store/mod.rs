@@ -85,6 +85,12 @@ pub enum Write {
     },
     Spawn(SpawnRecord),
     Exit(ExitRecord),
+    /// The user stopped one instance (`held`), or it runs again: what a new daemon restores.
+    HoldStopped {
+        app: String,
+        instance: u32,
+        held: bool,
+    },
     /// Zeroes the app's counters; history stays.
     ResetCounters {
         name: String,
@@ -298,7 +304,7 @@ fn read_snapshot(conn: &Connection) -> rusqlite::Result<Snapshot> {
         };
         let mut inst = conn.prepare(
             "SELECT instance, last_run, restarts, unstable_restarts, auto_restarts,
-             manual_restarts FROM instances WHERE app = ?1 ORDER BY instance",
+             manual_restarts, held_stopped FROM instances WHERE app = ?1 ORDER BY instance",
         )?;
         let mut instances: Vec<InstanceCounters> = inst
             .query_map(params![name], |r| {
@@ -310,6 +316,7 @@ fn read_snapshot(conn: &Connection) -> rusqlite::Result<Snapshot> {
                     auto_restarts: r.get(4)?,
                     manual_restarts: r.get(5)?,
                     last_exit: None,
+                    held_stopped: r.get(6)?,
                 })
             })?
             .collect::<Result<_, _>>()?;

@@ -48,6 +48,7 @@ pub(super) fn exit(app: &str, instance: u32, run: u64, cause: Cause, unstable: b
         oom_confidence: None,
         leftovers_killed: 0,
         stderr_tail: Some("boom".into()),
+        end_approx: false,
     }
 }
 

@@ -153,7 +153,6 @@ impl Writer {
                             "the database takes writes again after {attempts} failed attempt(s); {} write(s) still held",
                             held.len()
                         );
-                        self.health.set_failing(None);
                     }
                     attempts = 0;
                     since_prune += n;
@@ -272,10 +271,11 @@ fn commit_front(
             health.drop_writes([w], &format!("the database rejected {why}"));
         }
     }
-    // Counted before the barriers are answered: whoever waits on one reads the new figure.
+    // Counted before the barriers are answered: whoever waits on one reads the new figures.
     health
         .held
         .store((held.len() - n) as u64, Ordering::Relaxed);
+    health.set_failing(None);
     for w in held.drain(..n) {
         if let Write::Barrier(b) = w {
             let _ = b.send(());
@@ -291,6 +291,7 @@ fn app_of(w: &Write) -> Option<&str> {
         Write::SetShouldRun { name, .. }
         | Write::DeleteApp { name }
         | Write::ResetCounters { name } => Some(name),
+        Write::HoldStopped { app, .. } => Some(app),
         Write::Spawn(s) => Some(&s.app),
         Write::Exit(e) => Some(&e.app),
         Write::MemoryMinute { app, .. } => Some(app),
@@ -305,6 +306,9 @@ fn describe(w: &Write) -> String {
         Write::SetShouldRun { name, .. } => format!("the desired state of `{name}`"),
         Write::DeleteApp { name } => format!("the removal of `{name}`"),
         Write::ResetCounters { name } => format!("the counter reset of `{name}`"),
+        Write::HoldStopped { app, instance, .. } => {
+            format!("the desired state of {app}:{instance}")
+        }
         Write::Spawn(s) => format!("the spawn of {}:{} run {}", s.app, s.instance, s.run),
         Write::Exit(e) => format!("the exit of {}:{} run {}", e.app, e.instance, e.run),
         Write::MemoryMinute { app, instance, .. } => format!("a memory minute of {app}:{instance}"),
@@ -360,6 +364,18 @@ fn apply(tx: &Connection, w: &Write) -> rusqlite::Result<()> {
         Write::DeleteApp { name } => {
             exec(tx, "DELETE FROM apps WHERE name = ?1", params![name])?;
             exec(tx, "DELETE FROM instances WHERE app = ?1", params![name])?;
+        }
+        Write::HoldStopped {
+            app,
+            instance,
+            held,
+        } => {
+            exec(
+                tx,
+                "INSERT INTO instances (app, instance, held_stopped) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (app, instance) DO UPDATE SET held_stopped = excluded.held_stopped",
+                params![app, instance, held],
+            )?;
         }
         Write::ResetCounters { name } => {
             exec(
@@ -427,6 +443,7 @@ fn apply(tx: &Connection, w: &Write) -> rusqlite::Result<()> {
                 e.stderr_tail,
                 e.pid,
                 e.started_at_ms,
+                e.end_approx.then_some(true),
             ];
             let updated = exec(
                 tx,
@@ -435,7 +452,7 @@ fn apply(tx: &Connection, w: &Write) -> rusqlite::Result<()> {
                  next_delay_ms = ?12, error = ?13, rss_last_bytes = ?14, rss_peak_bytes = ?15,
                  memory_limit_bytes = ?16, oom_confidence = ?17, leftovers_killed = ?18,
                  stderr_tail = ?19, pid = coalesce(pid, ?20),
-                 started_at_ms = coalesce(started_at_ms, ?21)
+                 started_at_ms = coalesce(started_at_ms, ?21), end_approx = ?22
                  WHERE id = (SELECT id FROM runs WHERE app = ?1 AND instance = ?2 AND run = ?3
                              AND ended_at_ms IS NULL ORDER BY id DESC LIMIT 1)",
                 values,
@@ -447,9 +464,9 @@ fn apply(tx: &Connection, w: &Write) -> rusqlite::Result<()> {
                     "INSERT INTO runs (app, instance, run, ended_at_ms, uptime_ms, cause,
                      exit_code, signal, core_dumped, unstable, sigkill_needed, next_delay_ms,
                      error, rss_last_bytes, rss_peak_bytes, memory_limit_bytes, oom_confidence,
-                     leftovers_killed, stderr_tail, pid, started_at_ms)
+                     leftovers_killed, stderr_tail, pid, started_at_ms, end_approx)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,
-                             ?16, ?17, ?18, ?19, ?20, ?21)",
+                             ?16, ?17, ?18, ?19, ?20, ?21, ?22)",
                     values,
                 )?;
             }

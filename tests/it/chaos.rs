@@ -60,3 +60,34 @@ fn two_thousand_idle_connections_leave_room_for_the_cli() {
     );
     drop(held);
 }
+
+#[test]
+fn a_stopped_instance_stays_stopped_after_a_daemon_restart() {
+    let mut h = Home::new();
+    let file = h.ecosystem(
+        "two.yaml",
+        "apps:\n  - name: pair\n    script: sleep\n    args: ['1000']\n    instances: 2\n",
+    );
+    h.ok(&["start", &file]);
+    h.wait_status("pair", 0, "online");
+    h.wait_status("pair", 1, "online");
+    h.ok(&["stop", "pair:1"]);
+    h.ok(&["kill"]);
+    assert_eq!(h.wait_daemon_exit(), Some(0));
+
+    h.start_daemon();
+    h.wait_status("pair", 0, "online");
+    assert_eq!(h.status("pair", 1).as_deref(), Some("stopped"));
+
+    // A crash of the daemon keeps it too, and starting the instance ends the hold.
+    h.kill_daemon();
+    h.start_daemon();
+    h.wait_status("pair", 0, "online");
+    assert_eq!(h.status("pair", 1).as_deref(), Some("stopped"));
+    h.ok(&["start", "pair:1"]);
+    h.wait_status("pair", 1, "online");
+    h.ok(&["kill"]);
+    assert_eq!(h.wait_daemon_exit(), Some(0));
+    h.start_daemon();
+    h.wait_status("pair", 1, "online");
+}

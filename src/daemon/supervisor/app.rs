@@ -155,6 +155,9 @@ pub struct Inst {
     /// Log bytes written and lost, over the instance's life in this daemon.
     pub out: Arc<Counters>,
     pub err: Arc<Counters>,
+    /// The user stopped this instance (and it has not run since): stored, so that a new
+    /// daemon leaves it stopped while the app's other instances start.
+    pub held_stopped: bool,
 }
 
 impl Inst {
@@ -170,6 +173,7 @@ impl Inst {
             notify_status: None,
             out: Arc::default(),
             err: Arc::default(),
+            held_stopped: false,
         }
     }
 

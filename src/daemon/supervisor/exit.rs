@@ -130,6 +130,7 @@ impl Supervisor {
             oom_confidence: s.oom_confidence.map(|c| c.as_str().to_string()),
             leftovers_killed: s.leftovers_killed,
             stderr_tail: stderr_tail.clone(),
+            end_approx: false,
         };
         inst.end_run(s.run, last_exit_of(&record), stderr_tail);
         tracing::info!(

@@ -83,6 +83,7 @@ impl Supervisor {
             Request::Stop { target } => {
                 self.on_targets(&target, reply, WaitFor::Down, "stopped", |s, n, i| {
                     s.dispatch(n, i, Event::Stop(Cause::Stopped));
+                    s.hold_stopped(n, i, true);
                     let left_running = s.app(n).is_some_and(|a| {
                         desired::left_running(a.insts.values().map(|x| x.life.status()))
                     });

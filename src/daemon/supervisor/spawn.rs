@@ -120,6 +120,8 @@ impl Supervisor {
             facts.probes = probes;
         }
         self.store.send(Write::Spawn(record));
+        // It runs again: a stop the user gave it no longer holds.
+        self.hold_stopped(app, index, false);
         let tx = self.internal_tx.clone();
         let name = app.to_string();
         let wait = spawned.exit;
