@@ -6,6 +6,7 @@ pub mod notify;
 pub mod ownlog;
 pub mod probe;
 pub mod server;
+pub mod stall;
 pub mod supervisor;
 pub mod triggers;
 
@@ -190,6 +191,9 @@ pub fn run(paths: &Paths) -> anyhow::Result<()> {
     }
     init_tracing();
     raise_fd_limit();
+    if let Err(e) = stall::start() {
+        tracing::warn!("cannot start the heartbeat: run ends after a pause are not flagged: {e}");
+    }
     if let Err(e) = crate::proc::become_subreaper() {
         tracing::warn!("cannot become the reaper of orphaned app processes: {e}");
     }

@@ -91,3 +91,78 @@ fn a_stopped_instance_stays_stopped_after_a_daemon_restart() {
     h.start_daemon();
     h.wait_status("pair", 1, "online");
 }
+
+/// One column of the newest ended run of `app`, read straight from the database.
+fn newest_exit(h: &Home, app: &str, column: &str) -> Option<i64> {
+    let db = rusqlite::Connection::open_with_flags(
+        h.file("svctl.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .ok()?;
+    db.query_row(
+        &format!(
+            "SELECT {column} FROM runs WHERE app = ?1 AND ended_at_ms IS NOT NULL
+             ORDER BY id DESC LIMIT 1"
+        ),
+        [app],
+        |r| r.get::<_, Option<i64>>(0),
+    )
+    .ok()
+    .flatten()
+}
+
+#[test]
+fn a_run_that_ends_while_the_daemon_is_stopped_gets_an_approximate_end() {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    let mut h = Home::new();
+    // Runs a moment, once: its end falls inside the daemon's pause.
+    h.ok(&[
+        "start",
+        "sh",
+        "--name",
+        "brief",
+        "--no-autorestart",
+        "--",
+        "-c",
+        "sleep 1.5",
+    ]);
+    let pid = h.wait_status("brief", 0, "online")["pid"].as_i64();
+    let daemon = Pid::from_raw(h.daemon_pid().expect("a daemon") as i32);
+    kill(daemon, Signal::SIGSTOP).expect("SIGSTOP the daemon");
+    // The pause must outlast the run: wait for the run's process to be gone (a zombie).
+    let zombie = |pid: i64| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| {
+                s.rsplit(')')
+                    .next()
+                    .unwrap_or("")
+                    .trim_start()
+                    .starts_with('Z')
+            })
+            .unwrap_or(true)
+    };
+    let start = std::time::Instant::now();
+    while pid.is_some_and(|p| !zombie(p)) && start.elapsed() < BUDGET {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // Then a pause longer than the heartbeat's threshold.
+    std::thread::sleep(std::time::Duration::from_millis(3000));
+    kill(daemon, Signal::SIGCONT).expect("SIGCONT the daemon");
+    h.wait_status("brief", 0, "stopped");
+    h.wait_until("the exit row", || {
+        newest_exit(&h, "brief", "ended_at_ms").is_some()
+    });
+    assert_eq!(
+        newest_exit(&h, "brief", "end_approx"),
+        Some(1),
+        "{}",
+        h.log()
+    );
+    let uptime = newest_exit(&h, "brief", "uptime_ms").expect("an uptime");
+    let stopped_for = start.elapsed().as_millis() as i64;
+    assert!(
+        uptime < stopped_for,
+        "the uptime ({uptime} ms) does not include the daemon's pause ({stopped_for} ms)"
+    );
+}

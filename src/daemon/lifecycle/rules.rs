@@ -140,7 +140,10 @@ pub(super) fn own_event(
                 return vec![];
             }
             let (natural, confidence) = classify_exit(&exit, inst.kill_sent);
-            let uptime_ms = inst.started_at_ms.map_or(0, |s| now_ms.saturating_sub(s));
+            // A run that ended while the daemon was paused lasted less than it seems.
+            let uptime_ms = inst.started_at_ms.map_or(0, |s| {
+                now_ms.saturating_sub(s).saturating_sub(exit.unseen_ms)
+            });
             inst.started_at_ms = None;
             inst.ended = Some(Ended {
                 natural,

@@ -127,6 +127,8 @@ pub struct Run {
     pub processes: Option<u32>,
     /// How the main process ended, once it has.
     pub exit: Option<crate::daemon::lifecycle::ExitFacts>,
+    /// When the main process ended (wall clock), once it has.
+    pub ended_wall_ms: Option<i64>,
     pub minute: Option<Minute>,
     /// The last lines of the run's stderr.
     pub tail: Arc<Mutex<Tail>>,

@@ -95,6 +95,8 @@ enum Internal {
         index: u32,
         run: u64,
         exit: ExitFacts,
+        /// When the main process ended, as well as the daemon can tell (`exit.unseen_ms`).
+        ended_wall_ms: i64,
     },
     /// What a run left is gone (`killed` had to be ended).
     LeftoversGone {
@@ -309,7 +311,8 @@ impl Supervisor {
                 index,
                 run,
                 exit,
-            } => self.main_exited(&app, index, run, exit),
+                ended_wall_ms,
+            } => self.main_exited(&app, index, run, exit, ended_wall_ms),
             Internal::LeftoversGone {
                 app,
                 index,

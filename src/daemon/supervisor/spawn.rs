@@ -127,6 +127,8 @@ impl Supervisor {
         let wait = spawned.exit;
         tokio::spawn(async move {
             let info = wait.await;
+            let reaped_ms = crate::store::now_ms();
+            let unseen_ms = crate::daemon::stall::unseen_ms(reaped_ms);
             // What the process wrote just before it died is usually still in the pipe: give the
             // reader a moment to reach end of file so the stderr tail is complete. Processes
             // that keep the pipe open (left-over children) cost at most this pause.
@@ -143,12 +145,15 @@ impl Supervisor {
                 signal: info.signal,
                 core_dumped: info.core_dumped,
                 oom,
+                unseen_ms,
             };
+            let ended_wall_ms = reaped_ms - unseen_ms.min(i64::MAX as u64) as i64;
             let _ = tx.send(Internal::Exited {
                 app: name,
                 index,
                 run,
                 exit,
+                ended_wall_ms,
             });
         });
         Event::Spawned { run }

@@ -197,6 +197,25 @@ fn transition_table() {
                 spawn(2, Trigger::AutoRestart),
             ],
         ),
+        // reaped 5 s in, but it may have ended 4.5 s earlier while the daemon was paused:
+        // unstable
+        (
+            at(Online, 1),
+            Event::Exited {
+                run: 1,
+                exit: ExitFacts {
+                    code: Some(1),
+                    unseen_ms: 4500,
+                    ..ExitFacts::default()
+                },
+            },
+            5000,
+            Launching,
+            vec![
+                record(1, Cause::Exited, true, Some(0)),
+                spawn(2, Trigger::AutoRestart),
+            ],
+        ),
         // signal death
         (
             at(Online, 1),
