@@ -166,3 +166,25 @@ fn a_run_that_ends_while_the_daemon_is_stopped_gets_an_approximate_end() {
         "the uptime ({uptime} ms) does not include the daemon's pause ({stopped_for} ms)"
     );
 }
+
+#[test]
+fn a_daemon_whose_log_cannot_be_written_keeps_supervising_and_counts_the_lost_lines() {
+    let mut h = Home::empty();
+    // Every write to /dev/full fails with ENOSPC, as on a full disk.
+    h.start_daemon_logging_to(std::path::Path::new("/dev/full"));
+    h.ok(&["start", &fixture("crash.sh"), "--name", "noisy"]);
+    h.wait_until("the crash loop goes on, logging every exit", || {
+        h.proc("noisy", 0)
+            .is_some_and(|p| p["restarts"].as_u64().unwrap_or(0) >= 5)
+    });
+    let pong = h.ok(&["ping"]);
+    let dropped: u64 = pong
+        .split("daemon log: ")
+        .nth(1)
+        .and_then(|t| t.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(dropped > 0, "the lost lines are counted: {pong}");
+    h.ok(&["kill"]);
+    assert_eq!(h.wait_daemon_exit(), Some(0));
+}

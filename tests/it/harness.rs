@@ -225,10 +225,16 @@ impl Home {
     }
 
     pub fn start_daemon(&mut self) {
+        self.start_daemon_logging_to(&self.file("daemon.log"));
+    }
+
+    /// [`Home::start_daemon`] with the daemon's stdout and stderr on `path` (`/dev/full`: a
+    /// disk that is always full).
+    pub fn start_daemon_logging_to(&mut self, path: &Path) {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(self.file("daemon.log"))
+            .open(path)
             .expect("daemon log");
         let child = Command::new(BIN)
             .arg("daemon")
