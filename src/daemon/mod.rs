@@ -213,13 +213,23 @@ pub fn run(paths: &Paths) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let result = runtime.block_on(serve(paths));
+    // Output capture and log writing on a thread of their own: a log flood cannot take the
+    // threads that handle exits, requests and samples (the OS shares the CPU between them).
+    let log_runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .max_blocking_threads(1)
+        .thread_name("svctl-logs")
+        .enable_all()
+        .build()
+        .context("starting the log runtime")?;
+    let result = runtime.block_on(serve(paths, log_runtime.handle().clone()));
     // Everything is stopped and written: do not wait for idle pool threads to time out.
     runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    log_runtime.shutdown_timeout(std::time::Duration::from_millis(200));
     result
 }
 
-async fn serve(paths: &Paths) -> anyhow::Result<()> {
+async fn serve(paths: &Paths, log_rt: tokio::runtime::Handle) -> anyhow::Result<()> {
     let mut warnings = Vec::new();
     let (store, snapshot) = open_store(paths, &mut warnings)?;
     // The lock is ours, so any socket file left is stale.
@@ -239,7 +249,8 @@ async fn serve(paths: &Paths) -> anyhow::Result<()> {
         log_max_size: log_max,
         log_retain,
     };
-    let mut sup = supervisor::Supervisor::new(paths.clone(), store, warnings, defaults);
+    let mut sup = supervisor::Supervisor::new(paths.clone(), store, warnings, defaults)
+        .with_log_runtime(log_rt);
     match notify::bind(&paths.notify) {
         Ok(socket) => sup = sup.with_notify(socket),
         Err(e) => tracing::warn!(

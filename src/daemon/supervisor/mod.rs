@@ -165,6 +165,9 @@ pub struct Supervisor {
     oom_read_at: Option<u64>,
     live: LiveFeed,
     spawner: Box<dyn spawner::Spawner>,
+    /// Where output capture runs: the daemon gives it a runtime of its own, so writing a log
+    /// flood never takes the actor's threads.
+    log_rt: Option<tokio::runtime::Handle>,
     resources: resources::Resources,
     probe_slots: Arc<tokio::sync::Semaphore>,
     /// The notify socket, served once the actor runs.
@@ -204,6 +207,7 @@ impl Supervisor {
             oom_read_at: None,
             live,
             spawner: Box::new(spawner::OsSpawner),
+            log_rt: None,
             resources: resources::Resources::default(),
             probe_slots: Arc::new(tokio::sync::Semaphore::new(probes::MAX_CONCURRENT_PROBES)),
             notify: None,
@@ -215,6 +219,12 @@ impl Supervisor {
     /// Serves `socket` as the apps' `$NOTIFY_SOCKET` once the actor runs.
     pub fn with_notify(mut self, socket: tokio::net::UnixDatagram) -> Self {
         self.notify = Some(socket);
+        self
+    }
+
+    /// Captures output (and writes the log files) on `rt` instead of the actor's runtime.
+    pub fn with_log_runtime(mut self, rt: tokio::runtime::Handle) -> Self {
+        self.log_rt = Some(rt);
         self
     }
 

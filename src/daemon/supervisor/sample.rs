@@ -77,7 +77,7 @@ impl Supervisor {
         let live = self.live_pids();
         let sampler = self.sampler.clone();
         let tx = self.internal_tx.clone();
-        tokio::task::spawn_blocking(move || {
+        let round = move || {
             let samples = match sampler.lock() {
                 Ok(mut guard) => {
                     let (trees, meter) = &mut *guard;
@@ -96,7 +96,16 @@ impl Supervisor {
                 Err(_) => Vec::new(),
             };
             let _ = tx.send(Internal::Samples(samples));
-        });
+        };
+        // A thread of its own, not the blocking pool: under load the pool queues sweeps, log
+        // tails and pid files, and a round waiting behind them lets a memory grower run on.
+        let own = std::thread::Builder::new()
+            .name("svctl-sample".into())
+            .spawn(round);
+        if let Err(e) = own {
+            tracing::warn!("cannot start a sampling thread: {e}; the round is skipped");
+            self.sampling = false;
+        }
     }
 
     /// Applies a round of samples: what `list` shows, the memory history, and the memory guard.

@@ -109,12 +109,16 @@ impl Supervisor {
         };
         let ready_line = self.ready_line(&spec, index, run);
         let (out_sink, err_sink) = self.logs.outputs(&spec, index, counters, tail, ready_line);
+        let rt = self
+            .log_rt
+            .clone()
+            .unwrap_or_else(tokio::runtime::Handle::current);
         if let Some(out) = spawned.stdout {
-            tokio::spawn(logs::capture(out, out_sink));
+            rt.spawn(logs::capture(out, out_sink));
         }
         let stderr_done = spawned
             .stderr
-            .map(|err| tokio::spawn(logs::capture(err, err_sink)));
+            .map(|err| rt.spawn(logs::capture(err, err_sink)));
         let probes = self.start_probes(&spec, index, run, &env);
         if let Some(facts) = self.inst_mut(app, index).and_then(|i| i.facts(run)) {
             facts.probes = probes;
