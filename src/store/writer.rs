@@ -335,7 +335,7 @@ pub(crate) fn exec<P: rusqlite::Params>(
 fn apply(tx: &Connection, w: &Write) -> rusqlite::Result<()> {
     match w {
         Write::UpsertApp { spec, should_run } => {
-            let json = serde_json::to_string(&*spec)
+            let json = serde_json::to_string(spec)
                 .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
             exec(
                 tx,

@@ -115,7 +115,7 @@ fn newest_exit(h: &Home, app: &str, column: &str) -> Option<i64> {
 fn a_run_that_ends_while_the_daemon_is_stopped_gets_an_approximate_end() {
     use nix::sys::signal::{Signal, kill};
     use nix::unistd::Pid;
-    let mut h = Home::new();
+    let h = Home::new();
     // Runs a moment, once: its end falls inside the daemon's pause.
     h.ok(&[
         "start",

@@ -66,7 +66,7 @@ pub async fn ping(paths: &Paths) -> Result<(), Failure> {
                 health.history_held, health.history_dropped, health.log_lines_dropped
             ))?;
             if let Some(why) = health.history_error {
-                output::warning(&format!("the history is not being written: {why}"));
+                output::warning(format!("the history is not being written: {why}"));
             }
             Ok(())
         }
