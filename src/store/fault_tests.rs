@@ -172,3 +172,17 @@ fn a_full_disk_loses_no_exit_row_once_space_returns() {
     store.close().unwrap();
     complete(&p, "full", 3000);
 }
+
+#[test]
+fn a_deleted_database_file_is_reported() {
+    let (_d, p) = db();
+    let (store, _) = Store::open(&p).unwrap();
+    storm(&store, "gone", 1..=5);
+    store.sync().unwrap();
+    std::fs::remove_file(&p).unwrap();
+    storm(&store, "gone", 6..=10);
+    store.sync().unwrap();
+    let why = store.failing().unwrap_or_default();
+    assert!(why.contains("deleted or replaced"), "{why:?}");
+    store.close().unwrap();
+}
