@@ -42,10 +42,13 @@ fn beat(now: i64) {
     if last > 0 && now - last > PAUSE_MS {
         PAUSE_FROM.store(last, Ordering::Relaxed);
         PAUSE_TO.store(now, Ordering::Relaxed);
-        tracing::warn!(
-            "the daemon did not run for {} ms (stopped or starved): exits it reaps now get an approximate end",
-            now - last
-        );
+        // Short ones are common on a starved host: only a long pause is worth a line.
+        if now - last > 5 * PAUSE_MS {
+            tracing::warn!(
+                "the daemon did not run for {} ms (stopped or starved): exits it reaps now get an approximate end",
+                now - last
+            );
+        }
     }
 }
 

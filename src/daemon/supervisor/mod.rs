@@ -268,6 +268,16 @@ impl Supervisor {
                 self.next_sample_due()
             };
             let sample_at = self.origin + Duration::from_millis(next_sample.unwrap_or(0));
+            // The select below is biased toward requests and events: under a crash storm they
+            // are always ready, and a due sampling round or timer would wait for a quiet
+            // moment that never comes. Due ones go first.
+            let now = self.now_ms();
+            if next_timer.is_some_and(|at| at <= now) {
+                self.fire_timers();
+            }
+            if next_sample.is_some_and(|at| at <= now) {
+                self.start_sample();
+            }
             tokio::select! {
                 // Requests first: under a crash storm a `list` waits for at most the one event
                 // being handled, not for a queue of exits.
