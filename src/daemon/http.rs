@@ -150,6 +150,7 @@ pub async fn exchange(input: &[u8]) -> Vec<u8> {
                         uptime_ms: 0,
                         home: String::new(),
                         isolation: String::new(),
+                        health: Default::default(),
                     }));
                 }
                 _ => {}

@@ -255,13 +255,13 @@ fn encode_daemon(out: &Out, s: &Snapshot) {
     set_int(&insts, &none, s.instances.len() as i64);
     let queue = out.int_gauge(
         "svctl_db_write_queue_depth",
-        "Writes queued for the history database and not yet committed.",
+        "History writes waiting for the database (held while it refuses them: busy, full, read-only).",
         &none,
     );
     set_int(&queue, &none, s.db_queue.min(i64::MAX as u64) as i64);
     let errors = out.counter(
         "svctl_db_write_errors_total",
-        "Database writes lost (failed transactions, or the writer gone) since the daemon started.",
+        "History writes dropped for good (the queue was full, the database rejected the row, or the writer was gone) since the daemon started.",
         &none,
     );
     add_count(&errors, &none, s.db_write_errors);
@@ -306,6 +306,7 @@ mod tests {
             auto_restarts: 2,
             manual_restarts: 0,
             unstable_restarts: 0,
+            history_dropped: 0,
             uptime_ms: Some(1000),
             started_at_ms: Some(1_700_000_000_000),
             log_bytes_lost: 0,

@@ -8,8 +8,10 @@ pub mod http;
 pub mod lifecycle;
 pub mod metrics;
 pub mod notify;
+pub mod ownlog;
 pub mod probe;
 pub mod server;
+pub mod stall;
 pub mod supervisor;
 pub mod triggers;
 
@@ -55,7 +57,9 @@ fn init_tracing() {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(io::stderr)
+        .with_writer(ownlog::CountingStderr)
+        // Its default reports a failed write with `eprintln!`, which panics on a full disk.
+        .log_internal_errors(false)
         .with_ansi(false)
         .try_init();
 }
@@ -205,6 +209,9 @@ pub fn run(paths: &Paths, options: &Options) -> anyhow::Result<()> {
     }
     init_tracing();
     raise_fd_limit();
+    if let Err(e) = stall::start() {
+        tracing::warn!("cannot start the heartbeat: run ends after a pause are not flagged: {e}");
+    }
     if let Err(e) = crate::proc::become_subreaper() {
         tracing::warn!("cannot become the reaper of orphaned app processes: {e}");
     }
@@ -232,13 +239,27 @@ pub fn run(paths: &Paths, options: &Options) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let result = runtime.block_on(serve(paths, options));
+    // Output capture and log writing on a thread of their own: a log flood cannot take the
+    // threads that handle exits, requests and samples (the OS shares the CPU between them).
+    let log_runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .max_blocking_threads(1)
+        .thread_name("svctl-logs")
+        .enable_all()
+        .build()
+        .context("starting the log runtime")?;
+    let result = runtime.block_on(serve(paths, options, log_runtime.handle().clone()));
     // Everything is stopped and written: do not wait for idle pool threads to time out.
     runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    log_runtime.shutdown_timeout(std::time::Duration::from_millis(200));
     result
 }
 
-async fn serve(paths: &Paths, options: &Options) -> anyhow::Result<()> {
+async fn serve(
+    paths: &Paths,
+    options: &Options,
+    log_rt: tokio::runtime::Handle,
+) -> anyhow::Result<()> {
     // Bound before anything starts, so an address in use is the daemon's start-up error.
     let metrics_listener = match options.metrics_addr {
         Some(addr) => Some(
@@ -268,7 +289,8 @@ async fn serve(paths: &Paths, options: &Options) -> anyhow::Result<()> {
         log_retain,
     };
     let mut sup = supervisor::Supervisor::new(paths.clone(), store, warnings, defaults)
-        .with_isolation(supervisor::resources::Isolation::detect(&paths.home));
+        .with_isolation(supervisor::resources::Isolation::detect(&paths.home))
+        .with_log_runtime(log_rt);
     match notify::bind(&paths.notify) {
         Ok(socket) => sup = sup.with_notify(socket),
         Err(e) => tracing::warn!(

@@ -1,14 +1,18 @@
 //! Owns the daemon's side of the control socket: accepting connections, checking the peer's
-//! uid, the handshake, and relaying each request to the supervisor and its answer back.
+//! uid, the handshake, and relaying each request to the supervisor and its answer back. When
+//! every slot is taken, the connection that has waited longest for its next request (idle at
+//! least [`EVICT_AFTER`]) is closed to make room: many idle clients cannot lock the CLI out.
 
 use super::supervisor::Command;
 use crate::ipc::codec::{self, CodecError, Conn};
 use crate::ipc::{ErrorKind, LogLine, LogSource, PROTOCOL_VERSION, Request, Response};
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::Semaphore;
 use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 /// A client must say hello within this time, so a stalled connection cannot sit on a slot.
@@ -19,13 +23,94 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 pub(super) const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Connections served at once; more are told so and closed, so a flood cannot exhaust fds.
 pub const MAX_CONNECTIONS: usize = 256;
+/// A connection idle this long may be closed to make room for a new one; a client between its
+/// hello and its request is never idle that long.
+pub const EVICT_AFTER: Duration = Duration::from_secs(1);
+/// How long a new connection waits for the slot of the idle one closed for it.
+const SLOT_WAIT: Duration = Duration::from_secs(2);
+
+/// The connections waiting for their next request, by when they began to wait.
+#[derive(Default)]
+struct Idle {
+    next: u64,
+    waiting: BTreeMap<u64, (Instant, CancellationToken)>,
+}
+
+type Idles = Arc<Mutex<Idle>>;
+
+/// A connection's stay in [`Idle`]: it leaves when dropped.
+struct Waiting {
+    idles: Idles,
+    key: u64,
+    token: CancellationToken,
+}
+
+impl Waiting {
+    fn enter(idles: &Idles) -> Waiting {
+        let token = CancellationToken::new();
+        let mut key = 0;
+        if let Ok(mut i) = idles.lock() {
+            i.next += 1;
+            key = i.next;
+            i.waiting.insert(key, (Instant::now(), token.clone()));
+        }
+        Waiting {
+            idles: idles.clone(),
+            key,
+            token,
+        }
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        if let Ok(mut i) = self.idles.lock() {
+            i.waiting.remove(&self.key);
+        }
+    }
+}
+
+/// Closes the connection idle the longest, if one has been idle [`EVICT_AFTER`].
+fn evict_oldest(idles: &Idles) -> bool {
+    let Ok(mut i) = idles.lock() else {
+        return false;
+    };
+    let Some((&key, (since, _))) = i.waiting.iter().next() else {
+        return false;
+    };
+    if since.elapsed() < EVICT_AFTER {
+        return false;
+    }
+    if let Some((_, token)) = i.waiting.remove(&key) {
+        token.cancel();
+    }
+    true
+}
 
 pub async fn accept_loop(listener: UnixListener, tx: mpsc::Sender<Command>, tracker: TaskTracker) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let idles: Idles = Arc::default();
+    let mut evicted = 0u64;
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
-                let Ok(permit) = slots.clone().try_acquire_owned() else {
+                let permit = match slots.clone().try_acquire_owned() {
+                    Ok(p) => Some(p),
+                    Err(_) if evict_oldest(&idles) => {
+                        evicted += 1;
+                        if evicted == 1 || evicted.is_power_of_two() {
+                            tracing::warn!(
+                                "{MAX_CONNECTIONS} connections open: closed the one idle longest ({evicted} so far)"
+                            );
+                        }
+                        tokio::time::timeout(SLOT_WAIT, slots.clone().acquire_owned())
+                            .await
+                            .ok()
+                            .and_then(Result::ok)
+                    }
+                    Err(_) => None,
+                };
+                let Some(permit) = permit else {
                     tracker.spawn(async move {
                         tracing::warn!("refused a connection: {MAX_CONNECTIONS} already open");
                         let mut conn = codec::framed(stream);
@@ -39,8 +124,9 @@ pub async fn accept_loop(listener: UnixListener, tx: mpsc::Sender<Command>, trac
                     continue;
                 };
                 let tx = tx.clone();
+                let idles = idles.clone();
                 tracker.spawn(async move {
-                    handle(stream, tx).await;
+                    handle(stream, tx, idles).await;
                     drop(permit);
                 });
             }
@@ -73,7 +159,7 @@ fn peer_allowed(stream: &UnixStream) -> Result<(), String> {
     }
 }
 
-async fn handle(stream: UnixStream, tx: mpsc::Sender<Command>) {
+async fn handle(stream: UnixStream, tx: mpsc::Sender<Command>, idles: Idles) {
     if let Err(why) = peer_allowed(&stream) {
         tracing::warn!("{why}");
         let mut conn = codec::framed(stream);
@@ -83,13 +169,24 @@ async fn handle(stream: UnixStream, tx: mpsc::Sender<Command>) {
         return;
     }
     let mut conn = codec::framed(stream);
-    match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake(&mut conn)).await {
-        Ok(Ok(true)) => {}
-        Ok(Ok(false)) | Ok(Err(_)) | Err(_) => return,
+    let waiting = Waiting::enter(&idles);
+    tokio::select! {
+        done = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake(&mut conn)) => match done {
+            Ok(Ok(true)) => {}
+            Ok(Ok(false)) | Ok(Err(_)) | Err(_) => return,
+        },
+        _ = waiting.token.cancelled() => return,
     }
+    drop(waiting);
     loop {
-        let req = match tokio::time::timeout(IDLE_TIMEOUT, codec::recv::<Request>(&mut conn)).await
-        {
+        let waiting = Waiting::enter(&idles);
+        let next = tokio::select! {
+            next = tokio::time::timeout(IDLE_TIMEOUT, codec::recv::<Request>(&mut conn)) => next,
+            // Closed to make room for a new connection.
+            _ = waiting.token.cancelled() => return,
+        };
+        drop(waiting);
+        let req = match next {
             Ok(Ok(Some(req))) => req,
             Ok(Ok(None)) | Err(_) => return,
             Ok(Err(e)) => {

@@ -31,7 +31,7 @@
 //!
 //! | request | fields | answer |
 //! |---|---|---|
-//! | `ping` | | `pong`: version, pid, uptime, home, isolation (cgroup version and controllers, or process groups and why) |
+//! | `ping` | | `pong`: version, pid, uptime, home, isolation (cgroup version and controllers, or process groups and why), `health` ([`DaemonHealth`]: history rows held and dropped, why the database refuses writes, daemon log lines dropped) |
 //! | `list` | | `list`: every instance ([`ProcessInfo`], schema below) and the daemon's warnings |
 //! | `describe` | `target` | `describe`: each named app's spec, desired state, instances, log paths, isolation and the hard limits it cannot enforce |
 //! | `start` | `apps`: app specs from an ecosystem file (checked again against the loader's bounds), optional `meta` (as `apply`'s: the start is recorded as a deployment) | `done` once every started instance is settled (online, or failed to start) |
@@ -383,6 +383,24 @@ pub struct ProcessInfo {
     /// A reload's new process while it runs beside this one: its pid and status.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reloading: Option<Reloading>,
+    /// History rows of this app (all its instances) dropped since the daemon started: the
+    /// database could not take them and the queue waiting for it was full, or rejected them.
+    #[serde(default)]
+    pub history_dropped: u64,
+}
+
+/// How the daemon's own writing fares (`ping`): the history queue and its log.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DaemonHealth {
+    /// History rows waiting for the database (busy, full disk…); written when it takes them.
+    pub history_held: u64,
+    /// History rows dropped for good since the daemon started.
+    pub history_dropped: u64,
+    /// Why the database does not take writes now, while it does not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history_error: Option<String>,
+    /// Lines of the daemon's own log that could not be written (full disk…).
+    pub log_lines_dropped: u64,
 }
 
 /// A reload's new process, beside the instance it replaces.
@@ -432,6 +450,8 @@ pub enum Response {
         /// process groups, and why.
         #[serde(default)]
         isolation: String,
+        #[serde(default)]
+        health: DaemonHealth,
     },
     Done {
         message: String,

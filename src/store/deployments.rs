@@ -10,7 +10,7 @@ use crate::deploy::{Action, Plan};
 use rusqlite::{OptionalExtension, Row, params};
 use serde::Serialize;
 
-pub(super) fn begun(tx: &rusqlite::Transaction<'_>, d: &DeploymentBegun) -> rusqlite::Result<()> {
+pub(super) fn begun(tx: &rusqlite::Connection, d: &DeploymentBegun) -> rusqlite::Result<()> {
     let bad = |e: serde_json::Error| rusqlite::Error::ToSqlConversionFailure(Box::new(e));
     let plan = serde_json::to_string(&d.plan).map_err(bad)?;
     let specs = serde_json::to_string(&d.specs).map_err(bad)?;
@@ -35,7 +35,7 @@ pub(super) fn begun(tx: &rusqlite::Transaction<'_>, d: &DeploymentBegun) -> rusq
 }
 
 pub(super) fn ended(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &rusqlite::Connection,
     id: u64,
     ended_at_ms: i64,
     ok: bool,

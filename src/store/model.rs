@@ -64,6 +64,10 @@ pub struct ExitRecord {
     pub leftovers_killed: u32,
     /// The last lines of stderr (at most 20 lines / 4 KiB).
     pub stderr_tail: Option<String>,
+    /// `ended_at_ms` is the earliest moment the run can have ended, not when it did: the
+    /// daemon itself was stopped (SIGSTOP, a frozen host) when the run ended.
+    #[serde(default)]
+    pub end_approx: bool,
 }
 
 impl ExitRecord {
@@ -91,6 +95,7 @@ impl ExitRecord {
             oom_confidence: None,
             leftovers_killed: 0,
             stderr_tail: None,
+            end_approx: false,
         }
     }
 }
@@ -114,6 +119,8 @@ pub struct InstanceCounters {
     pub auto_restarts: u32,
     pub manual_restarts: u32,
     pub last_exit: Option<ExitRecord>,
+    /// The user stopped this instance: a new daemon leaves it stopped.
+    pub held_stopped: bool,
 }
 
 /// A run with a spawn and no exit: the daemon died while it was alive.

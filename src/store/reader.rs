@@ -14,7 +14,7 @@ use std::time::Duration;
 pub const EXIT_COLUMNS: &str = "app, instance, run, pid, started_at_ms, ended_at_ms, cause, \
      exit_code, signal, core_dumped, unstable, sigkill_needed, next_delay_ms, error, \
      rss_last_bytes, rss_peak_bytes, memory_limit_bytes, oom_confidence, leftovers_killed, \
-     stderr_tail, id";
+     stderr_tail, id, end_approx";
 
 fn u64_of(v: Option<i64>) -> Option<u64> {
     v.map(|v| v.max(0) as u64)
@@ -46,6 +46,7 @@ pub fn exit_from_row(r: &Row<'_>) -> rusqlite::Result<ExitRecord> {
         oom_confidence: r.get(17)?,
         leftovers_killed: r.get::<_, Option<u32>>(18)?.unwrap_or(0),
         stderr_tail: r.get(19)?,
+        end_approx: r.get::<_, Option<bool>>(21)?.unwrap_or(false),
     })
 }
 

@@ -103,6 +103,12 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE INDEX runs_manual ON runs (started_at_ms, app)
         WHERE trigger IN ('manual_restart', 'reload');
     ",
+    // 4: an instance the user stopped stays stopped across daemon restarts; a run whose end
+    // the daemon could only bound (it was stopped itself when the run ended) says so.
+    "
+    ALTER TABLE instances ADD COLUMN held_stopped INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE runs ADD COLUMN end_approx INTEGER;
+    ",
 ];
 
 /// The version this build writes.

@@ -12,7 +12,7 @@ fn spec(name: &str, instances: u32) -> AppSpec {
     s
 }
 
-fn spawn(app: &str, instance: u32, run: u64, trigger: SpawnTrigger) -> Write {
+pub(super) fn spawn(app: &str, instance: u32, run: u64, trigger: SpawnTrigger) -> Write {
     Write::Spawn(SpawnRecord {
         app: app.into(),
         instance,
@@ -26,7 +26,7 @@ fn spawn(app: &str, instance: u32, run: u64, trigger: SpawnTrigger) -> Write {
     })
 }
 
-fn exit(app: &str, instance: u32, run: u64, cause: Cause, unstable: bool) -> ExitRecord {
+pub(super) fn exit(app: &str, instance: u32, run: u64, cause: Cause, unstable: bool) -> ExitRecord {
     ExitRecord {
         app: app.into(),
         instance,
@@ -48,10 +48,11 @@ fn exit(app: &str, instance: u32, run: u64, cause: Cause, unstable: bool) -> Exi
         oom_confidence: None,
         leftovers_killed: 0,
         stderr_tail: Some("boom".into()),
+        end_approx: false,
     }
 }
 
-fn db() -> (tempfile::TempDir, PathBuf) {
+pub(super) fn db() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("svctl.db");
     (dir, p)
@@ -295,10 +296,9 @@ fn sending_after_the_writer_stopped_does_not_panic() {
     let (tx, rx) = mpsc::channel();
     drop(rx);
     let dead = Store {
-        gauges: Default::default(),
         tx,
         thread: None,
-        dropped: Arc::default(),
+        health: Arc::default(),
     };
     dead.send(Write::DeleteApp { name: "x".into() });
     assert_eq!(dead.dropped(), 1);

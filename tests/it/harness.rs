@@ -230,19 +230,25 @@ impl Home {
 
     /// Starts the daemon with extra `svctl daemon` flags (`--metrics-addr`, `--hook`).
     pub fn start_daemon_with(&mut self, flags: &[&str]) {
-        self.start_daemon_full(flags, &[]);
+        self.start_daemon_full(flags, &[], &self.file("daemon.log"));
     }
 
     /// Starts the daemon with extra environment variables (`SVCTL_KMSG=off`…).
     pub fn start_daemon_env(&mut self, env: &[(&str, &str)]) {
-        self.start_daemon_full(&[], env);
+        self.start_daemon_full(&[], env, &self.file("daemon.log"));
     }
 
-    fn start_daemon_full(&mut self, flags: &[&str], env: &[(&str, &str)]) {
+    /// [`Home::start_daemon`] with the daemon's stdout and stderr on `path` (`/dev/full`: a
+    /// disk that is always full).
+    pub fn start_daemon_logging_to(&mut self, path: &Path) {
+        self.start_daemon_full(&[], &[], path);
+    }
+
+    fn start_daemon_full(&mut self, flags: &[&str], env: &[(&str, &str)], path: &Path) {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(self.file("daemon.log"))
+            .open(path)
             .expect("daemon log");
         let child = Command::new(BIN)
             .arg("daemon")

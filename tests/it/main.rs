@@ -4,6 +4,7 @@
 mod arrows;
 mod basics;
 mod cgroup;
+mod chaos;
 mod console;
 mod crash_loop;
 mod deploy;

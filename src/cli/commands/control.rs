@@ -56,10 +56,21 @@ pub async fn ping(paths: &Paths) -> Result<(), Failure> {
             uptime_ms,
             home,
             isolation,
-        } => output::line(format_args!(
-            "pong: svctl daemon {version}, pid {pid}, up {}, home {home}\nruns kept in: {isolation}",
-            render::duration_short(uptime_ms)
-        )),
+            health,
+        } => {
+            output::line(format_args!(
+                "pong: svctl daemon {version}, pid {pid}, up {}, home {home}\nruns kept in: {isolation}",
+                render::duration_short(uptime_ms)
+            ))?;
+            output::line(format_args!(
+                "history: {} row(s) waiting, {} dropped; daemon log: {} line(s) dropped",
+                health.history_held, health.history_dropped, health.log_lines_dropped
+            ))?;
+            if let Some(why) = health.history_error {
+                output::warning(format!("the history is not being written: {why}"));
+            }
+            Ok(())
+        }
         other => answer_error(other),
     }
 }

@@ -297,6 +297,7 @@ mod tests {
             auto_restarts: 0,
             manual_restarts: 0,
             unstable_restarts: 0,
+            history_dropped: 0,
             uptime_ms: Some(1000),
             started_at_ms: Some(0),
             log_bytes_lost: 0,

@@ -11,6 +11,9 @@ pub struct ExitFacts {
     pub signal: Option<i32>,
     pub core_dumped: bool,
     pub oom: OomEvidence,
+    /// How long before it was reaped the process may already have ended unseen (the daemon
+    /// itself was paused); 0 when the end is exact. Taken off the run's uptime.
+    pub unseen_ms: u64,
 }
 
 /// Read only for a SIGKILL (only those can be the OOM killer's).
@@ -79,6 +82,7 @@ mod tests {
                 cgroup_oom_kill: false,
                 kmsg_names_pid: kmsg,
             },
+            unseen_ms: 0,
         }
     }
 

@@ -35,6 +35,7 @@ pub mod guard;
 mod ready;
 mod reload;
 mod rules;
+pub mod spawn_failure;
 
 use backoff::DelayPolicy;
 pub use classify::{Confidence, ExitFacts, OomEvidence, classify_exit};
@@ -267,8 +268,9 @@ pub enum Event {
     Reset,
     /// The spawn effect for `run` succeeded.
     Spawned { run: u64 },
-    /// The spawn effect for `run` failed (ENOENT, EACCES…).
-    SpawnFailed { run: u64 },
+    /// The spawn effect for `run` failed, with the OS error number when there is one
+    /// (EMFILE passes, ENOENT does not: [`spawn_failure::classify`]).
+    SpawnFailed { run: u64, errno: Option<i32> },
     /// The main process of `run` ended.
     Exited { run: u64, exit: ExitFacts },
     /// What `run` left behind is gone (`killed` processes had to be ended).

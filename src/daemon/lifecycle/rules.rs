@@ -9,7 +9,7 @@ use super::{
     AfterStop, DEFAULT_BACKOFF_MS, Effect, Ended, Event, ExitSummary, Instance, Policy,
     ReloadState, Signal, StopPlan, TimerKind, Trigger,
 };
-use super::{ready, reload};
+use super::{ready, reload, spawn_failure};
 use crate::record::{Cause, Status};
 
 /// Applies one event. Returns the effects to perform, in order.
@@ -28,7 +28,7 @@ pub fn step(inst: &mut Instance, policy: &Policy, event: Event, now_ms: u64) -> 
 fn run_of(event: &Event) -> Option<u64> {
     match *event {
         Event::Spawned { run }
-        | Event::SpawnFailed { run }
+        | Event::SpawnFailed { run, .. }
         | Event::Exited { run, .. }
         | Event::LeftoversGone { run, .. }
         | Event::Sample { run, .. }
@@ -129,29 +129,21 @@ pub(super) fn own_event(
             }
             ready::spawned(inst, policy, now_ms)
         }
-        Event::SpawnFailed { run } => {
+        Event::SpawnFailed { run, errno } => {
             if run != inst.run || inst.status != Launching {
                 return vec![];
             }
-            // A program that cannot be executed will not start by retrying: errored at once,
-            // with the OS error in the record.
-            inst.status = Errored;
-            inst.started_at_ms = None;
-            let mut effects = vec![Effect::RecordExit(ExitSummary {
-                unstable: true,
-                ..summary(run, Cause::SpawnFailed)
-            })];
-            if let Some(s) = inst.stopping.take() {
-                effects.extend(finish_stop(inst, s.after, now_ms));
-            }
-            effects
+            spawn_failure::spawn_failed(inst, policy, run, errno, now_ms)
         }
         Event::Exited { run, exit } => {
             if run != inst.run || !inst.main_alive() {
                 return vec![];
             }
             let (natural, confidence) = classify_exit(&exit, inst.kill_sent);
-            let uptime_ms = inst.started_at_ms.map_or(0, |s| now_ms.saturating_sub(s));
+            // A run that ended while the daemon was paused lasted less than it seems.
+            let uptime_ms = inst.started_at_ms.map_or(0, |s| {
+                now_ms.saturating_sub(s).saturating_sub(exit.unseen_ms)
+            });
             inst.started_at_ms = None;
             inst.ended = Some(Ended {
                 natural,
@@ -374,7 +366,7 @@ fn complete_exit(
     }
 }
 
-fn finish_stop(inst: &mut Instance, after: AfterStop, now_ms: u64) -> Vec<Effect> {
+pub(super) fn finish_stop(inst: &mut Instance, after: AfterStop, now_ms: u64) -> Vec<Effect> {
     match after {
         AfterStop::Stop | AfterStop::Policy | AfterStop::Promote => {
             inst.status = Status::Stopped;

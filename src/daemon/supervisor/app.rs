@@ -129,6 +129,8 @@ pub struct Run {
     pub processes: Option<u32>,
     /// How the main process ended, once it has.
     pub exit: Option<crate::daemon::lifecycle::ExitFacts>,
+    /// When the main process ended (wall clock), once it has.
+    pub ended_wall_ms: Option<i64>,
     pub minute: Option<Minute>,
     /// The last lines of the run's stderr.
     pub tail: Arc<Mutex<Tail>>,
@@ -163,6 +165,9 @@ pub struct Inst {
     /// Log bytes written and lost, over the instance's life in this daemon.
     pub out: Arc<Counters>,
     pub err: Arc<Counters>,
+    /// The user stopped this instance (and it has not run since): stored, so that a new
+    /// daemon leaves it stopped while the app's other instances start.
+    pub held_stopped: bool,
 }
 
 impl Inst {
@@ -179,6 +184,7 @@ impl Inst {
             notify_status: None,
             out: Arc::default(),
             err: Arc::default(),
+            held_stopped: false,
         }
     }
 

@@ -17,9 +17,17 @@ use std::time::Duration;
 impl Supervisor {
     /// The main process of a run ended: the state machine names the exit and decides whether
     /// its leftovers must be swept first.
-    pub(super) fn main_exited(&mut self, app: &str, index: u32, run: u64, exit: ExitFacts) {
+    pub(super) fn main_exited(
+        &mut self,
+        app: &str,
+        index: u32,
+        run: u64,
+        exit: ExitFacts,
+        ended_wall_ms: i64,
+    ) {
         if let Some(facts) = self.inst_mut(app, index).and_then(|i| i.facts(run)) {
             facts.exit = Some(exit);
+            facts.ended_wall_ms = Some(ended_wall_ms);
         }
         // With treekill, the sweep's end reaps what was adopted; without, nothing follows.
         if self.app(app).is_some_and(|a| !a.spec.treekill) {
@@ -133,7 +141,14 @@ impl Supervisor {
         let Some(facts) = inst.facts(s.run) else {
             return;
         };
-        let ended = crate::store::now_ms();
+        // The main process's end when it is known (a stop's sweep of leftovers comes after it);
+        // never before the start.
+        let started = facts.started_wall_ms;
+        let ended = facts
+            .ended_wall_ms
+            .take()
+            .unwrap_or_else(crate::store::now_ms)
+            .max(started.unwrap_or(i64::MIN));
         let minute = facts.minute.take();
         if let Some(g) = facts.cgroup.take() {
             super::spawn::release_group(g);
@@ -162,6 +177,7 @@ impl Supervisor {
             oom_confidence: s.oom_confidence.map(|c| c.as_str().to_string()),
             leftovers_killed: s.leftovers_killed,
             stderr_tail: stderr_tail.clone(),
+            end_approx: exit.is_some_and(|e| e.unseen_ms > 0),
         };
         inst.end_run(s.run, last_exit_of(&record), stderr_tail);
         tracing::info!(

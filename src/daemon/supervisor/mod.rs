@@ -124,6 +124,8 @@ enum Internal {
         index: u32,
         run: u64,
         exit: ExitFacts,
+        /// When the main process ended, as well as the daemon can tell (`exit.unseen_ms`).
+        ended_wall_ms: i64,
     },
     /// What a run left is gone (`killed` had to be ended).
     LeftoversGone {
@@ -207,6 +209,9 @@ pub struct Supervisor {
     oom_read_at: Option<u64>,
     live: LiveFeed,
     spawner: Box<dyn spawner::Spawner>,
+    /// Where output capture runs: the daemon gives it a runtime of its own, so writing a log
+    /// flood never takes the actor's threads.
+    log_rt: Option<tokio::runtime::Handle>,
     resources: resources::Resources,
     probe_slots: Arc<tokio::sync::Semaphore>,
     /// The notify socket, served once the actor runs.
@@ -256,6 +261,7 @@ impl Supervisor {
             oom_read_at: None,
             live,
             spawner: Box::new(spawner::OsSpawner),
+            log_rt: None,
             resources: resources::Resources::default(),
             probe_slots: Arc::new(tokio::sync::Semaphore::new(probes::MAX_CONCURRENT_PROBES)),
             notify: None,
@@ -286,6 +292,12 @@ impl Supervisor {
             tracing::info!("runs are kept in cgroups: {}", isolation.describe());
         }
         self.resources.isolation = isolation;
+        self
+    }
+
+    /// Captures output (and writes the log files) on `rt` instead of the actor's runtime.
+    pub fn with_log_runtime(mut self, rt: tokio::runtime::Handle) -> Self {
+        self.log_rt = Some(rt);
         self
     }
 
@@ -329,6 +341,16 @@ impl Supervisor {
                 self.next_sample_due()
             };
             let sample_at = self.origin + Duration::from_millis(next_sample.unwrap_or(0));
+            // The select below is biased toward requests and events: under a crash storm they
+            // are always ready, and a due sampling round or timer would wait for a quiet
+            // moment that never comes. Due ones go first.
+            let now = self.now_ms();
+            if next_timer.is_some_and(|at| at <= now) {
+                self.fire_timers();
+            }
+            if next_sample.is_some_and(|at| at <= now) {
+                self.start_sample();
+            }
             let trim_at = self.origin + Duration::from_millis(self.trim_at.unwrap_or(0));
             let mut busy = true;
             tokio::select! {
@@ -413,7 +435,8 @@ impl Supervisor {
                 index,
                 run,
                 exit,
-            } => self.main_exited(&app, index, run, exit),
+                ended_wall_ms,
+            } => self.main_exited(&app, index, run, exit, ended_wall_ms),
             Internal::LeftoversGone {
                 app,
                 index,

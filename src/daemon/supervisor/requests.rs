@@ -43,6 +43,7 @@ impl Supervisor {
                     uptime_ms: (crate::store::now_ms() - self.started_wall_ms).max(0) as u64,
                     home: self.paths.home.display().to_string(),
                     isolation: self.resources.isolation.describe(),
+                    health: self.health(),
                 }));
             }
             Request::List | Request::Describe { .. } => self.view(req, reply),
@@ -70,6 +71,7 @@ impl Supervisor {
             Request::Stop { target } => {
                 self.on_targets(&target, reply, WaitFor::Down, "stopped", |s, n, i| {
                     s.dispatch(n, i, Event::Stop(Cause::Stopped));
+                    s.hold_stopped(n, i, true);
                     let left_running = s.app(n).is_some_and(|a| {
                         desired::left_running(a.insts.values().map(|x| x.life.status()))
                     });

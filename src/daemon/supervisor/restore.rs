@@ -14,6 +14,22 @@ use crate::store::{Snapshot, Write};
 use std::collections::{BTreeMap, HashMap};
 
 impl Supervisor {
+    /// Records whether the user's stop of one instance holds; stored only when it changes.
+    pub(super) fn hold_stopped(&mut self, app: &str, index: u32, held: bool) {
+        let Some(inst) = self.inst_mut(app, index) else {
+            return;
+        };
+        if inst.held_stopped == held {
+            return;
+        }
+        inst.held_stopped = held;
+        self.store.send(Write::HoldStopped {
+            app: app.to_string(),
+            instance: index,
+            held,
+        });
+    }
+
     /// Loads what the previous daemon left. Runs before the actor's loop starts.
     pub fn restore(&mut self, snapshot: Snapshot) {
         let now = crate::store::now_ms();
@@ -59,6 +75,7 @@ impl Supervisor {
                 oom_confidence: None,
                 leftovers_killed: u32::from(alive),
                 stderr_tail: None,
+                end_approx: false,
             };
             self.count_exit(&record.app, record.instance, Cause::DaemonLost, false);
             lost.insert((record.app.clone(), record.instance), last_exit_of(&record));
@@ -78,6 +95,7 @@ impl Supervisor {
                     })
                 });
                 let mut inst = Inst::new(life);
+                inst.held_stopped = c.is_some_and(|c| c.held_stopped);
                 inst.last_exit = lost
                     .remove(&(stored.spec.name.clone(), i))
                     .or_else(|| c.and_then(|c| c.last_exit.as_ref()).map(last_exit_of));
@@ -91,9 +109,14 @@ impl Supervisor {
             // cron_restart and watch hold whatever path brought the app back.
             self.arm_triggers(&name);
             if should_run {
-                let indexes: Vec<u32> = self
-                    .app(&name)
-                    .map_or_else(Vec::new, |a| a.insts.keys().copied().collect());
+                // Except those the user stopped one by one (`stop app:1`).
+                let indexes: Vec<u32> = self.app(&name).map_or_else(Vec::new, |a| {
+                    a.insts
+                        .iter()
+                        .filter(|(_, inst)| !inst.held_stopped)
+                        .map(|(i, _)| *i)
+                        .collect()
+                });
                 for i in indexes {
                     self.dispatch(&name, i, Event::Start);
                 }

@@ -214,7 +214,7 @@ impl Supervisor {
             .collect();
         let sampler = self.sampler.clone();
         let tx = self.internal_tx.clone();
-        tokio::task::spawn_blocking(move || {
+        let work = move || {
             let samples = match sampler.lock() {
                 Ok(mut guard) => {
                     let (trees, meter) = &mut *guard;
@@ -236,7 +236,18 @@ impl Supervisor {
                 Err(_) => Vec::new(),
             };
             let _ = tx.send(Internal::Samples(samples, round));
-        });
+        };
+        // A thread of its own, not the blocking pool: under load the pool queues sweeps, log
+        // tails and pid files, and a round waiting behind them lets a memory grower run on.
+        let own = std::thread::Builder::new()
+            .name("svctl-sample".into())
+            .spawn(work);
+        if let Err(e) = own {
+            tracing::warn!("cannot start a sampling thread: {e}; the round is skipped");
+            self.sampling = None;
+            // Views waiting for this round get the figures as they are.
+            self.answer_views();
+        }
     }
 
     /// Applies a round of samples: what `list` shows, the memory history, and the memory guard.

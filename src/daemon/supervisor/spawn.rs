@@ -36,11 +36,11 @@ impl Supervisor {
         }
         let oom_base = self.oom_seen;
         let Some(a) = self.app_mut(app) else {
-            return Event::SpawnFailed { run };
+            return Event::SpawnFailed { run, errno: None };
         };
         let spec = a.spec.clone();
         let Some(inst) = a.insts.get_mut(&index) else {
-            return Event::SpawnFailed { run };
+            return Event::SpawnFailed { run, errno: None };
         };
         inst.begin_run(run, crate::store::now_ms());
         // Once per spawn: it reads the app's env_file, and the sockets, the command and the
@@ -53,7 +53,7 @@ impl Supervisor {
                 if let Some(r) = self.inst_mut(app, index).and_then(|i| i.facts(run)) {
                     r.spawn_error = Some(msg);
                 }
-                return Event::SpawnFailed { run };
+                return Event::SpawnFailed { run, errno: None };
             }
         };
         let mut group = self.resources.run_group(&spec, index, run);
@@ -87,22 +87,30 @@ impl Supervisor {
             Ok(c) => c,
             Err(e) => {
                 let argv0 = spec.argv().first().cloned().unwrap_or_default();
-                let msg = format!("cannot execute `{argv0}` in {}: {e}", spec.cwd.display());
+                let errno = e.raw_os_error();
+                // The errno's name first: what `history` shows and what decides a retry.
+                let name = errno.map_or(String::new(), |n| {
+                    format!("{:?}: ", nix::errno::Errno::from_raw(n))
+                });
+                let msg = format!(
+                    "cannot execute `{argv0}` in {}: {name}{e}",
+                    spec.cwd.display()
+                );
                 tracing::warn!(app, index, "{msg}");
                 if let Some(r) = self.inst_mut(app, index).and_then(|i| i.facts(run)) {
                     r.spawn_error = Some(msg);
                 }
-                return Event::SpawnFailed { run };
+                return Event::SpawnFailed { run, errno };
             }
         };
         let deployment = self.app(app).and_then(|a| a.deployment);
         let Some(inst) = self.inst_mut(app, index) else {
-            return Event::SpawnFailed { run };
+            return Event::SpawnFailed { run, errno: None };
         };
         let restarts = inst.life.restarts();
         let counters = (inst.out.clone(), inst.err.clone());
         let Some(facts) = inst.facts(run) else {
-            return Event::SpawnFailed { run };
+            return Event::SpawnFailed { run, errno: None };
         };
         let pid = spawned.pid;
         facts.pid = pid;
@@ -129,22 +137,30 @@ impl Supervisor {
         };
         let ready_line = self.ready_line(&spec, index, run);
         let (out_sink, err_sink) = self.logs.outputs(&spec, index, counters, tail, ready_line);
+        let rt = self
+            .log_rt
+            .clone()
+            .unwrap_or_else(tokio::runtime::Handle::current);
         if let Some(out) = spawned.stdout {
-            tokio::spawn(logs::capture(out, out_sink));
+            rt.spawn(logs::capture(out, out_sink));
         }
         let stderr_done = spawned
             .stderr
-            .map(|err| tokio::spawn(logs::capture(err, err_sink)));
+            .map(|err| rt.spawn(logs::capture(err, err_sink)));
         let probes = self.start_probes(&spec, index, run, &env);
         if let Some(facts) = self.inst_mut(app, index).and_then(|i| i.facts(run)) {
             facts.probes = probes;
         }
         self.store.send(Write::Spawn(record));
+        // It runs again: a stop the user gave it no longer holds.
+        self.hold_stopped(app, index, false);
         let tx = self.internal_tx.clone();
         let name = app.to_string();
         let wait = spawned.exit;
         tokio::spawn(async move {
             let info = wait.await;
+            let reaped_ms = crate::store::now_ms();
+            let unseen_ms = crate::daemon::stall::unseen_ms(reaped_ms);
             // What the process wrote just before it died is usually still in the pipe: give the
             // reader a moment to reach end of file so the stderr tail is complete. Processes
             // that keep the pipe open (left-over children) cost at most this pause.
@@ -161,12 +177,15 @@ impl Supervisor {
                 signal: info.signal,
                 core_dumped: info.core_dumped,
                 oom,
+                unseen_ms,
             };
+            let ended_wall_ms = reaped_ms - unseen_ms.min(i64::MAX as u64) as i64;
             let _ = tx.send(Internal::Exited {
                 app: name,
                 index,
                 run,
                 exit,
+                ended_wall_ms,
             });
         });
         Event::Spawned { run }

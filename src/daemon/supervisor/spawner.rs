@@ -64,6 +64,22 @@ pub trait Spawner: Send {
     }
 }
 
+/// Descriptors a spawn must leave free: for the CLI's connections, the database, the log
+/// files and the sweeps. Spawns wait (EMFILE, retried) rather than take the last ones.
+pub const FD_RESERVE: u64 = 64;
+
+/// Descriptors the daemon may still open under its soft limit; `None` when unknown.
+fn fds_left() -> Option<u64> {
+    let (soft, _) =
+        nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE).ok()?;
+    // Counting what is open reads a directory: not worth it under a limit no daemon reaches.
+    if soft >= 1 << 16 {
+        return None;
+    }
+    let open = std::fs::read_dir("/proc/self/fd").ok()?.count() as u64;
+    Some(soft.saturating_sub(open))
+}
+
 /// Real processes.
 pub struct OsSpawner;
 
@@ -75,6 +91,11 @@ impl Spawner for OsSpawner {
         run: u64,
         ctx: &SpawnContext,
     ) -> io::Result<Spawned> {
+        if fds_left().is_some_and(|left| left < FD_RESERVE) {
+            // As if the spawn had hit the limit itself: retried later, and the control socket
+            // and the database keep the descriptors they need meanwhile.
+            return Err(io::Error::from_raw_os_error(libc::EMFILE));
+        }
         let mut cmd = proc::command(spec, index, run, ctx.env, ctx.sockets);
         if let Some(path) = ctx.notify_socket {
             cmd.env("NOTIFY_SOCKET", path);

@@ -325,3 +325,29 @@ async fn a_crash_loop_ends_in_errored_after_max_restarts() {
         (Status::Errored, 3, 2)
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn out_of_file_descriptors_is_retried_with_backoff_until_the_spawn_works() {
+    let d = Daemon::new();
+    d.fake.world().fail = Some(libc::EMFILE);
+    let mut spec = d.spec("starved");
+    spec.max_restarts = 2;
+    let p = d.start(spec).await.pop().expect("one");
+    assert_eq!(p.status, Status::WaitingRestart);
+    let exit = p.last_exit.expect("recorded");
+    assert_eq!(exit.cause, Cause::SpawnFailed);
+    assert!(
+        exit.error.is_some_and(|e| e.contains("EMFILE")),
+        "the errno is named"
+    );
+    // More failures than max_restarts: the host's shortage does not make the app errored.
+    for _ in 0..5 {
+        tokio::time::sleep(Duration::from_secs(16)).await;
+        assert_eq!(d.only().await.status, Status::WaitingRestart);
+    }
+    d.fake.world().fail = None;
+    tokio::time::sleep(Duration::from_secs(16)).await;
+    let p = d.only().await;
+    assert_eq!(p.status, Status::Online);
+    assert!(p.run > 5, "each try is a run of its own: {}", p.run);
+}

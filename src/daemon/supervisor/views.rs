@@ -30,7 +30,7 @@ impl Supervisor {
         let answer = match req {
             Request::List => Ok(Response::List {
                 processes: self.list(None),
-                warnings: self.warnings.clone(),
+                warnings: self.warnings_now(),
             }),
             Request::Describe { target } => self.resolve(&target).map(|keys| {
                 let mut names: Vec<&str> = keys.iter().map(|(n, _)| n.as_str()).collect();
@@ -77,6 +77,7 @@ impl Supervisor {
             cpu_percent: inst.run.cpu,
             memory_bytes: inst.run.rss,
             last_exit: inst.last_exit.clone(),
+            history_dropped: self.store.dropped_of(&a.spec.name),
             notify_status: inst.notify_status.clone(),
             probe_error: inst.last_probe_error.clone(),
             health: a.spec.health.as_ref().filter(|_| running).map(|h| {
@@ -140,5 +141,42 @@ impl Supervisor {
             isolation: self.resources.isolation.describe(),
             unenforced: self.resources.isolation.unenforced(&a.spec),
         })
+    }
+}
+
+impl Supervisor {
+    /// How the daemon's own writing fares, for `ping`.
+    pub(super) fn health(&self) -> crate::ipc::DaemonHealth {
+        crate::ipc::DaemonHealth {
+            history_held: self.store.held(),
+            history_dropped: self.store.dropped(),
+            history_error: self.store.failing(),
+            log_lines_dropped: crate::daemon::ownlog::dropped_lines(),
+        }
+    }
+
+    /// The warnings of start-up, and what goes wrong with the history or the log now.
+    pub(super) fn warnings_now(&self) -> Vec<String> {
+        let mut w = self.warnings.clone();
+        let h = self.health();
+        if let Some(why) = h.history_error {
+            w.push(format!(
+                "the history is not being written ({why}); {} row(s) wait and will be written when the database takes them",
+                h.history_held
+            ));
+        }
+        if h.history_dropped > 0 {
+            w.push(format!(
+                "{} history row(s) were dropped since the daemon started (see the daemon log)",
+                h.history_dropped
+            ));
+        }
+        if h.log_lines_dropped > 0 {
+            w.push(format!(
+                "{} daemon log line(s) could not be written (disk full?)",
+                h.log_lines_dropped
+            ));
+        }
+        w
     }
 }

@@ -20,6 +20,7 @@ fn proc(id: u32, name: &str, status: Status, cpu: f32, mem: u64) -> ProcessInfo 
         auto_restarts: 3,
         manual_restarts: 0,
         unstable_restarts: 0,
+        history_dropped: 0,
         uptime_ms: Some(5000),
         started_at_ms: Some(0),
         log_bytes_lost: 0,

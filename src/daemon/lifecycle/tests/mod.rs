@@ -139,10 +139,41 @@ fn transition_table() {
         ),
         (
             at(Launching, 1),
-            Event::SpawnFailed { run: 1 },
+            Event::SpawnFailed {
+                run: 1,
+                errno: Some(libc::ENOENT),
+            },
             0,
             Errored,
             vec![record(1, Cause::SpawnFailed, true, None)],
+        ),
+        (
+            at(Launching, 1),
+            Event::SpawnFailed {
+                run: 1,
+                errno: None,
+            },
+            0,
+            Errored,
+            vec![record(1, Cause::SpawnFailed, true, None)],
+        ),
+        // a shortage of the host (EMFILE): retried after a backoff, not counted as unstable
+        (
+            at(Launching, 1),
+            Event::SpawnFailed {
+                run: 1,
+                errno: Some(libc::EMFILE),
+            },
+            0,
+            WaitingRestart,
+            vec![
+                record(1, Cause::SpawnFailed, false, Some(DEFAULT_BACKOFF_MS)),
+                Effect::Timer {
+                    run: 1,
+                    kind: TimerKind::RestartDue,
+                    at_ms: DEFAULT_BACKOFF_MS,
+                },
+            ],
         ),
         // crash: unstable, immediate restart
         (
@@ -163,6 +194,25 @@ fn transition_table() {
             Launching,
             vec![
                 record(1, Cause::Exited, false, Some(0)),
+                spawn(2, Trigger::AutoRestart),
+            ],
+        ),
+        // reaped 5 s in, but it may have ended 4.5 s earlier while the daemon was paused:
+        // unstable
+        (
+            at(Online, 1),
+            Event::Exited {
+                run: 1,
+                exit: ExitFacts {
+                    code: Some(1),
+                    unseen_ms: 4500,
+                    ..ExitFacts::default()
+                },
+            },
+            5000,
+            Launching,
+            vec![
+                record(1, Cause::Exited, true, Some(0)),
                 spawn(2, Trigger::AutoRestart),
             ],
         ),
