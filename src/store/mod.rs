@@ -229,7 +229,8 @@ impl Store {
 
     /// Why the database does not take writes now, while it does not.
     pub fn failing(&self) -> Option<String> {
-        self.health.failing.lock().ok().and_then(|f| f.clone())
+        let now = self.health.failing.lock().ok().and_then(|f| f.clone());
+        now.or_else(|| self.health.replaced.lock().ok().and_then(|f| f.clone()))
     }
 
     /// For the metrics: writes waiting for the database, and writes dropped for good.

@@ -38,6 +38,9 @@ pub struct Health {
     pub dropped: AtomicU64,
     /// Why the database does not take writes now, while it does not.
     pub failing: Mutex<Option<String>>,
+    /// The database file was deleted or replaced: said until the daemon restarts, whatever
+    /// the writes do meanwhile.
+    pub replaced: Mutex<Option<String>>,
     /// Of `dropped`, those of each app (`list --json` shows them per app).
     pub dropped_by_app: Mutex<std::collections::BTreeMap<String, u64>>,
 }
@@ -146,6 +149,9 @@ impl Writer {
             if !open && closing_since.is_none() {
                 closing_since = Some(Instant::now());
             }
+            // Before the commit, so a barrier in this batch (`Store::sync`) is answered with
+            // the file's state already known.
+            self.check_file(file_id);
             match commit_front(&mut self.conn, &mut held, &self.health) {
                 Ok(n) => {
                     if retry.take().is_some() {
@@ -157,7 +163,6 @@ impl Writer {
                     attempts = 0;
                     since_prune += n;
                     self.bound_wal();
-                    self.check_file(file_id);
                 }
                 Err(e) => {
                     attempts += 1;
@@ -220,8 +225,8 @@ impl Writer {
                 self.path.display()
             );
             let mut said = false;
-            if let Ok(mut f) = self.health.failing.lock() {
-                said = f.as_deref() == Some(why.as_str());
+            if let Ok(mut f) = self.health.replaced.lock() {
+                said = f.is_some();
                 *f = Some(why.clone());
             }
             if !said {

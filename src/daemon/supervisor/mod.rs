@@ -333,6 +333,16 @@ impl Supervisor {
             if self.shutting_down && self.all_down() {
                 break;
             }
+            // The select below is biased toward requests and events: under a crash storm they
+            // are always ready, and a due sampling round or timer would wait for a quiet
+            // moment that never comes. Due ones go first.
+            let now = self.now_ms();
+            if self.timers.next_at().is_some_and(|at| at <= now) {
+                self.fire_timers();
+            }
+            if self.sampling.is_none() && self.next_sample_due().is_some_and(|at| at <= now) {
+                self.start_sample();
+            }
             let next_timer = self.timers.next_at();
             let deadline = self.origin + Duration::from_millis(next_timer.unwrap_or(0));
             let next_sample = if self.sampling.is_some() {
@@ -341,16 +351,6 @@ impl Supervisor {
                 self.next_sample_due()
             };
             let sample_at = self.origin + Duration::from_millis(next_sample.unwrap_or(0));
-            // The select below is biased toward requests and events: under a crash storm they
-            // are always ready, and a due sampling round or timer would wait for a quiet
-            // moment that never comes. Due ones go first.
-            let now = self.now_ms();
-            if next_timer.is_some_and(|at| at <= now) {
-                self.fire_timers();
-            }
-            if next_sample.is_some_and(|at| at <= now) {
-                self.start_sample();
-            }
             let trim_at = self.origin + Duration::from_millis(self.trim_at.unwrap_or(0));
             let mut busy = true;
             tokio::select! {

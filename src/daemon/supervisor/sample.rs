@@ -237,17 +237,10 @@ impl Supervisor {
             };
             let _ = tx.send(Internal::Samples(samples, round));
         };
-        // A thread of its own, not the blocking pool: under load the pool queues sweeps, log
-        // tails and pid files, and a round waiting behind them lets a memory grower run on.
-        let own = std::thread::Builder::new()
-            .name("svctl-sample".into())
-            .spawn(work);
-        if let Err(e) = own {
-            tracing::warn!("cannot start a sampling thread: {e}; the round is skipped");
-            self.sampling = None;
-            // Views waiting for this round get the figures as they are.
-            self.answer_views();
-        }
+        // On the blocking pool, whose threads the runtime knows about: a paused test clock
+        // does not jump ahead while a round is out. The round still goes first under a storm:
+        // the actor loop starts due rounds before it takes the next event.
+        tokio::task::spawn_blocking(work);
     }
 
     /// Applies a round of samples: what `list` shows, the memory history, and the memory guard.

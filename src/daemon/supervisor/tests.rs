@@ -316,7 +316,8 @@ async fn a_crash_loop_ends_in_errored_after_max_restarts() {
     spec.max_restarts = 3;
     d.start(spec).await;
     for _ in 0..3 {
-        let pid = d.only().await.pid.expect("running");
+        let p = d.only().await;
+        let pid = p.pid.unwrap_or_else(|| panic!("running: {p:?}"));
         d.fake.exit(pid, 1);
     }
     let p = d.only().await;
