@@ -454,6 +454,35 @@ impl Drop for Home {
                 kill_and_reap(&mut child);
             }
         }
+        self.kill_strays();
+    }
+}
+
+impl Home {
+    /// Ends, by pid, every process still running with this home in its environment: apps of a
+    /// daemon a test SIGKILLed (or that a slow shutdown left), which no later daemon will adopt
+    /// once the home is gone. Only processes a test of this home started carry it.
+    fn kill_strays(&self) {
+        let mine = format!("SVCTL_HOME={}", self.path().display());
+        let Ok(procs) = std::fs::read_dir("/proc") else {
+            return;
+        };
+        for entry in procs.flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|p| p.parse::<i32>().ok())
+            else {
+                continue;
+            };
+            let Ok(env) = std::fs::read(entry.path().join("environ")) else {
+                continue;
+            };
+            if env.split(|b| *b == 0).any(|kv| kv == mine.as_bytes()) {
+                let pid = nix::unistd::Pid::from_raw(pid);
+                let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            }
+        }
     }
 }
 
