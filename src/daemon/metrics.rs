@@ -295,30 +295,17 @@ mod tests {
 
     fn info(name: &str, status: Status) -> ProcessInfo {
         ProcessInfo {
-            id: 0,
-            name: name.into(),
-            namespace: "default".into(),
-            instance: 0,
             pid: Some(42),
             status,
             run: 3,
             restarts: 2,
             auto_restarts: 2,
-            manual_restarts: 0,
-            unstable_restarts: 0,
-            history_dropped: 0,
             uptime_ms: Some(1000),
             started_at_ms: Some(1_700_000_000_000),
-            log_bytes_lost: 0,
             processes: Some(1),
             log_bytes_written: 10,
-            cpu_percent: None,
             memory_bytes: Some(4096),
-            last_exit: None,
-            health: None,
-            notify_status: None,
-            probe_error: None,
-            reloading: None,
+            ..ProcessInfo::example(0, name, 0)
         }
     }
 

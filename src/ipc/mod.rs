@@ -81,6 +81,8 @@ pub mod codec;
 pub mod remote;
 
 mod events;
+#[cfg(test)]
+mod example;
 pub use events::{EventKind, LifecycleEvent};
 
 use crate::config::AppSpec;

@@ -282,34 +282,15 @@ impl State {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::Status;
 
     pub fn proc(id: u32, name: &str, instance: u32, cpu: f32, mem: u64) -> ProcessInfo {
         ProcessInfo {
-            id,
-            name: name.into(),
-            namespace: "default".into(),
-            instance,
-            pid: Some(100 + id as i32),
-            status: Status::Online,
-            run: 1,
-            restarts: 0,
-            auto_restarts: 0,
-            manual_restarts: 0,
-            unstable_restarts: 0,
-            history_dropped: 0,
             uptime_ms: Some(1000),
             started_at_ms: Some(0),
-            log_bytes_lost: 0,
             processes: Some(1),
-            log_bytes_written: 0,
             cpu_percent: Some(cpu),
             memory_bytes: Some(mem),
-            last_exit: None,
-            health: None,
-            notify_status: None,
-            probe_error: None,
-            reloading: None,
+            ..ProcessInfo::example(id, name, instance)
         }
     }
 

@@ -2,16 +2,12 @@ use super::*;
 use crate::config::AppSpec;
 
 fn p(id: u32, name: &str, instance: u32, run: u64, status: Status) -> ProcessInfo {
-    let mut json = serde_json::json!({
-        "id": id, "name": name, "namespace": "default", "instance": instance, "pid": null,
-        "status": status, "run": run, "restarts": 0, "unstable_restarts": 0,
-        "uptime_ms": null, "started_at_ms": null, "cpu_percent": null, "memory_bytes": null,
-        "last_exit": null
-    });
-    if status.has_process() {
-        json["pid"] = 100.into();
+    ProcessInfo {
+        pid: status.has_process().then_some(100),
+        status,
+        run,
+        ..ProcessInfo::example(id, name, instance)
     }
-    serde_json::from_value(json).unwrap()
 }
 
 #[test]

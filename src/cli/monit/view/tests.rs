@@ -9,30 +9,17 @@ use ratatui::backend::TestBackend;
 
 fn proc(id: u32, name: &str, status: Status, cpu: f32, mem: u64) -> ProcessInfo {
     ProcessInfo {
-        id,
-        name: name.into(),
-        namespace: "default".into(),
-        instance: 0,
         pid: Some(4000 + id as i32),
         status,
-        run: 1,
         restarts: 3,
         auto_restarts: 3,
-        manual_restarts: 0,
-        unstable_restarts: 0,
-        history_dropped: 0,
         uptime_ms: Some(5000),
         started_at_ms: Some(0),
-        log_bytes_lost: 0,
         processes: Some(1),
-        log_bytes_written: 0,
         cpu_percent: Some(cpu),
         memory_bytes: Some(mem),
-        last_exit: None,
         health: Some("ok".into()),
-        notify_status: None,
-        probe_error: None,
-        reloading: None,
+        ..ProcessInfo::example(id, name, 0)
     }
 }
 
