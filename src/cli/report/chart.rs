@@ -5,7 +5,6 @@
 //! are the page's (HTML), so they never cover a bar.
 
 use super::model::{AppReport, Report, cause_color};
-use super::window::Window;
 use chrono::{Local, TimeZone};
 use plotters::prelude::*;
 
@@ -57,10 +56,7 @@ fn markers<DB: DrawingBackend>(
     app: &AppReport,
     top: f64,
 ) -> Result<(), String> {
-    let w = Window {
-        since_ms: r.since_ms,
-        until_ms: r.until_ms,
-    };
+    let w = r.window();
     if !app.deployments.is_empty() {
         chart
             .draw_series(app.deployments.iter().map(|d| {
@@ -86,12 +82,50 @@ fn markers<DB: DrawingBackend>(
     Ok(())
 }
 
+type Plot<'a, 'b> = ChartContext<
+    'a,
+    SVGBackend<'b>,
+    Cartesian2d<plotters::coord::types::RangedCoordi64, plotters::coord::types::RangedCoordf64>,
+>;
+
+/// What both charts share: the window on x, `0..top` on y, a grey mesh without vertical lines,
+/// time labels under it and `y_desc` beside it.
+fn frame<'a, 'b>(
+    root: &'a DrawingArea<SVGBackend<'b>, plotters::coord::Shift>,
+    r: &Report,
+    top: f64,
+    y_labels: usize,
+    y_label: &dyn Fn(&f64) -> String,
+    y_desc: &str,
+) -> Result<Plot<'a, 'b>, String> {
+    let mut chart = ChartBuilder::on(root)
+        .margin(8)
+        .x_label_area_size(28)
+        .y_label_area_size(48)
+        .build_cartesian_2d(r.since_ms..r.until_ms, 0.0..top)
+        .map_err(failed)?;
+    let x_label = time_label(r.window().span_ms());
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .light_line_style(AXIS.mix(0.15))
+        .bold_line_style(AXIS.mix(0.3))
+        .axis_style(AXIS)
+        .label_style(font(12))
+        .axis_desc_style(font(12))
+        .x_labels(8)
+        .y_labels(y_labels)
+        .x_label_formatter(&x_label)
+        .y_label_formatter(&y_label)
+        .y_desc(y_desc)
+        .draw()
+        .map_err(failed)?;
+    Ok(chart)
+}
+
 /// Exits per bucket, stacked by cause.
 pub fn exits(r: &Report, app: &AppReport) -> Result<String, String> {
-    let w = Window {
-        since_ms: r.since_ms,
-        until_ms: r.until_ms,
-    };
+    let w = r.window();
     let n = w.buckets(r.bucket_ms);
     let rows = app.dense_exits(n);
     let totals = app.dense_totals(n);
@@ -99,37 +133,16 @@ pub fn exits(r: &Report, app: &AppReport) -> Result<String, String> {
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
-        let mut chart = ChartBuilder::on(&root)
-            .margin(8)
-            .x_label_area_size(28)
-            .y_label_area_size(48)
-            .build_cartesian_2d(r.since_ms..r.until_ms, 0.0..top)
-            .map_err(failed)?;
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .light_line_style(AXIS.mix(0.15))
-            .bold_line_style(AXIS.mix(0.3))
-            .axis_style(AXIS)
-            .label_style(font(12))
-            .axis_desc_style(font(12))
-            .x_labels(8)
-            .y_labels((top as usize + 1).min(6))
-            // Whole exits only: no label between two counts.
-            .x_label_formatter(&time_label(w.span_ms()))
-            .y_label_formatter(&|v| {
-                if v.fract().abs() < 1e-9 {
-                    format!("{v:.0}")
-                } else {
-                    String::new()
-                }
-            })
-            .y_desc(format!(
-                "exits per {}",
-                super::window::step_name(r.bucket_ms)
-            ))
-            .draw()
-            .map_err(failed)?;
+        // Whole exits only: no label between two counts.
+        let whole = |v: &f64| {
+            if v.fract().abs() < 1e-9 {
+                format!("{v:.0}")
+            } else {
+                String::new()
+            }
+        };
+        let desc = format!("exits per {}", super::window::step_name(r.bucket_ms));
+        let mut chart = frame(&root, r, top, (top as usize + 1).min(6), &whole, &desc)?;
         let mut base = vec![0u64; n as usize];
         for (cause, counts) in &rows {
             let (cr, cg, cb) = cause_color(*cause);
@@ -161,10 +174,7 @@ pub fn memory(r: &Report, app: &AppReport) -> Result<Option<String>, String> {
     if app.memory.is_empty() {
         return Ok(None);
     }
-    let w = Window {
-        since_ms: r.since_ms,
-        until_ms: r.until_ms,
-    };
+    let w = r.window();
     let mb = |b: u64| b as f64 / (1024.0 * 1024.0);
     let highest = app
         .memory
@@ -179,27 +189,7 @@ pub fn memory(r: &Report, app: &AppReport) -> Result<Option<String>, String> {
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
-        let mut chart = ChartBuilder::on(&root)
-            .margin(8)
-            .x_label_area_size(28)
-            .y_label_area_size(48)
-            .build_cartesian_2d(r.since_ms..r.until_ms, 0.0..top)
-            .map_err(failed)?;
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .light_line_style(AXIS.mix(0.15))
-            .bold_line_style(AXIS.mix(0.3))
-            .axis_style(AXIS)
-            .label_style(font(12))
-            .axis_desc_style(font(12))
-            .x_labels(8)
-            .y_labels(5)
-            .x_label_formatter(&time_label(w.span_ms()))
-            .y_label_formatter(&|v| format!("{v:.0}"))
-            .y_desc("memory (MB)")
-            .draw()
-            .map_err(failed)?;
+        let mut chart = frame(&root, r, top, 5, &|v| format!("{v:.0}"), "memory (MB)")?;
         let line = |f: fn(&crate::store::report::MemoryBucket) -> u64| {
             app.memory
                 .iter()

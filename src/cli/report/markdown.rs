@@ -3,7 +3,7 @@
 
 use super::model::{AppReport, DeploymentMark, Report};
 use super::text::{bytes, md, md_code, md_code_block, sparkline};
-use super::window::{Window, stamp, step_name};
+use super::window::{stamp, step_name};
 use crate::forensics::human_duration;
 use std::fmt::Write;
 
@@ -28,10 +28,7 @@ pub fn render(r: &Report) -> String {
 
 fn summary(o: &mut String, r: &Report) {
     let s = &r.summary;
-    let w = Window {
-        since_ms: r.since_ms,
-        until_ms: r.until_ms,
-    };
+    let w = r.window();
     let n = w.buckets(r.bucket_ms);
     o.push_str("## Summary\n\n");
     if s.restarts.is_empty() {
@@ -112,10 +109,7 @@ fn deployments_table(o: &mut String, ds: &[DeploymentMark]) {
 }
 
 fn app_section(o: &mut String, r: &Report, a: &AppReport) {
-    let w = Window {
-        since_ms: r.since_ms,
-        until_ms: r.until_ms,
-    };
+    let w = r.window();
     let n = w.buckets(r.bucket_ms);
     let _ = writeln!(
         o,

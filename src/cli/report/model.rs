@@ -111,6 +111,16 @@ pub struct BucketCount {
     pub count: u32,
 }
 
+impl Report {
+    /// The report's window, for its buckets and time labels.
+    pub fn window(&self) -> super::window::Window {
+        super::window::Window {
+            since_ms: self.since_ms,
+            until_ms: self.until_ms,
+        }
+    }
+}
+
 impl AppReport {
     /// Exits per bucket (all of them, empty ones too), by cause.
     pub fn dense_exits(&self, buckets: u32) -> BTreeMap<Cause, Vec<u64>> {
