@@ -3,7 +3,6 @@
 //! Each test's daemon has its own subtree (named after its home), so they run in parallel.
 
 use crate::harness::{Home, pid_alive, read_pids};
-use serde_json::Value;
 
 /// A daemon in cgroup mode, or `None` (with a "skipped" line) when this host cannot give one.
 fn cgroup_home(env: &[(&str, &str)]) -> Option<Home> {
@@ -19,10 +18,6 @@ fn cgroup_home(env: &[(&str, &str)]) -> Option<Home> {
         return None;
     }
     Some(h)
-}
-
-fn history(h: &Home, app: &str) -> Vec<Value> {
-    serde_json::from_str(&h.ok(&["history", app, "--json"])).expect("history json")
 }
 
 /// A script that grows past any small cap on its first run only (a marker file remembers),
@@ -58,7 +53,7 @@ fn the_hard_cap_kills_only_the_runaway_and_the_next_start_is_normal() {
     let hog = h.wait_status_where("hog", 0, "the runaway's second run is up", |p| {
         p["status"] == "online" && p["run"] == 2
     });
-    let rows = history(&h, "hog");
+    let rows = h.history(&["hog"]);
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert_eq!(rows[0]["cause"], "oom_killed", "{:?}", rows[0]);
     assert_eq!(rows[0]["oom_confidence"], "confirmed", "{:?}", rows[0]);
@@ -67,7 +62,7 @@ fn the_hard_cap_kills_only_the_runaway_and_the_next_start_is_normal() {
     let calm_now = h.proc("calm", 0).expect("calm");
     assert_eq!(calm_now["pid"], calm["pid"]);
     assert_eq!(calm_now["restarts"], 0);
-    assert!(history(&h, "calm").is_empty());
+    assert!(h.history(&["calm"]).is_empty());
     let describe = h.ok(&["describe", "hog"]);
     assert!(describe.contains("memory 32.0 MiB"), "{describe}");
     assert!(describe.contains("runs kept in"), "{describe}");
@@ -89,7 +84,7 @@ fn an_oom_kill_is_confirmed_by_the_cgroup_when_the_kernel_log_is_not_read() {
     h.ok(&["start", &file]);
     let mut rows = Vec::new();
     h.wait_until("the OOM kill is recorded", || {
-        rows = history(&h, "hog");
+        rows = h.history(&["hog"]);
         !rows.is_empty()
     });
     // Without the kernel log only the run's own cgroup counter can make it "confirmed".
@@ -136,7 +131,7 @@ fn an_escapee_without_the_run_mark_is_gone_after_stop() {
     let escapee = start_escapee(&h);
     h.ok(&["stop", "tree"]);
     h.wait_until("the escapee is gone", || !pid_alive(escapee));
-    let rows = history(&h, "tree");
+    let rows = h.history(&["tree"]);
     assert_eq!(rows[0]["cause"], "stopped", "{:?}", rows[0]);
 }
 
@@ -151,7 +146,7 @@ fn the_next_daemon_ends_what_a_killed_daemon_left_in_its_cgroups() {
     assert!(pid_alive(escapee));
     h.start_daemon();
     h.wait_until("the escapee is gone", || !pid_alive(escapee));
-    let rows = history(&h, "tree");
+    let rows = h.history(&["tree"]);
     let lost = rows
         .iter()
         .find(|r| r["cause"] == "daemon_lost")

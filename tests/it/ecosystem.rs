@@ -77,11 +77,6 @@ fn a_six_field_cron_restarts_the_app_and_records_cron() {
     assert!(p["auto_restarts"].as_u64().unwrap_or(0) >= 1, "{p}");
 }
 
-fn history(h: &Home, target: &str) -> Vec<serde_json::Value> {
-    let text = h.ok(&["history", target, "--json"]);
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
-}
-
 #[test]
 fn a_change_in_a_watched_folder_restarts_the_app_and_ignored_ones_do_not() {
     let h = Home::new();
@@ -105,12 +100,12 @@ fn a_change_in_a_watched_folder_restarts_the_app_and_ignored_ones_do_not() {
     std::fs::write(src.join("scratch.tmp"), "x").unwrap();
     let mut rows = Vec::new();
     h.wait_until("probe restarts for the change to scratch.tmp", || {
-        rows = history(&h, "probe");
+        rows = h.history(&["probe"]);
         !rows.is_empty()
     });
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert_eq!(rows[0]["cause"], "watch", "{rows:?}");
-    let rows = history(&h, "dev");
+    let rows = h.history(&["dev"]);
     assert!(rows.is_empty(), "an ignored file restarted dev: {rows:?}");
     let p = h.proc("dev", 0).unwrap();
     assert_eq!(
@@ -123,7 +118,7 @@ fn a_change_in_a_watched_folder_restarts_the_app_and_ignored_ones_do_not() {
     std::fs::write(src.join("main.py"), "print(1)\n").unwrap();
     let mut rows = Vec::new();
     h.wait_until("dev's exit for the change is recorded", || {
-        rows = history(&h, "dev");
+        rows = h.history(&["dev"]);
         !rows.is_empty()
     });
     let p = h.wait_status_where("dev", 0, "online after a restart", |p| {
@@ -173,7 +168,7 @@ fn check_validates_without_starting_anything() {
 }
 
 fn count_cause(h: &Home, app: &str, cause: &str) -> usize {
-    history(h, app)
+    h.history(&[app])
         .iter()
         .filter(|r| r["cause"] == cause)
         .count()

@@ -4,15 +4,10 @@
 use crate::harness::*;
 use serde_json::Value;
 
-fn history(h: &Home, target: &str) -> Vec<Value> {
-    let text = h.ok(&["history", target, "--json"]);
-    serde_json::from_str::<Vec<Value>>(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
-}
-
 fn wait_history(h: &Home, target: &str, what: &str, cond: impl Fn(&[Value]) -> bool) -> Vec<Value> {
     let mut rows = Vec::new();
     h.wait_until(what, || {
-        rows = history(h, target);
+        rows = h.history(&[target]);
         cond(&rows)
     });
     rows
@@ -115,7 +110,7 @@ fn why_names_a_crash_loop_and_shows_its_stderr() {
         (p["restarts"].as_u64(), p["unstable_restarts"].as_u64()),
         (Some(0), Some(0))
     );
-    assert_eq!(history(&h, "loop").len(), 5);
+    assert_eq!(h.history(&["loop"]).len(), 5);
 }
 
 #[test]

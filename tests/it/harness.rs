@@ -365,6 +365,15 @@ impl Home {
         s
     }
 
+    /// `svctl history ARGS… --json`, parsed.
+    pub fn history(&self, args: &[&str]) -> Vec<Value> {
+        let mut all = vec!["history"];
+        all.extend_from_slice(args);
+        all.push("--json");
+        let text = self.ok(&all);
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
+    }
+
     pub fn list(&self) -> Vec<Value> {
         let text = self.ok(&["list", "--json"]);
         match serde_json::from_str::<Value>(&text) {

@@ -22,11 +22,6 @@ pub fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
     })
 }
 
-fn history(h: &Home, app: &str) -> Vec<Value> {
-    let text = h.ok(&["history", app, "--json", "--limit", "10000"]);
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
-}
-
 /// The address the daemon's metrics endpoint listens on, from its log.
 pub fn metrics_addr(h: &Home) -> String {
     let mut addr = String::new();
@@ -101,9 +96,9 @@ fn metrics_agree_with_history_pass_promtool_and_survive_a_daemon_restart() {
     h.wait_status("crashy", 0, "errored");
     h.wait_status("steady", 0, "online");
     h.wait_until("the history has crashy's 4 exits", || {
-        history(&h, "crashy").len() == 4
+        h.history(&["crashy", "--limit", "10000"]).len() == 4
     });
-    let rows = history(&h, "crashy");
+    let rows = h.history(&["crashy", "--limit", "10000"]);
     let mut by_cause: BTreeMap<String, f64> = BTreeMap::new();
     let mut restarted: BTreeMap<String, f64> = BTreeMap::new();
     for r in &rows {
@@ -155,7 +150,7 @@ fn metrics_agree_with_history_pass_promtool_and_survive_a_daemon_restart() {
     let labels = [("app", "crashy"), ("cause", "exited")];
     h.wait_until("the counters hold the exits of both daemons", || {
         let again = h.ok(&["metrics"]);
-        let rows = history(&h, "crashy");
+        let rows = h.history(&["crashy", "--limit", "10000"]);
         let restarts = rows
             .iter()
             .filter(|r| !r["next_delay_ms"].is_null())

@@ -53,11 +53,6 @@ fn app(name: &str, extra: &str) -> String {
     )
 }
 
-fn history(h: &Home, app: &str) -> Vec<serde_json::Value> {
-    let text = h.ok(&["history", app, "--json"]);
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
-}
-
 #[test]
 fn wait_ready_keeps_an_instance_launching_until_ready_1_and_ignores_outsiders() {
     if !has_python() {
@@ -155,7 +150,7 @@ fn a_missed_listen_timeout_ends_the_run_as_not_ready_and_the_policy_applies() {
     // Never ready: every run ends as not_ready, unstable, so max_restarts ends in errored.
     h.wait_status("mute", 0, "errored");
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    let rows = history(&h, "mute");
+    let rows = h.history(&["mute"]);
     assert_eq!(rows.len(), 2, "{rows:?}");
     for r in &rows {
         assert_eq!(r["cause"], "not_ready", "{r}");
@@ -193,12 +188,15 @@ fn an_app_whose_health_check_stops_answering_is_restarted_as_unhealthy() {
             .is_some_and(|p| p["health"] == "failing 1/2" || p["pid"] != pid)
     });
     h.wait_until("an unhealthy restart", || {
-        history(&h, "web").iter().any(|r| r["cause"] == "unhealthy")
+        h.history(&["web"])
+            .iter()
+            .any(|r| r["cause"] == "unhealthy")
     });
     std::fs::remove_file(&sick).expect("well again");
     let p = h.wait_status("web", 0, "online");
     assert_ne!(p["pid"], pid);
-    let row = history(&h, "web")
+    let row = h
+        .history(&["web"])
         .into_iter()
         .find(|r| r["cause"] == "unhealthy")
         .expect("the row");
@@ -317,7 +315,7 @@ fn a_reload_under_load_loses_no_request_and_then_serves_the_new_version() {
         assert_eq!(p["status"], "online");
         assert!(!old.contains(&p["pid"]), "instance {i} was replaced");
     }
-    let rows = history(&h, "web");
+    let rows = h.history(&["web"]);
     assert_eq!(
         rows.iter().filter(|r| r["cause"] == "reload").count(),
         4,
@@ -411,7 +409,7 @@ fn per_instance_ports_are_reloaded_stop_first_one_at_a_time() {
         assert_ne!(&p["pid"], pid);
     }
     assert_eq!(
-        history(&h, "ports")
+        h.history(&["ports"])
             .iter()
             .filter(|r| r["cause"] == "reload")
             .count(),
@@ -501,14 +499,15 @@ fn an_app_that_stops_sending_watchdog_is_restarted_as_unhealthy() {
             .is_some_and(|p| p["uptime_ms"].as_u64().unwrap_or(0) > 4500)
     });
     assert_eq!(h.proc("beat", 0).expect("app")["pid"], pid);
-    assert!(history(&h, "beat").is_empty());
+    assert!(h.history(&["beat"]).is_empty());
     std::fs::write(&hang, "").expect("hang");
     h.wait_until("an unhealthy restart", || {
-        history(&h, "beat")
+        h.history(&["beat"])
             .iter()
             .any(|r| r["cause"] == "unhealthy")
     });
-    let row = history(&h, "beat")
+    let row = h
+        .history(&["beat"])
         .into_iter()
         .find(|r| r["cause"] == "unhealthy")
         .expect("the row");

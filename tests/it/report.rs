@@ -36,7 +36,7 @@ fn incident(h: &Home) {
     h.svctl(&["start", &crashers]);
     h.wait_status("loop", 0, "errored");
     h.wait_until("grow is restarted at its memory limit", || {
-        history(h, "grow")
+        h.history(&["grow", "--since", "1h", "--limit", "10000"])
             .iter()
             .any(|e| e["cause"] == "memory_limit")
     });
@@ -47,20 +47,15 @@ fn incident(h: &Home) {
     h.wait_status("steady", 0, "online");
     h.ok(&["apply", &steady_file(h, "r2")]);
     h.wait_until("steady is reloaded", || {
-        history(h, "steady").iter().any(|e| e["cause"] == "reload")
+        h.history(&["steady", "--since", "1h", "--limit", "10000"])
+            .iter()
+            .any(|e| e["cause"] == "reload")
     });
-}
-
-fn history(h: &Home, app: &str) -> Vec<Value> {
-    let text = h.ok(&[
-        "history", app, "--json", "--since", "1h", "--limit", "10000",
-    ]);
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
 }
 
 fn causes_in_history(h: &Home, app: &str) -> BTreeMap<String, u64> {
     let mut out = BTreeMap::new();
-    for e in history(h, app) {
+    for e in h.history(&[app, "--since", "1h", "--limit", "10000"]) {
         *out.entry(e["cause"].as_str().unwrap_or("?").to_string())
             .or_default() += 1;
     }
@@ -126,7 +121,7 @@ fn a_scripted_incident_is_reported_in_every_format_with_the_numbers_of_history()
         );
     }
     let loop_app = &apps[1];
-    let newest = &history(&h, "loop")[0];
+    let newest = &h.history(&["loop", "--since", "1h", "--limit", "10000"])[0];
     assert_eq!(loop_app["causes"][0]["cause"], "exited");
     assert_eq!(loop_app["causes"][0]["last_stderr"], newest["stderr_tail"]);
     let findings = loop_app["findings"].to_string();
@@ -319,7 +314,10 @@ fn bad_windows_unknown_apps_and_broken_databases_are_clear_errors() {
     h.ok(&["start", "sleep", "--name", "s", "--", "1000"]);
     h.wait_status("s", 0, "online");
     h.ok(&["stop", "s"]);
-    h.wait_until("the stop is recorded", || !history(&h, "s").is_empty());
+    h.wait_until("the stop is recorded", || {
+        !h.history(&["s", "--since", "1h", "--limit", "10000"])
+            .is_empty()
+    });
 
     let (code, err) = failure(&h, &["report", "--since", "2999-01-01"]);
     assert_eq!(code, 2);
