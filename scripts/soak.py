@@ -36,6 +36,10 @@ FD_FACTOR, FD_SLACK = 1.10, 16
 # `svctl list --json` slower than `svctl ping` by more than this is a failure (ping is the
 # baseline: on a loaded machine both take seconds just to be scheduled).
 LIST_MAX_S = 5.0
+# The memory growers' max_memory_restart, in bytes, and the median reaction the check allows
+# (from the moment a grower's memory passed the limit to the end of its run).
+MEMGROW_LIMIT = 64 << 20
+REACTION_MAX_S = 5.0
 
 
 def log(msg):
@@ -49,7 +53,7 @@ def split_instances(total):
     return {"steady": steady, "crashloop": busy, "memgrow": busy, "logspam": busy}
 
 
-def ecosystem(counts):
+def ecosystem(counts, crossings):
     # JSON is YAML: no quoting worries for the shell snippets.
     apps = [
         {
@@ -69,14 +73,19 @@ def ecosystem(counts):
         {
             "name": "memgrow",
             "script": "bash",
-            # About 2 MiB more every 0.5 s: over 64M in ~16 s, then restarted.
+            # About 2 MiB more every 0.5 s: over 64M in ~16 s, then restarted. When its string
+            # alone passes the limit (so its memory surely has), it writes its pid and the time
+            # to $SOAK_CROSSINGS: the reaction time is the run's end minus that moment.
             "args": [
                 "-c",
-                "chunk=$(head -c 1048576 /dev/zero | tr '\\0' x); s=''; "
-                "while :; do s+=$chunk; s+=$chunk; sleep 0.5; done",
+                "chunk=$(head -c 1048576 /dev/zero | tr '\\0' x); s=''; crossed=; "
+                "while :; do s+=$chunk; s+=$chunk; "
+                f"if [ -z \"$crossed\" ] && [ ${{#s}} -ge {MEMGROW_LIMIT} ]; then crossed=1; "
+                "echo \"$$ $EPOCHREALTIME\" >> \"$SOAK_CROSSINGS\"; fi; sleep 0.5; done",
             ],
+            "env": {"SOAK_CROSSINGS": crossings},
             "instances": counts["memgrow"],
-            "max_memory_restart": "64M",
+            "max_memory_restart": f"{MEMGROW_LIMIT >> 20}M",
             "memory_check_interval": 1000,
             "max_restarts": 1000000,
         },
@@ -102,6 +111,7 @@ class Soak:
     def __init__(self, args):
         self.args = args
         self.home = tempfile.mkdtemp(prefix="svsoak", dir="/tmp")
+        self.crossings = os.path.join(self.home, "memgrow-crossings")
         self.daemon = None
         self.pid = None
         self.samples = []
@@ -209,6 +219,32 @@ class Soak:
         finally:
             con.close()
 
+    def reactions(self):
+        """Per crossing of a memory grower: (seconds from crossing to its run's end, or None if
+        the run was not ended for memory by the end of the soak; the cause it ended with)."""
+        try:
+            with open(self.crossings) as f:
+                crossed = [(int(p), float(t)) for p, t in (ln.split() for ln in f if ln.strip())]
+        except OSError:
+            return []
+        con = sqlite3.connect(f"file:{os.path.join(self.home, 'svctl.db')}?mode=ro", uri=True, timeout=30)
+        try:
+            out = []
+            for pid, t in crossed:
+                row = con.execute(
+                    "SELECT ended_at_ms, cause, rss_last_bytes FROM runs WHERE app = 'memgrow' AND pid = ? "
+                    "AND started_at_ms <= ? ORDER BY started_at_ms DESC LIMIT 1",
+                    (pid, int(t * 1000) + 1000),
+                ).fetchone()
+                if row is None:
+                    continue
+                ended, cause, rss = row
+                late = cause != "memory_limit" or ended is None
+                out.append((None if late else ended / 1000 - t, cause, rss, t))
+            return out
+        finally:
+            con.close()
+
     def run(self):
         a = self.args
         counts = split_instances(a.instances)
@@ -219,7 +255,7 @@ class Soak:
         self.start_daemon()
         eco = os.path.join(self.home, "soak.json")
         with open(eco, "w") as f:
-            f.write(ecosystem(counts))
+            f.write(ecosystem(counts, self.crossings))
         log(f"starting {a.instances} instances: {counts}")
         t = time.monotonic()
         self.svctl("start", eco, timeout=600)
@@ -246,6 +282,7 @@ class Soak:
         for p in procs or []:
             self.restarts[p["name"]] = self.restarts.get(p["name"], 0) + p.get("restarts", 0)
 
+        self.soak_end = time.time()
         # Stopped: every run has ended, so spawns and exits must match exactly.
         log("svctl stop all")
         t = time.monotonic()
@@ -296,6 +333,16 @@ class Soak:
                 self.failures.append("the crash loop never restarted")
             if self.restarts.get("memgrow", 0) == 0:
                 self.failures.append("the memory grower was never restarted for memory")
+            self.reacted = self.reactions()
+            times = sorted(r for r, *_ in self.reacted if r is not None)
+            # A crossing in the last half minute may still be waiting for its sample.
+            missed = [x for x in self.reacted if x[0] is None and x[3] < self.soak_end - 30]
+            if missed:
+                self.failures.append(f"{len(missed)} memory grower runs passed the limit and were not "
+                                     f"restarted for memory (ended as {sorted({c or 'running' for _, c, _, _ in missed})})")
+            if times and statistics.median(times) > REACTION_MAX_S:
+                self.failures.append(f"memory-limit reaction median {statistics.median(times):.1f} s "
+                                     f"(limit {REACTION_MAX_S} s)")
         try:
             with open(os.path.join(self.home, "daemon.log"), errors="replace") as f:
                 text = f.read()
@@ -347,6 +394,15 @@ class Soak:
               f"running {self.after_running}")
             w(f"- restarts by app: {self.restarts}")
             w(f"- log bytes written {self.written}, lost {self.lost}")
+            times = sorted(r for r, *_ in getattr(self, "reacted", []) if r is not None)
+            if times:
+                q = lambda p: times[min(len(times) - 1, int(p * len(times)))]  # noqa: E731
+                rss = sorted(x[2] for x in self.reacted if x[0] is not None and x[2])
+                w(f"- memory-limit reaction (grower passed {MEMGROW_LIMIT >> 20} MiB → its run ended): "
+                  f"{len(times)} of {len(self.reacted)} crossings, median {statistics.median(times):.2f} s, "
+                  f"p90 {q(0.9):.2f} s, max {times[-1]:.2f} s"
+                  + (f"; memory at restart median {statistics.median(rss) / 2**20:.0f} MiB, "
+                     f"max {rss[-1] / 2**20:.0f} MiB" if rss else ""))
             w("\n| app | runs | ended | causes |\n|---|---|---|---|")
             for app, runs, ended, causes in d["by_app"]:
                 w(f"| {app} | {runs} | {ended} | {causes} |")

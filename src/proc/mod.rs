@@ -95,11 +95,29 @@ pub fn command(
     env: &std::collections::BTreeMap<String, String>,
     sockets: &[(std::os::fd::RawFd, String)],
 ) -> tokio::process::Command {
-    let argv = spec.argv();
+    let mut argv = spec.argv();
+    // The program is looked up on the app's PATH here, as the child's execvp would: with a
+    // PATH in the environment and a bare program name, std forks the whole daemon instead of
+    // using posix_spawn (a vfork), and a fork copies the page tables of a daemon that may
+    // supervise thousands of apps. argv[0] stays as written.
+    let resolved = argv.first().and_then(|p| {
+        (!p.contains('/'))
+            .then(|| search_path(p, &spec.cwd, env))
+            .flatten()
+    });
     let fds: Vec<std::os::fd::RawFd> = sockets.iter().map(|(fd, _)| *fd).collect();
     let names: Vec<String> = sockets.iter().map(|(_, n)| n.clone()).collect();
     // Its environment starts empty (with the socket variables when there are sockets).
+    let arg0 = resolved.as_ref().and_then(|path| {
+        let written = std::mem::replace(&mut argv[0], path.to_str()?.to_string());
+        Some(written)
+    });
     let mut cmd = listen::command_with_fds(&argv, &fds, &names);
+    if let Some(arg0) = arg0
+        && fds.is_empty()
+    {
+        cmd.arg0(arg0);
+    }
     cmd.current_dir(&spec.cwd)
         .envs(env)
         .env(RUN_ID_VAR, run_id(&spec.name, index, run))
@@ -120,6 +138,26 @@ pub fn command(
     cmd
 }
 
+/// Where execvp(3) finds `program` (a name without `/`) on the `PATH` of `env` (glibc's
+/// default when unset), in the child's working directory `cwd`: the first executable regular
+/// file. `None` when there is none, and the exec reports it.
+pub fn search_path(
+    program: &str,
+    cwd: &std::path::Path,
+    env: &std::collections::BTreeMap<String, String>,
+) -> Option<std::path::PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let search = env.get("PATH").map_or("/bin:/usr/bin", String::as_str);
+    search
+        .split(':')
+        // An empty entry is the working directory, as for execvp.
+        .map(|d| cwd.join(d).join(program))
+        .find(|p| {
+            p.metadata()
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+}
+
 /// The error the kernel gives for a program it cannot execute (`ENOEXEC`), found before the
 /// spawn: a fork-and-exec spawn (one with a `pre_exec` hook, as joining a cgroup needs) goes
 /// through glibc's `execvp`, which would run such a file with `/bin/sh` instead of failing as
@@ -135,14 +173,7 @@ pub fn unknown_exec_format(
     let path = if program.contains('/') {
         cwd.join(program)
     } else {
-        let search = env.get("PATH").map_or("/bin:/usr/bin", String::as_str);
-        search
-            .split(':')
-            .map(|d| std::path::Path::new(d).join(program))
-            .find(|p| {
-                p.metadata()
-                    .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-            })?
+        search_path(program, cwd, env)?
     };
     let meta = path.metadata().ok()?;
     if !meta.is_file() || meta.permissions().mode() & 0o111 == 0 {

@@ -260,7 +260,7 @@ impl Supervisor {
             oom_seen: OomCounters::default(),
             oom_read_at: None,
             live,
-            spawner: Box::new(spawner::OsSpawner),
+            spawner: Box::new(spawner::OsSpawner::default()),
             log_rt: None,
             resources: resources::Resources::default(),
             probe_slots: Arc::new(tokio::sync::Semaphore::new(probes::MAX_CONCURRENT_PROBES)),

@@ -68,20 +68,50 @@ pub trait Spawner: Send {
 /// files and the sweeps. Spawns wait (EMFILE, retried) rather than take the last ones.
 pub const FD_RESERVE: u64 = 64;
 
-/// Descriptors the daemon may still open under its soft limit; `None` when unknown.
-fn fds_left() -> Option<u64> {
-    let (soft, _) =
-        nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE).ok()?;
-    // Counting what is open reads a directory: not worth it under a limit no daemon reaches.
-    if soft >= 1 << 16 {
-        return None;
+/// Descriptors a run may cost the daemon at most while it lives: its two output pipes, its
+/// pidfd, its two log files, and a kept stat file.
+const FDS_PER_SPAWN: u64 = 8;
+
+/// How many descriptors the daemon may still open under its soft limit, counted only when it
+/// may be near: counting reads `/proc/self/fd`, which costs as much as the descriptors it
+/// lists, and once per spawn that made starting 1,000 apps quadratic. Between two counts each
+/// spawn is assumed to have cost [`FDS_PER_SPAWN`] (closing is not credited back), so the
+/// estimate only errs high and the count is taken again before the reserve can be reached.
+#[derive(Debug, Default)]
+struct FdBudget {
+    /// The count at the last look, and the spawns since.
+    counted: Option<(u64, u64)>,
+}
+
+impl FdBudget {
+    /// Descriptors left under the soft limit; `None` when unknown or far from it.
+    fn left(&mut self) -> Option<u64> {
+        let (soft, _) =
+            nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE).ok()?;
+        // Not worth counting under a limit no daemon reaches.
+        if soft >= 1 << 16 {
+            return None;
+        }
+        let near = |open: u64| open + 2 * FD_RESERVE >= soft;
+        match self.counted {
+            Some((open, since)) if !near(open + since * FDS_PER_SPAWN) => {
+                self.counted = Some((open, since + 1));
+                None
+            }
+            _ => {
+                let open = std::fs::read_dir("/proc/self/fd").ok()?.count() as u64;
+                self.counted = Some((open, 1));
+                Some(soft.saturating_sub(open))
+            }
+        }
     }
-    let open = std::fs::read_dir("/proc/self/fd").ok()?.count() as u64;
-    Some(soft.saturating_sub(open))
 }
 
 /// Real processes.
-pub struct OsSpawner;
+#[derive(Debug, Default)]
+pub struct OsSpawner {
+    fds: FdBudget,
+}
 
 impl Spawner for OsSpawner {
     fn spawn(
@@ -91,7 +121,7 @@ impl Spawner for OsSpawner {
         run: u64,
         ctx: &SpawnContext,
     ) -> io::Result<Spawned> {
-        if fds_left().is_some_and(|left| left < FD_RESERVE) {
+        if self.fds.left().is_some_and(|left| left < FD_RESERVE) {
             // As if the spawn had hit the limit itself: retried later, and the control socket
             // and the database keep the descriptors they need meanwhile.
             return Err(io::Error::from_raw_os_error(libc::EMFILE));
