@@ -217,6 +217,7 @@ async fn run_one(job: Job, dir: &std::path::Path) {
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    crate::proc::priority::at_original_nice(&mut cmd);
     let mut child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => {

@@ -209,6 +209,8 @@ pub fn run(paths: &Paths, options: &Options) -> anyhow::Result<()> {
     }
     init_tracing();
     raise_fd_limit();
+    // Before any other thread starts: they inherit it (said once the daemon is sure to run).
+    let nice = crate::proc::priority::raise();
     if let Err(e) = stall::start() {
         tracing::warn!("cannot start the heartbeat: run ends after a pause are not flagged: {e}");
     }
@@ -225,6 +227,14 @@ pub fn run(paths: &Paths, options: &Options) -> anyhow::Result<()> {
     }
     crate::paths::prepare_home(&paths.home)?;
     let _lock = take_lock(paths)?;
+    match nice {
+        Some(nice) => tracing::info!(
+            "the daemon's threads run at nice {nice}, the apps at the nice it was started with"
+        ),
+        None => tracing::info!(
+            "the daemon runs at the apps' nice (raising it needs root or CAP_SYS_NICE)"
+        ),
+    }
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)

@@ -209,8 +209,8 @@ async fn exec(
     cwd: &Path,
     env: &BTreeMap<String, String>,
 ) -> Result<(), String> {
-    let mut child = tokio::process::Command::new("/bin/sh")
-        .arg("-c")
+    let mut cmd = tokio::process::Command::new("/bin/sh");
+    cmd.arg("-c")
         .arg(command)
         .current_dir(cwd)
         .env_clear()
@@ -219,7 +219,9 @@ async fn exec(
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .process_group(0)
-        .kill_on_drop(true)
+        .kill_on_drop(true);
+    crate::proc::priority::at_original_nice(&mut cmd);
+    let mut child = cmd
         .spawn()
         .map_err(|e| format!("cannot start in {}: {}", cwd.display(), io_text(&e)))?;
     // The group's id is the leader's pid (process_group(0)); 0 if it already was reaped, which

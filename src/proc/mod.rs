@@ -17,6 +17,7 @@ pub mod listen;
 pub mod oom;
 pub mod pidfd;
 pub mod pidfile;
+pub mod priority;
 pub mod stat;
 pub mod tree;
 pub mod trim;

@@ -130,7 +130,9 @@ pub(super) fn own_event(
             ready::spawned(inst, policy, now_ms)
         }
         Event::SpawnFailed { run, errno } => {
-            if run != inst.run || inst.status != Launching {
+            // Stopping too: a stop can come while the spawn is still being carried out (off
+            // the actor), and then the failure is how that run ends.
+            if run != inst.run || !matches!(inst.status, Launching | Stopping) {
                 return vec![];
             }
             spawn_failure::spawn_failed(inst, policy, run, errno, now_ms)

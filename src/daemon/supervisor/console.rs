@@ -59,6 +59,7 @@ impl Supervisor {
             message: format!("scaled {name} from {current} to {wanted} instances"),
             reply,
             deployment: None,
+            met: Default::default(),
         });
     }
 

@@ -229,7 +229,11 @@ impl Supervisor {
     /// set of main processes that no spawn changes meanwhile, or it could reap a new child
     /// before tokio does.
     pub(super) fn reap_adopted(&self) {
-        proc::reap_adopted(&self.live_pids());
+        let live = self.live_pids();
+        super::spawner::unless_forking(|in_flight| {
+            let ours: HashSet<i32> = live.union(in_flight).copied().collect();
+            proc::reap_adopted(&ours);
+        });
     }
 
     /// The main processes the daemon supervises now (tokio waits for each of them).

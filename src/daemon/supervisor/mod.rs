@@ -155,6 +155,8 @@ enum Internal {
     },
     /// A run said something on the notify socket.
     Notify(crate::daemon::notify::FromRun),
+    /// The spawn threads are done with a spawn.
+    Launched(Box<(spawn::Pending, spawner::Launched)>),
 }
 
 /// Settings of the daemon that apps do not set themselves.
@@ -209,6 +211,8 @@ pub struct Supervisor {
     oom_read_at: Option<u64>,
     live: LiveFeed,
     spawner: Box<dyn spawner::Spawner>,
+    /// Where spawns run off the actor; started at the first one.
+    spawn_pool: Option<spawner::SpawnPool>,
     /// Where output capture runs: the daemon gives it a runtime of its own, so writing a log
     /// flood never takes the actor's threads.
     log_rt: Option<tokio::runtime::Handle>,
@@ -261,6 +265,7 @@ impl Supervisor {
             oom_read_at: None,
             live,
             spawner: Box::new(spawner::OsSpawner::default()),
+            spawn_pool: None,
             log_rt: None,
             resources: resources::Resources::default(),
             probe_slots: Arc::new(tokio::sync::Semaphore::new(probes::MAX_CONCURRENT_PROBES)),
@@ -474,6 +479,10 @@ impl Supervisor {
                 error,
             } => self.probed(&app, index, run, role, error),
             Internal::Notify(from) => self.notified(from),
+            Internal::Launched(done) => {
+                let (pending, launched) = *done;
+                self.launched(pending, launched);
+            }
         }
     }
 
@@ -524,7 +533,7 @@ impl Supervisor {
 
     fn perform(&mut self, app: &str, index: u32, effect: Effect) -> Option<Event> {
         match effect {
-            Effect::Spawn { run, trigger } => return Some(self.spawn(app, index, run, trigger)),
+            Effect::Spawn { run, trigger } => return self.spawn(app, index, run, trigger),
             Effect::Signal { run, signal } => self.signal(app, index, run, signal),
             Effect::Timer { run, kind, at_ms } => {
                 let app = app.to_string();

@@ -217,6 +217,7 @@ impl Supervisor {
             message: format!("{verb} {target}"),
             reply,
             deployment: None,
+            met: Default::default(),
         });
     }
 
@@ -261,6 +262,7 @@ impl Supervisor {
             message: "started".to_string(),
             reply,
             deployment,
+            met: Default::default(),
         });
         // A start request can be megabytes of specs: the memory freed is given back once the
         // daemon is quiet (see `TRIM_QUIET_MS`).
@@ -324,11 +326,14 @@ impl Supervisor {
         if self.waiters.is_empty() {
             return;
         }
-        for w in std::mem::take(&mut self.waiters) {
-            let reached = w.keys.iter().all(|(name, i)| {
-                let inst = self.app(name).and_then(|a| a.insts.get(i));
-                w.want.reached(inst.map(|x| x.life.status()))
-            });
+        for mut w in std::mem::take(&mut self.waiters) {
+            for key in &w.keys {
+                let inst = self.app(&key.0).and_then(|a| a.insts.get(&key.1));
+                if w.want.reached(inst.map(|x| x.life.status())) {
+                    w.met.insert(key.clone());
+                }
+            }
+            let reached = w.keys.iter().all(|k| w.met.contains(k));
             if reached {
                 if let Some(id) = w.deployment {
                     self.end_deployment(id, true, "started".to_string());

@@ -17,7 +17,7 @@ use std::sync::Arc;
 #[derive(Debug)]
 pub enum Isolation {
     /// Each run in its own cgroup: the process tree is the cgroup, limits are the kernel's.
-    Cgroups(Layer),
+    Cgroups(Arc<Layer>),
     /// Each run in its own process group; the reason cgroups are not used.
     ProcessGroups(String),
 }
@@ -36,7 +36,7 @@ impl Isolation {
             &self_cgroup,
             &tag,
         ) {
-            Ok(layer) => Isolation::Cgroups(layer),
+            Ok(layer) => Isolation::Cgroups(Arc::new(layer)),
             Err(e) => Isolation::ProcessGroups(e.to_string()),
         }
     }
@@ -75,6 +75,9 @@ impl Default for Isolation {
     }
 }
 
+/// Makes a run's cgroup (see [`Resources::group_maker`]).
+pub type GroupMaker = Box<dyn FnOnce() -> Option<Arc<Group>> + Send>;
+
 /// A socket passed to an instance: its fd in the daemon, and its name (`LISTEN_FDNAMES`).
 pub type Passed = (RawFd, String);
 
@@ -87,24 +90,35 @@ pub struct Resources {
 impl Resources {
     /// A new cgroup for run `run` of instance `index` (the app's cgroup is made at its first
     /// run and kept), with the app's limits; `None` in process-group mode, or when the cgroup
-    /// cannot be made (logged: that run runs in process-group mode). A few small writes to
-    /// cgroupfs, as cheap as the fork that follows.
+    /// cannot be made (logged: that run runs in process-group mode).
     pub fn run_group(&self, spec: &AppSpec, index: u32, run: u64) -> Option<Arc<Group>> {
+        self.group_maker(spec, index, run).and_then(|make| make())
+    }
+
+    /// [`Resources::run_group`] to call later, off the actor: making a cgroup takes the
+    /// kernel's cgroup lock, which a process joining its cgroup holds while it waits for every
+    /// fork and exit in progress on the host (seconds under heavy load, on v1).
+    pub fn group_maker(&self, spec: &AppSpec, index: u32, run: u64) -> Option<GroupMaker> {
         let Isolation::Cgroups(layer) = &self.isolation else {
             return None;
         };
-        match layer.run_group(&spec.name, index, run, &Limits::of(spec)) {
-            Ok(g) => Some(Arc::new(g)),
-            Err(e) => {
-                tracing::warn!(
-                    app = %spec.name,
-                    index,
-                    run,
-                    "no cgroup for this run, it runs in process-group mode: {e}"
-                );
-                None
+        let layer = layer.clone();
+        let app = spec.name.clone();
+        let limits = Limits::of(spec);
+        Some(Box::new(move || {
+            match layer.run_group(&app, index, run, &limits) {
+                Ok(g) => Some(Arc::new(g)),
+                Err(e) => {
+                    tracing::warn!(
+                        app,
+                        index,
+                        run,
+                        "no cgroup for this run, it runs in process-group mode: {e}"
+                    );
+                    None
+                }
             }
-        }
+        }))
     }
 
     /// The sockets of the instance of `spec`'s app whose environment is `env`, opened now if

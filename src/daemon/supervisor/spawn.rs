@@ -2,16 +2,19 @@
 //! pipes wired to the log files, the task that waits for its exit (and gathers the OOM
 //! evidence off the actor), and sending stop signals to the run's tree.
 
-use super::spawner::SpawnContext;
+use super::spawner::{Launched, SpawnContext, SpawnPool, Spawned};
 use super::{Internal, Supervisor};
+use crate::config::AppSpec;
 use crate::daemon::lifecycle::{Event, ExitFacts, OomEvidence, Signal, Trigger};
 use crate::logs;
 use crate::proc;
 use crate::proc::cgroup::Group;
 use crate::proc::oom::{self, OomCounters};
+use crate::record::Status;
 use crate::store::Write;
 use crate::store::model::SpawnRecord;
 use nix::sys::signal::Signal as NixSignal;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,9 +24,41 @@ const OOM_FRESH_MS: u64 = 100;
 /// How long an exit waits for the end of its stderr before it is handled.
 const STDERR_GRACE: Duration = Duration::from_millis(50);
 
+/// What a spawn carries from the actor to the spawn threads and back.
+pub(super) struct Pending {
+    app: String,
+    index: u32,
+    run: u64,
+    trigger: Trigger,
+    spec: AppSpec,
+    env: BTreeMap<String, String>,
+    oom_base: OomCounters,
+}
+
+/// A process started for an instance that is gone by the time it started: killed (its group)
+/// and reaped.
+fn abandon(spawned: Spawned) {
+    if let Some(pid) = spawned.pid {
+        super::spawner::known(pid);
+        tracing::warn!(
+            pid,
+            "a process started for an instance that is gone: killed"
+        );
+        let _ = proc::signal_group(pid, NixSignal::SIGKILL);
+    }
+    tokio::spawn(spawned.exit);
+}
+
 impl Supervisor {
-    /// Carries out a `Spawn` effect; the outcome is the event fed back to the state machine.
-    pub(super) fn spawn(&mut self, app: &str, index: u32, run: u64, trigger: Trigger) -> Event {
+    /// Carries out a `Spawn` effect. The outcome is the event fed back to the state machine:
+    /// now, or once the spawn threads are done with it ([`Supervisor::launched`]).
+    pub(super) fn spawn(
+        &mut self,
+        app: &str,
+        index: u32,
+        run: u64,
+        trigger: Trigger,
+    ) -> Option<Event> {
         let now = self.now_ms();
         // Reading /proc/vmstat on every spawn would cost a crash storm dearly; a reading at
         // most OOM_FRESH_MS old is as good a baseline.
@@ -35,12 +70,13 @@ impl Supervisor {
             self.oom_read_at = Some(now);
         }
         let oom_base = self.oom_seen;
+        let failed = Some(Event::SpawnFailed { run, errno: None });
         let Some(a) = self.app_mut(app) else {
-            return Event::SpawnFailed { run, errno: None };
+            return failed;
         };
         let spec = a.spec.clone();
         let Some(inst) = a.insts.get_mut(&index) else {
-            return Event::SpawnFailed { run, errno: None };
+            return failed;
         };
         inst.begin_run(run, crate::store::now_ms());
         // Once per spawn: it reads the app's env_file, and the sockets, the command and the
@@ -53,10 +89,9 @@ impl Supervisor {
                 if let Some(r) = self.inst_mut(app, index).and_then(|i| i.facts(run)) {
                     r.spawn_error = Some(msg);
                 }
-                return Event::SpawnFailed { run, errno: None };
+                return failed;
             }
         };
-        let mut group = self.resources.run_group(&spec, index, run);
         let wants_notify = spec.wait_ready || spec.watchdog_ms.is_some();
         let notify_socket = wants_notify.then_some(self.paths.notify.as_path());
         let ctx = |cgroup| SpawnContext {
@@ -65,11 +100,91 @@ impl Supervisor {
             notify_socket,
             cgroup,
         };
-        let first = group.clone();
-        let mut attempt = self
+        let maker = self.resources.group_maker(&spec, index, run);
+        let launch = self.spawner.launch(&spec, index, run, &ctx(None), maker);
+        let pending = |spec, env| Pending {
+            app: app.to_string(),
+            index,
+            run,
+            trigger,
+            spec,
+            env,
+            oom_base,
+        };
+        if let Some(launch) = launch {
+            let pending = pending(spec, env);
+            if self.spawn_pool.is_none() {
+                match SpawnPool::start(tokio::runtime::Handle::current()) {
+                    Ok(pool) => self.spawn_pool = Some(pool),
+                    Err(e) => tracing::warn!("no spawn threads, spawning on the actor: {e}"),
+                }
+            }
+            let tx = self.internal_tx.clone();
+            let job: Box<dyn FnOnce() + Send> = Box::new(move || {
+                let launched = launch();
+                let _ = tx.send(Internal::Launched(Box::new((pending, launched))));
+            });
+            // Without the threads the job runs here; its outcome arrives all the same.
+            let job = match &self.spawn_pool {
+                Some(pool) => pool.submit(job).err(),
+                None => Some(job),
+            };
+            if let Some(job) = job {
+                job();
+            }
+            return None;
+        }
+        // A spawner that spawns on the actor (tests' spawners): the cgroup is made here.
+        let group = self.resources.run_group(&spec, index, run);
+        let mut outcome = self
             .spawner
-            .spawn(&spec, index, run, &ctx(first.as_deref()));
-        if let Err(e) = &attempt
+            .spawn(&spec, index, run, &ctx(group.as_deref()));
+        let mut cgroup_refused = None;
+        if group.is_some()
+            && let Err(e) = outcome
+        {
+            cgroup_refused = Some(e);
+            outcome = self.spawner.spawn(&spec, index, run, &ctx(None));
+        }
+        let launched = Launched {
+            outcome,
+            group,
+            cgroup_refused,
+        };
+        Some(self.finish_spawn(pending(spec, env), launched))
+    }
+
+    /// A spawn the spawn threads are done with: fed to the state machine of its instance. A
+    /// stop that came meanwhile could not signal the process then: it is signalled now.
+    pub(super) fn launched(&mut self, pending: Pending, launched: Launched) {
+        let (app, index, run) = (pending.app.clone(), pending.index, pending.run);
+        let event = self.finish_spawn(pending, launched);
+        let stopping = self
+            .app(&app)
+            .and_then(|a| a.insts.get(&index))
+            .is_some_and(|i| i.life.run() == run && i.life.status() == Status::Stopping);
+        let spawned = matches!(event, Event::Spawned { .. });
+        self.dispatch(&app, index, event);
+        if stopping && spawned {
+            self.signal(&app, index, run, Signal::Graceful);
+        }
+    }
+
+    /// The rest of a spawn once the process started (or did not): its pid and cgroup in the
+    /// run's facts, the spawn row, the output capture, the probes and the exit waiter.
+    fn finish_spawn(&mut self, pending: Pending, launched: Launched) -> Event {
+        let Pending {
+            app,
+            index,
+            run,
+            trigger,
+            spec,
+            env,
+            oom_base,
+        } = pending;
+        let app = app.as_str();
+        let mut group = launched.group;
+        if let Some(e) = launched.cgroup_refused
             && let Some(g) = group.take()
         {
             // The cgroup refused the child (or the program cannot run: the second attempt
@@ -81,11 +196,13 @@ impl Supervisor {
                 "spawning in the run's cgroup failed ({e}); trying in process-group mode"
             );
             release_group(g);
-            attempt = self.spawner.spawn(&spec, index, run, &ctx(None));
         }
-        let spawned = match attempt {
+        let spawned = match launched.outcome {
             Ok(c) => c,
             Err(e) => {
+                if let Some(g) = group.take() {
+                    release_group(g);
+                }
                 let argv0 = spec.argv().first().cloned().unwrap_or_default();
                 let errno = e.raw_os_error();
                 // The errno's name first: what `history` shows and what decides a retry.
@@ -105,15 +222,20 @@ impl Supervisor {
         };
         let deployment = self.app(app).and_then(|a| a.deployment);
         let Some(inst) = self.inst_mut(app, index) else {
+            abandon(spawned);
             return Event::SpawnFailed { run, errno: None };
         };
         let restarts = inst.life.restarts();
         let counters = (inst.out.clone(), inst.err.clone());
         let Some(facts) = inst.facts(run) else {
+            abandon(spawned);
             return Event::SpawnFailed { run, errno: None };
         };
         let pid = spawned.pid;
         facts.pid = pid;
+        if let Some(pid) = pid {
+            super::spawner::known(pid);
+        }
         facts.env = Some(Arc::new(spawned.env));
         // A fresh cgroup's counter is 0, but one left by an earlier daemon of this home may not
         // be: the baseline is read, not assumed.

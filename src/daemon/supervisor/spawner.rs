@@ -3,7 +3,9 @@
 //! groups); tests of the actor inject one whose processes they end at will, so restart delays,
 //! kill timeouts and waiters run on tokio's paused clock.
 
+use super::resources::GroupMaker;
 use crate::config::AppSpec;
+use crate::proc::cgroup::Group;
 use crate::proc::{self, ExitInfo, tree};
 use nix::sys::signal::Signal;
 use std::collections::BTreeMap;
@@ -12,6 +14,7 @@ use std::io;
 use std::os::fd::RawFd;
 use std::path::Path;
 use std::pin::Pin;
+use std::sync::Arc;
 use tokio::io::AsyncRead;
 
 pub type Output = Pin<Box<dyn AsyncRead + Send>>;
@@ -47,6 +50,21 @@ pub trait Spawner: Send {
         run: u64,
         ctx: &SpawnContext,
     ) -> io::Result<Spawned>;
+
+    /// The spawn of run `run` as a job for the spawn threads, for a spawner whose spawns can
+    /// block (see [`SpawnPool`]): the job makes the run's cgroup with `group` (in cgroup mode;
+    /// `ctx` names none) and spawns in it, or without it when it cannot. `None`:
+    /// [`Spawner::spawn`] runs on the actor instead.
+    fn launch(
+        &mut self,
+        _spec: &AppSpec,
+        _index: u32,
+        _run: u64,
+        _ctx: &SpawnContext,
+        _group: Option<GroupMaker>,
+    ) -> Option<Launch> {
+        None
+    }
 
     /// Sends `sig` to the run whose main process is `pid`: with `tree`, to its process group
     /// and to the descendants that left it (`known` from the last sample, or a fresh walk);
@@ -113,14 +131,16 @@ pub struct OsSpawner {
     fds: FdBudget,
 }
 
-impl Spawner for OsSpawner {
-    fn spawn(
+impl OsSpawner {
+    /// The part of a spawn that stays on the actor: the descriptor budget, the command (with
+    /// the cgroup join before exec) and the environment it gives.
+    fn prepare(
         &mut self,
         spec: &AppSpec,
         index: u32,
         run: u64,
         ctx: &SpawnContext,
-    ) -> io::Result<Spawned> {
+    ) -> io::Result<Prepared> {
         if self.fds.left().is_some_and(|left| left < FD_RESERVE) {
             // As if the spawn had hit the limit itself: retried later, and the control socket
             // and the database keep the descriptors they need meanwhile.
@@ -151,7 +171,59 @@ impl Spawner for OsSpawner {
             }
             join_before_exec(&mut cmd, group.open_join().map_err(io::Error::other)?);
         }
-        let mut child = cmd.spawn()?;
+        Ok(Prepared { cmd, env })
+    }
+}
+
+/// A command ready to start, and the environment it gives.
+struct Prepared {
+    cmd: tokio::process::Command,
+    env: BTreeMap<String, String>,
+}
+
+/// Spawns under way on the spawn threads, for the reaper of adopted orphans: from its fork
+/// until the actor has its pid, a child is a child of the daemon that the actor does not know,
+/// and one that exited at once must be left to its own waiter.
+struct InFlight {
+    /// Held (shared) by each spawn from before its fork until its pid is in `pids`.
+    forking: std::sync::RwLock<()>,
+    pids: std::sync::Mutex<std::collections::HashSet<i32>>,
+}
+
+static IN_FLIGHT: std::sync::LazyLock<InFlight> = std::sync::LazyLock::new(|| InFlight {
+    forking: std::sync::RwLock::new(()),
+    pids: std::sync::Mutex::new(std::collections::HashSet::new()),
+});
+
+/// The actor knows `pid` now (a run's facts hold it).
+pub fn known(pid: i32) {
+    if let Ok(mut pids) = IN_FLIGHT.pids.lock() {
+        pids.remove(&pid);
+    }
+}
+
+/// Runs `reap` with the pids of spawns under way, unless a fork is in progress (then not at
+/// all: reaping is retried at the next exit or sample).
+pub fn unless_forking(reap: impl FnOnce(&std::collections::HashSet<i32>)) {
+    let Ok(_no_fork) = IN_FLIGHT.forking.try_write() else {
+        return;
+    };
+    if let Ok(pids) = IN_FLIGHT.pids.lock() {
+        reap(&pids);
+    }
+}
+
+impl Prepared {
+    /// Forks and executes: blocks until the child has executed its program (or failed to).
+    fn start(mut self) -> io::Result<Spawned> {
+        let mut child = {
+            let _forking = IN_FLIGHT.forking.read();
+            let child = self.cmd.spawn()?;
+            if let (Some(pid), Ok(mut pids)) = (child.id(), IN_FLIGHT.pids.lock()) {
+                pids.insert(pid as i32);
+            }
+            child
+        };
         let pid = child.id().map(|p| p as i32);
         let stdout = child.stdout.take().map(|s| Box::pin(s) as Output);
         let stderr = child.stderr.take().map(|s| Box::pin(s) as Output);
@@ -172,9 +244,87 @@ impl Spawner for OsSpawner {
             pid,
             stdout,
             stderr,
-            env,
+            env: self.env,
             exit,
         })
+    }
+}
+
+/// What a spawn job gives back: the spawn's outcome, the run's cgroup, and the error of the
+/// attempt in that cgroup when it refused the child (the outcome is then the attempt without).
+pub struct Launched {
+    pub outcome: io::Result<Spawned>,
+    pub group: Option<Arc<Group>>,
+    pub cgroup_refused: Option<io::Error>,
+}
+
+/// A spawn to carry out on the spawn threads.
+pub type Launch = Box<dyn FnOnce() -> Launched + Send>;
+
+impl Spawner for OsSpawner {
+    fn spawn(
+        &mut self,
+        spec: &AppSpec,
+        index: u32,
+        run: u64,
+        ctx: &SpawnContext,
+    ) -> io::Result<Spawned> {
+        self.prepare(spec, index, run, ctx)?.start()
+    }
+
+    fn launch(
+        &mut self,
+        spec: &AppSpec,
+        index: u32,
+        run: u64,
+        ctx: &SpawnContext,
+        group: Option<GroupMaker>,
+    ) -> Option<Launch> {
+        let plain = self.prepare(spec, index, run, ctx);
+        // In cgroup mode the same command once more, to join the cgroup the job makes; the
+        // plain one is the fallback when the cgroup refuses the child.
+        let grouped = group.map(|make| {
+            let bad_exec = spec
+                .argv()
+                .first()
+                .and_then(|p| proc::unknown_exec_format(p, &spec.cwd, ctx.env));
+            (make, self.prepare(spec, index, run, ctx), bad_exec)
+        });
+        Some(Box::new(move || {
+            let Some((make, prepared, bad_exec)) = grouped else {
+                return Launched {
+                    outcome: plain.and_then(Prepared::start),
+                    group: None,
+                    cgroup_refused: None,
+                };
+            };
+            let Some(group) = make() else {
+                return Launched {
+                    outcome: plain.and_then(Prepared::start),
+                    group: None,
+                    cgroup_refused: None,
+                };
+            };
+            let first = prepared.and_then(|mut p| {
+                if let Some(e) = bad_exec {
+                    return Err(e);
+                }
+                join_before_exec(&mut p.cmd, group.open_join().map_err(io::Error::other)?);
+                p.start()
+            });
+            match first {
+                Ok(spawned) => Launched {
+                    outcome: Ok(spawned),
+                    group: Some(group),
+                    cgroup_refused: None,
+                },
+                Err(e) => Launched {
+                    outcome: plain.and_then(Prepared::start),
+                    group: Some(group),
+                    cgroup_refused: Some(e),
+                },
+            }
+        }))
     }
 
     fn signal(&mut self, pid: i32, sig: Signal, tree: bool, known: Vec<tree::Member>) {
@@ -192,6 +342,58 @@ impl Spawner for OsSpawner {
             }
             signal_escaped(pid, &members, sig);
         });
+    }
+}
+
+/// The threads that carry out spawns, off the actor. A spawn blocks until the child has
+/// executed its program, and on cgroup v1 the child first joins its cgroups, which waits for
+/// every fork and exit in progress on the host: under a load of 150 one spawn took up to
+/// seconds, and on the actor a crash loop's restarts left it no time to sample, enforce memory
+/// limits or answer `ping`. The threads run at the nice the daemon was started with (see
+/// `proc::priority`), so the apps do too; jobs are taken in order.
+pub struct SpawnPool {
+    jobs: std::sync::mpsc::Sender<Job>,
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Two threads: a spawn that waits for its cgroup does not hold up the next one, and forks of
+/// a daemon with thousands of descriptors are not worth more in parallel on a small host.
+const SPAWN_THREADS: usize = 2;
+
+impl SpawnPool {
+    /// Starts the threads; spawned processes belong to the runtime of `rt` (their exit is
+    /// awaited there).
+    pub fn start(rt: tokio::runtime::Handle) -> io::Result<SpawnPool> {
+        let (jobs, rx) = std::sync::mpsc::channel::<Job>();
+        let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
+        for _ in 0..SPAWN_THREADS {
+            let rx = rx.clone();
+            let rt = rt.clone();
+            std::thread::Builder::new()
+                .name("svctl-spawn".into())
+                .spawn(move || {
+                    proc::priority::restore_thread();
+                    let _runtime = rt.enter();
+                    loop {
+                        // The lock is held while waiting: the other thread waits for it instead.
+                        let job = match rx.lock() {
+                            Ok(rx) => rx.recv(),
+                            Err(_) => return,
+                        };
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return,
+                        }
+                    }
+                })?;
+        }
+        Ok(SpawnPool { jobs })
+    }
+
+    /// Queues `job`; gives it back if the threads are gone.
+    pub fn submit(&self, job: Job) -> Result<(), Job> {
+        self.jobs.send(job).map_err(|e| e.0)
     }
 }
 

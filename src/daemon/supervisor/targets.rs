@@ -113,6 +113,10 @@ pub struct Waiter {
     pub reply: super::ReplyTx,
     /// The deployment this answer ends (`start FILE`), recorded as ok when it is sent.
     pub deployment: Option<u64>,
+    /// The keys that have reached the state since the request: a crash loop is launching
+    /// again soon after it was online (the spawn runs off the actor), and `start` has done
+    /// its part once each instance got there.
+    pub met: std::collections::HashSet<Key>,
 }
 
 #[cfg(test)]

@@ -283,3 +283,50 @@ fn without_a_configured_delay_failed_runs_over_min_uptime_back_off() {
     let effects = step(&mut inst, &set, exited(1, 1), 1200);
     assert_eq!(effects.last(), Some(&spawn(2, Trigger::AutoRestart)));
 }
+
+#[test]
+fn a_stop_while_the_spawn_is_carried_out_ends_with_the_spawn_whatever_its_outcome() {
+    // Spawns run off the actor: a stop can come between the Spawn effect and its outcome.
+    let p = policy();
+    for errno in [Some(libc::EMFILE), Some(libc::ENOENT), None] {
+        let mut inst = Instance::new();
+        step(&mut inst, &p, Event::Start, 0);
+        let run = inst.run;
+        step(&mut inst, &p, Event::Stop(Cause::Stopped), 5);
+        assert_eq!(inst.status, Stopping);
+        // It never started: the run ends as a failed spawn, and the stop is done (no retry,
+        // even for a shortage of the host).
+        let effects = step(&mut inst, &p, Event::SpawnFailed { run, errno }, 10);
+        assert!(
+            effects.iter().any(|e| matches!(
+                e,
+                Effect::RecordExit(ExitSummary {
+                    cause: Cause::SpawnFailed,
+                    ..
+                })
+            )),
+            "{errno:?}: {effects:?}"
+        );
+        assert!(
+            !effects.iter().any(|e| matches!(
+                e,
+                Effect::Spawn { .. }
+                    | Effect::Timer {
+                        kind: TimerKind::RestartDue,
+                        ..
+                    }
+            )),
+            "{errno:?}: {effects:?}"
+        );
+        assert_eq!(inst.status, Stopped, "{errno:?}");
+    }
+    // It did start: the state machine waits for its exit, as for any stop.
+    let mut inst = Instance::new();
+    step(&mut inst, &p, Event::Start, 0);
+    let run = inst.run;
+    step(&mut inst, &p, Event::Stop(Cause::Stopped), 5);
+    assert_eq!(step(&mut inst, &p, Event::Spawned { run }, 10), vec![]);
+    assert_eq!(inst.status, Stopping);
+    step(&mut inst, &p, exited(run, 0), 20);
+    assert_ne!(inst.status, Stopping);
+}
