@@ -88,24 +88,26 @@ pub fn run_id(app: &str, index: u32, run: u64) -> String {
 /// daemon.
 ///
 /// `env` is the instance's environment (`AppSpec::environment`, read once per spawn); `sockets`
-/// (fd, name) are passed as fds 3, 4, … with systemd's socket-activation variables.
+/// (fd, name) are passed as fds 3, 4, … with systemd's socket-activation variables; `program`
+/// is [`program_path`] of the spec.
 pub fn command(
     spec: &AppSpec,
     index: u32,
     run: u64,
     env: &std::collections::BTreeMap<String, String>,
     sockets: &[(std::os::fd::RawFd, String)],
+    program: Option<&std::path::Path>,
 ) -> tokio::process::Command {
     let mut argv = spec.argv();
-    // The program is looked up on the app's PATH here, as the child's execvp would: with a
-    // PATH in the environment and a bare program name, std forks the whole daemon instead of
-    // using posix_spawn (a vfork), and a fork copies the page tables of a daemon that may
-    // supervise thousands of apps. argv[0] stays as written.
-    let resolved = argv.first().and_then(|p| {
-        (!p.contains('/'))
-            .then(|| search_path(p, &spec.cwd, env))
-            .flatten()
-    });
+    // The program is looked up on the app's PATH (by the caller, once per spawn), as the
+    // child's execvp would: with a PATH in the environment and a bare program name, std forks
+    // the whole daemon instead of using posix_spawn (a vfork), and a fork copies the page
+    // tables of a daemon that may supervise thousands of apps. argv[0] stays as written.
+    let resolved = argv
+        .first()
+        .filter(|p| !p.contains('/'))
+        .and(program)
+        .map(std::path::Path::to_path_buf);
     let fds: Vec<std::os::fd::RawFd> = sockets.iter().map(|(fd, _)| *fd).collect();
     let names: Vec<String> = sockets.iter().map(|(_, n)| n.clone()).collect();
     // Its environment starts empty (with the socket variables when there are sockets).
@@ -139,6 +141,22 @@ pub fn command(
     cmd
 }
 
+/// The file the spawn of `spec` executes: its program as written when that names a path
+/// (relative to its working directory), else where [`search_path`] finds it. `None` when there
+/// is none, and the exec reports it.
+pub fn program_path(
+    spec: &AppSpec,
+    env: &std::collections::BTreeMap<String, String>,
+) -> Option<std::path::PathBuf> {
+    let argv = spec.argv();
+    let program = argv.first()?;
+    if program.contains('/') {
+        Some(spec.cwd.join(program))
+    } else {
+        search_path(program, &spec.cwd, env)
+    }
+}
+
 /// Where execvp(3) finds `program` (a name without `/`) on the `PATH` of `env` (glibc's
 /// default when unset), in the child's working directory `cwd`: the first executable regular
 /// file. `None` when there is none, and the exec reports it.
@@ -164,24 +182,17 @@ pub fn search_path(
 /// through glibc's `execvp`, which would run such a file with `/bin/sh` instead of failing as
 /// the plain spawn does. Only files the kernel surely refuses are caught: executable, neither
 /// a well-formed ELF header nor `#!`, on a host without binfmt_misc handlers.
-pub fn unknown_exec_format(
-    program: &str,
-    cwd: &std::path::Path,
-    env: &std::collections::BTreeMap<String, String>,
-) -> Option<std::io::Error> {
+///
+/// `path` is the file to execute ([`program_path`]).
+pub fn unknown_exec_format(path: &std::path::Path) -> Option<std::io::Error> {
     use std::io::Read;
     use std::os::unix::fs::PermissionsExt;
-    let path = if program.contains('/') {
-        cwd.join(program)
-    } else {
-        search_path(program, cwd, env)?
-    };
     let meta = path.metadata().ok()?;
     if !meta.is_file() || meta.permissions().mode() & 0o111 == 0 {
         return None;
     }
     let mut head = [0u8; 7];
-    let n = std::fs::File::open(&path).ok()?.read(&mut head).ok()?;
+    let n = std::fs::File::open(path).ok()?.read(&mut head).ok()?;
     let head = &head[..n];
     // An ELF file the kernel could load names its class (32/64-bit), byte order and version 1.
     let elf = head.len() == 7
@@ -291,8 +302,7 @@ mod tests {
                 .unwrap();
             p.display().to_string()
         };
-        let env = std::collections::BTreeMap::new();
-        let cwd = dir.path();
+        let check = |p: &str| unknown_exec_format(std::path::Path::new(p));
         let binfmt_misc_free = std::fs::read_dir("/proc/sys/fs/binfmt_misc").map_or(true, |d| {
             d.flatten()
                 .all(|e| e.file_name() == "register" || e.file_name() == "status")
@@ -301,13 +311,13 @@ mod tests {
         let text = write("text", b"echo hi\n");
         if binfmt_misc_free {
             for p in [&garbage, &text] {
-                let e = unknown_exec_format(p, cwd, &env).expect(p);
+                let e = check(p).expect(p);
                 assert_eq!(e.raw_os_error(), Some(libc::ENOEXEC));
             }
         }
-        assert!(unknown_exec_format(&write("script", b"#!/bin/sh\n"), cwd, &env).is_none());
-        assert!(unknown_exec_format("sh", cwd, &env).is_none());
-        assert!(unknown_exec_format("no-such-program-here", cwd, &env).is_none());
+        assert!(check(&write("script", b"#!/bin/sh\n")).is_none());
+        assert!(check("/bin/sh").is_none());
+        assert!(check("/no-such-program-here").is_none());
     }
 
     #[test]

@@ -146,7 +146,10 @@ impl OsSpawner {
             // and the database keep the descriptors they need meanwhile.
             return Err(io::Error::from_raw_os_error(libc::EMFILE));
         }
-        let mut cmd = proc::command(spec, index, run, ctx.env, ctx.sockets);
+        // Looked up once: the command and the check below both need it, and a PATH of ten
+        // directories costs ten lookups.
+        let program = proc::program_path(spec, ctx.env);
+        let mut cmd = proc::command(spec, index, run, ctx.env, ctx.sockets, program.as_deref());
         if let Some(path) = ctx.notify_socket {
             cmd.env("NOTIFY_SOCKET", path);
         }
@@ -162,11 +165,7 @@ impl OsSpawner {
             .filter_map(|(k, v)| Some((k.to_str()?.to_string(), v?.to_str()?.to_string())))
             .collect();
         if let Some(group) = ctx.cgroup {
-            let argv = spec.argv();
-            if let Some(e) = argv
-                .first()
-                .and_then(|p| proc::unknown_exec_format(p, &spec.cwd, ctx.env))
-            {
+            if let Some(e) = program.as_deref().and_then(proc::unknown_exec_format) {
                 return Err(e);
             }
             join_before_exec(&mut cmd, group.open_join().map_err(io::Error::other)?);

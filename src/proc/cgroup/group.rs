@@ -42,6 +42,12 @@ impl Group {
         &self.procs
     }
 
+    /// The hierarchies the run is in, with its directory in each.
+    #[cfg(test)]
+    pub(super) fn dirs(&self) -> impl Iterator<Item = (Controller, &Path)> {
+        self.dirs.iter().map(|(c, d)| (*c, d.as_path()))
+    }
+
     pub(super) fn apply(&self, l: &Limits, have: &BTreeSet<Controller>) -> Result<(), CgroupError> {
         let set = |c: Controller, file: &str, value: String| -> Result<(), CgroupError> {
             match self.dir(c) {

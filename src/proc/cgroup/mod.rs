@@ -17,7 +17,8 @@
 //!   controllers only in cgroups without them), the daemon first moves itself into a leaf
 //!   `svctl-<tag>.daemon`.
 //! - **v1** (one hierarchy per controller, as on hosts with a hybrid mount): needs the `memory`
-//!   hierarchy (root); `pids`, `freezer`, `cpu` and `cpuacct` are used where mounted.
+//!   hierarchy (root); `pids`, `freezer`, `cpu` and `cpuacct` are used where mounted, `pids` and
+//!   `cpu` only by runs of apps with a limit there (see [`Layer::run_group`]).
 //!
 //! Memory is the cgroup's anonymous plus mapped file pages (`memory.stat`: v2 `anon` +
 //! `file_mapped`, v1 `total_rss` + `total_mapped_file`): close to the sum of the processes'
@@ -385,7 +386,7 @@ impl Layer {
 
     /// The app's cgroup, created if needed (kept across its runs), with controllers enabled
     /// for its runs on v2.
-    pub fn app(&self, app: &str) -> Result<(), CgroupError> {
+    fn app(&self, app: &str) -> Result<(), CgroupError> {
         let rel = PathBuf::from(app_dir_name(app));
         let enable: Vec<String> = match self.version {
             Version::V1 => Vec::new(),
@@ -420,19 +421,39 @@ impl Layer {
         run: u64,
         limits: &Limits,
     ) -> Result<Group, CgroupError> {
-        self.app(app)?;
         let rel = Path::new(&app_dir_name(app)).join(format!("{index}-{run}"));
-        // On v1 a run joins the cpu hierarchy only for a CPU limit: a cgroup there is one
-        // scheduling entity against every process outside it, so an app under load from the
-        // rest of the host would get a single process's share instead of one per process.
+        // On v1 each hierarchy a run joins costs a cgroup made, opened, joined and removed per
+        // run (a fifth of the time of a start of many apps went to mkdir): a run joins memory
+        // (its memory, its OOM kills, its process list), cpuacct (its CPU) and the freezer
+        // (the kill), and the pids and cpu hierarchies only for a limit there. cpu also for
+        // another reason: a cgroup there is one scheduling entity against every process
+        // outside it, so an app under load from the rest of the host would get a single
+        // process's share instead of one per process.
         let wants_cpu = limits.cpu_weight.is_some() || limits.cpu_max_percent.is_some();
+        let wanted = |c: Controller| match c {
+            Controller::Cpu => wants_cpu,
+            Controller::Pids => limits.pids_max.is_some(),
+            Controller::Memory | Controller::Cpuacct | Controller::Freezer => true,
+        };
         let dirs: Vec<(Controller, PathBuf)> = self
             .dirs(&rel)
             .into_iter()
-            .filter(|(c, _)| self.version == Version::V2 || *c != Controller::Cpu || wants_cpu)
+            .filter(|(c, _)| self.version == Version::V2 || wanted(*c))
             .collect();
+        // The app's cgroup is made at its first run (or again if something removed it), not
+        // looked for at every run, and on v1 only in the hierarchies its runs join.
+        let make = |d: &Path| match make_dir(d) {
+            Err(CgroupError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+                match (self.version, d.parent()) {
+                    (Version::V1, Some(app_dir)) => make_dir(app_dir)?,
+                    _ => self.app(app)?,
+                }
+                make_dir(d)
+            }
+            made => made,
+        };
         for (_, d) in &dirs {
-            make_dir(d)?;
+            make(d)?;
         }
         let group = Group::new(self.version, dirs, self.procs.join(&rel));
         if let Err(e) = group.apply(limits, &self.controllers()) {

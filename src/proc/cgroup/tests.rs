@@ -277,3 +277,28 @@ fn v1_runs_join_the_cpu_hierarchy_only_with_a_cpu_limit() {
     f.put("cpuacct/svctl-t/app-a/0-2/cpuacct.usage", "1000\n");
     assert_eq!(g.cpu_usec(), Some(1));
 }
+
+#[test]
+fn v1_runs_join_only_the_hierarchies_they_need_and_the_app_cgroup_is_made_once() {
+    let f = v1();
+    let layer = setup(&f.0, V1_SELF, "t").unwrap();
+    let g = layer.run_group("a", 0, 1, &Limits::default()).unwrap();
+    let joined: Vec<&str> = g.dirs().map(|(c, _)| c.name()).collect();
+    assert_eq!(joined, ["memory", "cpuacct", "freezer"]);
+    // Without pids_max the pids hierarchy holds neither the run nor the app.
+    assert!(!f.0.join("pids/svctl-t/app-a").exists());
+    assert!(f.0.join("freezer/svctl-t/app-a/0-1").is_dir());
+    // An app cgroup removed behind the daemon's back is made again by the next run.
+    g.remove().unwrap();
+    fs::remove_dir(f.0.join("freezer/svctl-t/app-a")).unwrap();
+    layer.run_group("a", 0, 2, &Limits::default()).unwrap();
+    assert!(f.0.join("freezer/svctl-t/app-a/0-2").is_dir());
+    assert!(f.0.join("memory/outer/svctl-t/app-a/0-2").is_dir());
+    // A pids limit brings the run (and its app) into the pids hierarchy.
+    let capped = Limits {
+        pids_max: Some(5),
+        ..Limits::default()
+    };
+    layer.run_group("a", 0, 3, &capped).unwrap();
+    assert_eq!(f.get("pids/svctl-t/app-a/0-3/pids.max"), "5");
+}
