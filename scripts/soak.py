@@ -73,14 +73,15 @@ def ecosystem(counts, crossings):
         {
             "name": "memgrow",
             "script": "bash",
-            # About 2 MiB more every 0.5 s: over 64M in ~16 s, then restarted. When its string
-            # alone passes the limit (so its memory surely has), it writes its pid and the time
-            # to $SOAK_CROSSINGS: the reaction time is the run's end minus that moment.
+            # About 2 MiB more every 0.5 s: over 64M in ~16 s, then restarted. When its resident
+            # memory (/proc/self/statm, read by a builtin: no fork) passes the limit, it writes
+            # its pid and the time to $SOAK_CROSSINGS: the reaction time is the run's end minus
+            # that moment.
             "args": [
                 "-c",
-                "chunk=$(head -c 1048576 /dev/zero | tr '\\0' x); s=''; crossed=; "
-                "while :; do s+=$chunk; s+=$chunk; "
-                f"if [ -z \"$crossed\" ] && [ ${{#s}} -ge {MEMGROW_LIMIT} ]; then crossed=1; "
+                "pg=$(getconf PAGESIZE); chunk=$(head -c 1048576 /dev/zero | tr '\\0' x); s=''; crossed=; "
+                "while :; do s+=$chunk; s+=$chunk; read -r _ rss _ < /proc/$$/statm; "
+                f"if [ -z \"$crossed\" ] && [ $((rss * pg)) -ge {MEMGROW_LIMIT} ]; then crossed=1; "
                 "echo \"$$ $EPOCHREALTIME\" >> \"$SOAK_CROSSINGS\"; fi; sleep 0.5; done",
             ],
             "env": {"SOAK_CROSSINGS": crossings},

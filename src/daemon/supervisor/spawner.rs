@@ -283,10 +283,9 @@ impl Spawner for OsSpawner {
         // In cgroup mode the same command once more, to join the cgroup the job makes; the
         // plain one is the fallback when the cgroup refuses the child.
         let grouped = group.map(|make| {
-            let bad_exec = spec
-                .argv()
-                .first()
-                .and_then(|p| proc::unknown_exec_format(p, &spec.cwd, ctx.env));
+            let bad_exec = proc::program_path(spec, ctx.env)
+                .as_deref()
+                .and_then(proc::unknown_exec_format);
             (make, self.prepare(spec, index, run, ctx), bad_exec)
         });
         Some(Box::new(move || {
