@@ -8,9 +8,11 @@
 //! when the CPU is contended, and an idle daemon uses none of it.
 //!
 //! Nice is per thread on Linux and a new thread or process inherits its creator's: the daemon
-//! raises its main thread before it starts any other, the spawn threads go back to the
-//! original nice (so the apps they fork inherit it), and the other children restore it
-//! between fork and exec ([`restore_in_child`]).
+//! raises its main thread before it starts any other. An app's process group is set back to
+//! the original nice as soon as its spawn returns ([`restore_group`]: the child has begun its
+//! exec by then, and its program has not run yet; exec'ing at the daemon's priority keeps a
+//! busy host from stalling the spawn threads); hooks and probes restore it between fork and
+//! exec ([`restore_in_child`]).
 
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
@@ -49,9 +51,19 @@ pub fn raise() -> Option<i32> {
     Some(boosted)
 }
 
-/// Puts the calling thread back at the nice the daemon was started with.
-pub fn restore_thread() {
-    restore_in_child();
+/// Puts process group `pgid` (a run just spawned, the leader of its own group) back at the
+/// nice the daemon was started with, with whatever it forked already.
+pub fn restore_group(pgid: i32) {
+    if RAISED.load(Ordering::Acquire) && pgid > 0 {
+        // SAFETY: setpriority with plain integers; a group that is gone is an error ignored.
+        unsafe {
+            libc::setpriority(
+                libc::PRIO_PGRP,
+                pgid as libc::id_t,
+                ORIGINAL.load(Ordering::Relaxed),
+            );
+        }
+    }
 }
 
 /// Between fork and exec: the process runs at the nice the daemon was started with. Only a
@@ -99,13 +111,13 @@ mod tests {
                     assert_eq!(n, (before - BOOST).max(-20));
                     assert_eq!(current(), Some(n));
                     assert!(raised());
-                    restore_thread();
+                    restore_in_child();
                     assert_eq!(current(), Some(before));
                 }
                 // Not root: nothing changed, and restoring is a no-op.
                 None => {
                     eprintln!("skipped: raising priority needs CAP_SYS_NICE");
-                    restore_thread();
+                    restore_in_child();
                     assert_eq!(current(), Some(before));
                 }
             }

@@ -188,3 +188,69 @@ fn a_daemon_whose_log_cannot_be_written_keeps_supervising_and_counts_the_lost_li
     h.ok(&["kill"]);
     assert_eq!(h.wait_daemon_exit(), Some(0));
 }
+
+/// The nice of process or thread `path` (`/proc/PID` or `/proc/PID/task/TID`): field 19 of its
+/// stat, counted after the command's closing parenthesis.
+fn nice_of(path: &std::path::Path) -> Option<i32> {
+    let stat = std::fs::read_to_string(path.join("stat")).ok()?;
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(16)?
+        .parse()
+        .ok()
+}
+
+#[test]
+fn the_daemon_runs_above_its_apps_and_the_apps_at_the_nice_it_was_started_with() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: raising the daemon's priority needs root");
+        return;
+    }
+    let own = nice_of(std::path::Path::new("/proc/self")).expect("own nice");
+    let mut h = Home::empty();
+    h.start_daemon();
+    // The app forks at once: what it forks runs at the original nice too.
+    h.ok(&[
+        "start",
+        "sh",
+        "--name",
+        "forker",
+        "--",
+        "-c",
+        "sleep 600 & exec sleep 600",
+    ]);
+    let pid = h
+        .list()
+        .first()
+        .and_then(|p| p["pid"].as_i64())
+        .expect("a pid") as i32;
+    let daemon = h.daemon_pid().expect("the daemon's pid");
+    let threads: Vec<std::path::PathBuf> = std::fs::read_dir(format!("/proc/{daemon}/task"))
+        .expect("the daemon's threads")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(!threads.is_empty());
+    for t in &threads {
+        assert_eq!(nice_of(t), Some((own - 10).max(-20)), "{}", t.display());
+    }
+    let group: Vec<i32> = std::fs::read_dir("/proc")
+        .expect("/proc")
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|p| {
+            nix::unistd::getpgid(Some(nix::unistd::Pid::from_raw(*p))).ok()
+                == Some(nix::unistd::Pid::from_raw(pid))
+        })
+        .collect();
+    assert!(group.len() >= 2, "the app and what it forked: {group:?}");
+    for p in group {
+        assert_eq!(
+            nice_of(&std::path::PathBuf::from(format!("/proc/{p}"))),
+            Some(own),
+            "pid {p}"
+        );
+    }
+    h.ok(&["stop", "all"]);
+}

@@ -218,8 +218,11 @@ impl Prepared {
         let mut child = {
             let _forking = IN_FLIGHT.forking.read();
             let child = self.cmd.spawn()?;
-            if let (Some(pid), Ok(mut pids)) = (child.id(), IN_FLIGHT.pids.lock()) {
-                pids.insert(pid as i32);
+            if let Some(pid) = child.id() {
+                proc::priority::restore_group(pid as i32);
+                if let Ok(mut pids) = IN_FLIGHT.pids.lock() {
+                    pids.insert(pid as i32);
+                }
             }
             child
         };
@@ -347,8 +350,9 @@ impl Spawner for OsSpawner {
 /// executed its program, and on cgroup v1 the child first joins its cgroups, which waits for
 /// every fork and exit in progress on the host: under a load of 150 one spawn took up to
 /// seconds, and on the actor a crash loop's restarts left it no time to sample, enforce memory
-/// limits or answer `ping`. The threads run at the nice the daemon was started with (see
-/// `proc::priority`), so the apps do too; jobs are taken in order.
+/// limits or answer `ping`. The threads run at the daemon's raised priority and set each
+/// app's process group back to the nice the daemon was started with (`proc::priority`); jobs
+/// are taken in order.
 pub struct SpawnPool {
     jobs: std::sync::mpsc::Sender<Job>,
 }
@@ -371,7 +375,6 @@ impl SpawnPool {
             std::thread::Builder::new()
                 .name("svctl-spawn".into())
                 .spawn(move || {
-                    proc::priority::restore_thread();
                     let _runtime = rt.enter();
                     loop {
                         // The lock is held while waiting: the other thread waits for it instead.
