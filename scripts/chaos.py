@@ -2,7 +2,7 @@
 """Chaos run for svctl: faults against a daemon supervising steady, crash-looping and
 memory-growing apps, each on a fresh home.
 
-    scripts/chaos.py [--faults sigkill,sigstop,diskfull,reader,fdlimit,connections]
+    scripts/chaos.py [--faults sigkill,sigstop,diskfull,reader,dbdelete,fdlimit,connections]
                      [--bin PATH] [--kills 20] [--pause 30] [--keep]
 
 Faults:
@@ -12,6 +12,8 @@ Faults:
   diskfull     the home on a 16 MiB tmpfs (root only), filled to the last byte during a storm
                for 20 s, then space again
   reader       another connection holds `BEGIN EXCLUSIVE` on the database for --pause seconds
+  dbdelete     the database file deleted during a storm (the daemon writes it back from its
+               open copy; every run, before and after, must be in the file at the path)
   fdlimit      the daemon under an open-file limit of 256 with 150 more instances than fit
   connections  2,000 idle connections held while 20 CLI calls run at once
 
@@ -340,6 +342,19 @@ class Run:
         r["up"] = r["up"] and up
         return r
 
+    def dbdelete(self):
+        self.start_daemon()
+        self.start_apps()
+        db = os.path.join(self.home, "svctl.db")
+        os.unlink(db)
+        log("database file deleted")
+        # The next batch of writes puts it back from the daemon's open copy.
+        if self.wait("the database file written again", 60, lambda: os.path.exists(db)):
+            said = self.ping_health()["text"]
+            if "written again" not in said:
+                self.failures.append("ping does not say the file was written again")
+        return self.finish()
+
     def fdlimit(self):
         self.rlimit = 256
         self.start_daemon()
@@ -407,7 +422,8 @@ class SkipFault(Exception):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--faults", default="sigkill,sigstop,diskfull,reader,fdlimit,connections")
+    ap.add_argument("--faults",
+                    default="sigkill,sigstop,diskfull,reader,dbdelete,fdlimit,connections")
     ap.add_argument("--bin", default=os.path.join(ROOT, "target", "debug", "svctl"))
     ap.add_argument("--kills", type=int, default=20)
     ap.add_argument("--pause", type=int, default=30)

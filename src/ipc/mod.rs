@@ -31,7 +31,7 @@
 //!
 //! | request | fields | answer |
 //! |---|---|---|
-//! | `ping` | | `pong`: version, pid, uptime, home, isolation (cgroup version and controllers, or process groups and why), `health` ([`DaemonHealth`]: history rows held and dropped, why the database refuses writes, daemon log lines dropped) |
+//! | `ping` | | `pong`: version, pid, uptime, home, isolation (cgroup version and controllers, or process groups and why), `health` ([`DaemonHealth`]: history rows held and dropped, why the database refuses writes, whether its file was deleted and written again, daemon log lines dropped) |
 //! | `list` | | `list`: every instance ([`ProcessInfo`], schema below) and the daemon's warnings |
 //! | `describe` | `target` | `describe`: each named app's spec, desired state, instances, log paths, isolation and the hard limits it cannot enforce |
 //! | `start` | `apps`: app specs from an ecosystem file (checked again against the loader's bounds), optional `meta` (as `apply`'s: the start is recorded as a deployment) | `done` once every started instance is settled (online, or failed to start) |
@@ -401,6 +401,10 @@ pub struct DaemonHealth {
     /// Why the database does not take writes now, while it does not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub history_error: Option<String>,
+    /// The database file was deleted while the daemon ran and written again from the
+    /// daemon's open copy: when, and where.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history_recreated: Option<String>,
     /// Lines of the daemon's own log that could not be written (full disk…).
     pub log_lines_dropped: u64,
 }

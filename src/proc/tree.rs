@@ -246,7 +246,13 @@ impl CpuMeter {
             if lived == 0 {
                 return None;
             }
-            self.last.insert(root, (ticks, now));
+            // Nor is a reading of a process younger than MIN_CPU_WINDOW kept as the base of
+            // the next: a busy process read while it was still starting (a few ms, no tick
+            // used yet) would show 0 % until a whole window after that reading. Its next
+            // figure is measured from its start again.
+            if lived >= (MIN_CPU_WINDOW.as_secs_f64() * tps) as u64 {
+                self.last.insert(root, (ticks, now));
+            }
             return Some((ticks as f64 / lived as f64 * 100.0) as f32);
         };
         let span = now.saturating_duration_since(at0);
@@ -373,5 +379,25 @@ mod tests {
         // A forgotten root starts over from its start.
         m.retain(&std::collections::HashSet::new());
         assert!(m.last.is_empty());
+    }
+
+    #[test]
+    fn a_process_read_while_starting_is_measured_from_its_start_again() {
+        let mut m = CpuMeter::default();
+        let t0 = std::time::Instant::now();
+        let tps = stat::ticks_per_second();
+        let boot = stat::boot_ticks().expect("the boot clock");
+        // Read 5 ticks after its start, before it used a tick: 0 %.
+        assert_eq!(m.percent(1, 0, boot - 5, t0), Some(0.0));
+        // Read again soon after, having used every tick since: a figure from its start, not
+        // the 0 % kept until a window after the first reading.
+        let soon = t0 + std::time::Duration::from_millis(300);
+        let p = m
+            .percent(1, 5, boot - 5, soon)
+            .expect("a figure since start");
+        assert!(p > 0.0, "{p}");
+        // Once it has lived a window, its reading is the base of the next.
+        assert!(m.percent(1, tps, boot - 2 * tps, soon).is_some());
+        assert_eq!(m.percent(1, tps, boot - 2 * tps, soon), None);
     }
 }

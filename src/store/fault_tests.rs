@@ -173,16 +173,66 @@ fn a_full_disk_loses_no_exit_row_once_space_returns() {
     complete(&p, "full", 3000);
 }
 
+/// SQLite would go on writing into the deleted file's inode; the writer puts the file back
+/// from its open copy instead: the runs before the deletion, the apps and every later run are
+/// in the file at the path. Twice: the database file alone, then with its `-wal` and `-shm`.
 #[test]
-fn a_deleted_database_file_is_reported() {
+fn a_deleted_database_file_is_written_again_with_every_row() {
     let (_d, p) = db();
     let (store, _) = Store::open(&p).unwrap();
+    store.send(Write::UpsertApp {
+        spec: Box::new(crate::config::AppSpec::with_defaults(
+            "gone",
+            "sleep",
+            "/tmp".into(),
+        )),
+        should_run: true,
+    });
     storm(&store, "gone", 1..=5);
     store.sync().unwrap();
     std::fs::remove_file(&p).unwrap();
     storm(&store, "gone", 6..=10);
     store.sync().unwrap();
+    assert!(p.exists(), "the file is back");
+    let said = store.recreated().unwrap_or_default();
+    assert!(
+        said.contains("was deleted") && said.contains("written again"),
+        "{said:?}"
+    );
+    assert_eq!(store.failing(), None);
+    complete(&p, "gone", 10);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", p.display()));
+    }
+    storm(&store, "gone", 11..=20);
+    store.sync().unwrap();
+    complete(&p, "gone", 20);
+    assert_eq!(store.dropped(), 0);
+    store.close().unwrap();
+    // The next daemon finds its apps.
+    let (store, snap) = Store::open(&p).unwrap();
+    assert!(
+        snap.apps.iter().any(|a| a.spec.name == "gone"),
+        "{:?}",
+        snap.apps.len()
+    );
+    store.close().unwrap();
+}
+
+/// A file someone else put at the path is not written into: reported, the old file kept.
+#[test]
+fn a_replaced_database_file_is_reported_and_left_alone() {
+    let (_d, p) = db();
+    let (store, _) = Store::open(&p).unwrap();
+    storm(&store, "kept", 1..=5);
+    store.sync().unwrap();
+    let other = p.with_file_name("other.db");
+    std::fs::write(&other, b"not ours").unwrap();
+    std::fs::rename(&other, &p).unwrap();
+    storm(&store, "kept", 6..=10);
+    store.sync().unwrap();
     let why = store.failing().unwrap_or_default();
-    assert!(why.contains("deleted or replaced"), "{why:?}");
+    assert!(why.contains("replaced"), "{why:?}");
+    assert_eq!(std::fs::read(&p).unwrap(), b"not ours");
     store.close().unwrap();
 }

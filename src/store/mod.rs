@@ -9,6 +9,7 @@
 mod deployments;
 pub mod model;
 pub mod reader;
+mod recreate;
 pub mod report;
 pub mod schema;
 mod writer;
@@ -36,6 +37,17 @@ pub enum StoreError {
         "the database {path} was written by a newer svctl (schema {found}, this one knows {known})"
     )]
     TooNew {
+        path: PathBuf,
+        found: i64,
+        known: i64,
+    },
+    /// Only the daemon migrates (readers open the file read-only, beside a daemon that may be
+    /// writing it), so a reader meets an old schema until a daemon of this version has started.
+    #[error(
+        "the database {path} has schema {found} and this svctl reads schema {known}; \
+         the daemon migrates it when it starts (`svctl ping` starts it)"
+    )]
+    TooOld {
         path: PathBuf,
         found: i64,
         known: i64,
@@ -231,6 +243,11 @@ impl Store {
     pub fn failing(&self) -> Option<String> {
         let now = self.health.failing.lock().ok().and_then(|f| f.clone());
         now.or_else(|| self.health.replaced.lock().ok().and_then(|f| f.clone()))
+    }
+
+    /// When the database file was deleted and written again from the open copy, said so.
+    pub fn recreated(&self) -> Option<String> {
+        self.health.recreated.lock().ok().and_then(|f| f.clone())
     }
 
     /// For the metrics: writes waiting for the database, and writes dropped for good.

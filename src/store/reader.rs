@@ -143,6 +143,27 @@ impl Reader {
         .map_err(|e| StoreError::sqlite(path, e))?;
         conn.busy_timeout(Duration::from_secs(5))
             .map_err(|e| StoreError::sqlite(path, e))?;
+        // The queries name the current schema's columns: on another schema they would fail
+        // with SQLite's "SQL logic error", which says nothing of the cause.
+        let found: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| StoreError::sqlite(path, e))?;
+        let known = super::schema::VERSION;
+        let path_buf = path.to_path_buf();
+        if found < known {
+            return Err(StoreError::TooOld {
+                path: path_buf,
+                found,
+                known,
+            });
+        }
+        if found > known {
+            return Err(StoreError::TooNew {
+                path: path_buf,
+                found,
+                known,
+            });
+        }
         Ok(Reader {
             conn,
             path: path.to_path_buf(),

@@ -4,7 +4,7 @@
 use rusqlite::Connection;
 
 /// Each step moves the schema from version `i` to `i + 1` (`PRAGMA user_version`).
-pub(super) const MIGRATIONS: &[&str] = &[
+pub const MIGRATIONS: &[&str] = &[
     // 1: apps and their desired state, instance counters, one row per run.
     "
     CREATE TABLE apps (

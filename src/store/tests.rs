@@ -323,6 +323,45 @@ fn migrations_are_idempotent_and_versioned() {
     assert!(matches!(Store::open(&p), Err(StoreError::TooNew { .. })));
 }
 
+/// A reader never migrates (it opens the file read-only): a database of the previous release
+/// that no daemon has opened yet is named as such, not as SQLite's "SQL logic error".
+#[test]
+fn a_reader_names_an_older_or_newer_schema_and_how_to_migrate() {
+    let (_d, p) = db();
+    {
+        let mut conn = Connection::open(&p).unwrap();
+        let tx = conn.transaction().unwrap();
+        for sql in &schema::MIGRATIONS[..schema::MIGRATIONS.len() - 1] {
+            tx.execute_batch(sql).unwrap();
+        }
+        tx.pragma_update(None, "user_version", schema::VERSION - 1)
+            .unwrap();
+        tx.commit().unwrap();
+    }
+    let e = Reader::open(&p).err().expect("an older schema is refused");
+    assert!(matches!(e, StoreError::TooOld { found, .. } if found == schema::VERSION - 1));
+    let text = e.to_string();
+    assert!(
+        text.contains(&format!("has schema {}", schema::VERSION - 1))
+            && text.contains(&format!("reads schema {}", schema::VERSION))
+            && text.contains("the daemon migrates it when it starts"),
+        "{text}"
+    );
+    // Once a daemon has opened it, it reads.
+    Store::open(&p).unwrap().0.close().unwrap();
+    assert!(
+        Reader::open(&p)
+            .unwrap()
+            .history(&Default::default())
+            .is_ok()
+    );
+    let conn = Connection::open(&p).unwrap();
+    conn.pragma_update(None, "user_version", schema::VERSION + 1)
+        .unwrap();
+    let e = Reader::open(&p).err().expect("a newer schema is refused");
+    assert!(matches!(e, StoreError::TooNew { .. }), "{e}");
+}
+
 #[test]
 fn a_version_one_database_gains_deployments_and_keeps_its_runs() {
     let (_d, p) = db();

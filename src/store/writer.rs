@@ -5,11 +5,11 @@
 //! savepoint: one the database rejects for good is dropped and counted alone, not its batch.
 //! A write that finds the queue full is dropped and counted; the counts are on [`Health`].
 
+use super::recreate::FileWatch;
 use super::{Retention, SpawnTrigger, Write, deployments, now_ms};
 use rusqlite::{Connection, ErrorCode, params};
 use std::collections::VecDeque;
-use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
@@ -38,9 +38,12 @@ pub struct Health {
     pub dropped: AtomicU64,
     /// Why the database does not take writes now, while it does not.
     pub failing: Mutex<Option<String>>,
-    /// The database file was deleted or replaced: said until the daemon restarts, whatever
-    /// the writes do meanwhile.
+    /// The database file was replaced, or deleted and not yet written again: said until the
+    /// daemon restarts or the file is written again.
     pub replaced: Mutex<Option<String>>,
+    /// The database file was deleted and written again from the open copy: said until the
+    /// daemon restarts.
+    pub recreated: Mutex<Option<String>>,
     /// Of `dropped`, those of each app (`list --json` shows them per app).
     pub dropped_by_app: Mutex<std::collections::BTreeMap<String, u64>>,
 }
@@ -73,6 +76,27 @@ impl Health {
     fn set_failing(&self, why: Option<String>) {
         if let Ok(mut f) = self.failing.lock() {
             *f = why;
+        }
+    }
+
+    /// Logged the first time, then only kept for `ping` (the writer checks before each batch).
+    pub(super) fn set_replaced(&self, why: String) {
+        let mut said = false;
+        if let Ok(mut f) = self.replaced.lock() {
+            said = f.is_some();
+            *f = Some(why.clone());
+        }
+        if !said {
+            tracing::error!("{why}");
+        }
+    }
+
+    pub(super) fn set_recreated(&self, what: String) {
+        if let Ok(mut f) = self.replaced.lock() {
+            *f = None;
+        }
+        if let Ok(mut f) = self.recreated.lock() {
+            *f = Some(what);
         }
     }
 }
@@ -112,7 +136,7 @@ impl Writer {
         let mut attempts = 0u64;
         let mut closing_since: Option<Instant> = None;
         let mut since_prune = 0usize;
-        let file_id = file_id(&self.path);
+        let mut file = FileWatch::new(&self.path);
         loop {
             if held.is_empty() {
                 if !open {
@@ -149,10 +173,12 @@ impl Writer {
             if !open && closing_since.is_none() {
                 closing_since = Some(Instant::now());
             }
-            // Before the commit, so a barrier in this batch (`Store::sync`) is answered with
-            // the file's state already known.
-            self.check_file(file_id);
-            match commit_front(&mut self.conn, &mut held, &self.health) {
+            // Before the commit, so this batch goes to a deleted file written back first, and
+            // a barrier in it (`Store::sync`) is answered with the file's state already known.
+            let committed = file
+                .check(&mut self.conn, &self.path, &self.health)
+                .and_then(|()| commit_front(&mut self.conn, &mut held, &self.health));
+            match committed {
                 Ok(n) => {
                     if retry.take().is_some() {
                         tracing::info!(
@@ -215,29 +241,6 @@ impl Writer {
                 .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
         }
     }
-
-    /// A database file deleted or replaced under the daemon: writes would go to a file nobody
-    /// can open again. Said once, and reported until the daemon restarts.
-    fn check_file(&self, at_open: Option<(u64, u64)>) {
-        if at_open.is_some() && file_id(&self.path) != at_open {
-            let why = format!(
-                "the database file {} was deleted or replaced while the daemon ran; history is written to the old file until the daemon restarts",
-                self.path.display()
-            );
-            let mut said = false;
-            if let Ok(mut f) = self.health.replaced.lock() {
-                said = f.is_some();
-                *f = Some(why.clone());
-            }
-            if !said {
-                tracing::error!("{why}");
-            }
-        }
-    }
-}
-
-fn file_id(path: &Path) -> Option<(u64, u64)> {
-    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
 /// Commits up to [`MAX_BATCH`] writes from the front of `held`, each in its own savepoint, and

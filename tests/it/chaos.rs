@@ -254,3 +254,78 @@ fn the_daemon_runs_above_its_apps_and_the_apps_at_the_nice_it_was_started_with()
     }
     h.ok(&["stop", "all"]);
 }
+
+/// SQLite would go on writing into the deleted file's inode, out of everyone's reach; the
+/// daemon writes the file back from its open copy and goes on there: the runs before the
+/// deletion, those after it, and the apps the next daemon starts.
+#[test]
+fn a_database_deleted_under_the_daemon_is_written_again_with_every_run() {
+    let mut h = Home::new();
+    h.ok(&["start", "sleep", "--name", "keep", "--", "1000"]);
+    h.wait_status("keep", 0, "online");
+    h.ok(&["restart", "keep"]);
+    h.wait_until("the first run's exit is in the history", || {
+        h.history(&["keep"]).len() == 1
+    });
+    std::fs::remove_file(h.file("svctl.db")).expect("delete the database");
+    h.ok(&["restart", "keep"]);
+    h.ok(&["restart", "keep"]);
+    let runs = || -> Vec<u64> {
+        if !h.file("svctl.db").exists() {
+            return Vec::new();
+        }
+        let mut r: Vec<u64> = h
+            .history(&["keep"])
+            .iter()
+            .filter_map(|e| e["run"].as_u64())
+            .collect();
+        r.sort_unstable();
+        r
+    };
+    h.wait_until(
+        "the runs after the deletion are in the file at the path",
+        || runs() == [1, 2, 3],
+    );
+    let pong = h.ok(&["ping"]);
+    let said = stderr(&h.svctl(&["ping"]));
+    assert!(
+        said.contains("was deleted while the daemon ran") && said.contains("written again"),
+        "{pong}\n{said}"
+    );
+    assert!(h.log().contains("written again"), "{}", h.log());
+    h.kill_daemon();
+    h.start_daemon();
+    h.wait_status("keep", 0, "online");
+}
+
+/// A reader never migrates: a database of an older svctl that no daemon of this one has
+/// opened is named as such, with what to do, not as SQLite's "SQL logic error".
+#[test]
+fn history_of_a_database_with_an_older_schema_says_how_to_migrate_it() {
+    let mut h = Home::empty();
+    // What the previous release's daemon left: every migration but the last.
+    let old = svctl::store::schema::VERSION - 1;
+    let mut db = rusqlite::Connection::open(h.file("svctl.db")).expect("a database");
+    let tx = db.transaction().expect("a transaction");
+    for sql in &svctl::store::schema::MIGRATIONS[..old as usize] {
+        tx.execute_batch(sql).expect("a migration");
+    }
+    tx.pragma_update(None, "user_version", old)
+        .expect("an older schema");
+    tx.commit().expect("committed");
+    drop(db);
+    for args in [&["history"][..], &["report", "--format", "md"]] {
+        let out = h.svctl(args);
+        let err = stderr(&out);
+        assert!(!out.status.success(), "{args:?}: {}", stdout(&out));
+        assert!(
+            err.contains(&format!("has schema {old}"))
+                && err.contains(&format!("reads schema {}", svctl::store::schema::VERSION))
+                && err.contains("the daemon migrates it when it starts")
+                && !err.contains("SQL logic error"),
+            "{args:?}: {err}"
+        );
+    }
+    h.start_daemon();
+    h.ok(&["history"]);
+}

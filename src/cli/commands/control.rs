@@ -69,6 +69,9 @@ pub async fn ping(paths: &Paths) -> Result<(), Failure> {
             if let Some(why) = health.history_error {
                 output::warning(format!("the history is not being written: {why}"));
             }
+            if let Some(what) = health.history_recreated {
+                output::warning(what);
+            }
             Ok(())
         }
         other => answer_error(other),

@@ -151,6 +151,7 @@ impl Supervisor {
             history_held: self.store.held(),
             history_dropped: self.store.dropped(),
             history_error: self.store.failing(),
+            history_recreated: self.store.recreated(),
             log_lines_dropped: crate::daemon::ownlog::dropped_lines(),
         }
     }

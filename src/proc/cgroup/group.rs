@@ -239,8 +239,16 @@ pub fn sample(
     root: i32,
 ) -> Result<Option<crate::proc::tree::TreeSample>, CgroupError> {
     let pids = group.pids()?;
-    let (Some(rss_bytes), Some(usec)) = (group.memory_bytes(), group.cpu_usec()) else {
+    let (Some(counted), Some(usec)) = (group.memory_bytes(), group.cpu_usec()) else {
         return Ok(None);
+    };
+    // The kernel folds a cgroup's per-CPU memory statistics into `memory.stat` only once enough
+    // pages changed or on its periodic flush (every 2 s, later on a loaded host), so a young
+    // cgroup of small processes reads 0 although they are resident. Live processes are never
+    // 0 bytes: theirs are summed from `/proc` instead (the CPU counter has no such lag).
+    let rss_bytes = match counted {
+        0 => resident_bytes(&pids),
+        b => b,
     };
     // The CPU meter's first figure is measured from the main process's start.
     let Some(start_ticks) = crate::proc::start_ticks(root) else {
@@ -256,4 +264,13 @@ pub fn sample(
         // Not needed: the cgroup finds and ends every process of the run.
         members: Vec::new(),
     }))
+}
+
+/// The resident memory of `pids` as `/proc` counts it (a page two of them share counts twice).
+fn resident_bytes(pids: &[i32]) -> u64 {
+    let page = crate::proc::stat::page_size();
+    pids.iter()
+        .filter_map(|&pid| crate::proc::stat::read(pid))
+        .map(|s| s.rss_pages * page)
+        .sum()
 }

@@ -23,7 +23,9 @@
 //! Memory is the cgroup's anonymous plus mapped file pages (`memory.stat`: v2 `anon` +
 //! `file_mapped`, v1 `total_rss` + `total_mapped_file`): close to the sum of the processes'
 //! RSS without counting a shared page twice, and without the page cache, which the kernel
-//! reclaims before it kills (so a process that writes big files is not "growing").
+//! reclaims before it kills (so a process that writes big files is not "growing"). The kernel
+//! flushes these statistics lazily, so a young cgroup can read 0 while its processes are
+//! resident; a sample then sums the processes' RSS from `/proc` instead.
 //!
 //! Files: this one finds the subtree ([`setup`]) and lays out app and run cgroups ([`Layer`]);
 //! `group` owns one run's cgroup ([`Group`], and [`sample`], the sampler's seam); `probe` is

@@ -120,6 +120,32 @@ fn v1_reads_memory_cpu_and_oom_kills_of_a_run() {
     assert_eq!(g.pids().unwrap(), [12, 13]);
 }
 
+/// A young cgroup whose statistics the kernel has not flushed yet reads 0 bytes; its live
+/// processes are measured from `/proc` instead.
+#[test]
+fn an_unflushed_memory_counter_is_measured_from_the_processes() {
+    let f = v1();
+    let layer = setup(&f.0, V1_SELF, "t").unwrap();
+    let g = layer.run_group("a", 0, 1, &Limits::default()).unwrap();
+    let d = "memory/outer/svctl-t/app-a/0-1";
+    f.put(
+        &format!("{d}/memory.stat"),
+        "total_rss 0\ntotal_mapped_file 0\n",
+    );
+    f.put("cpuacct/svctl-t/app-a/0-1/cpuacct.usage", "2500000\n");
+    let me = std::process::id() as i32;
+    f.put(&format!("{d}/cgroup.procs"), &format!("{me}\n"));
+    let s = sample(&g, me).unwrap().expect("the counters are kept");
+    assert!(s.rss_bytes > 0, "{s:?}");
+    assert_eq!(s.processes, 1);
+    // A flushed counter is taken as it is.
+    f.put(
+        &format!("{d}/memory.stat"),
+        "total_rss 4096\ntotal_mapped_file 0\n",
+    );
+    assert_eq!(sample(&g, me).unwrap().unwrap().rss_bytes, 4096);
+}
+
 #[test]
 fn v1_kill_freezes_then_thaws() {
     let f = v1();
