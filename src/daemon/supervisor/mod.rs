@@ -224,6 +224,9 @@ pub struct Supervisor {
     /// Exits and automatic restarts per (app, instance, cause), counted from the database at
     /// start and on every exit since: the counters of `metrics`.
     exit_counts: crate::daemon::metrics::ExitCounts,
+    /// The caller environment the last app put came with: apps started from one shell share
+    /// one copy (see [`Supervisor::share_env`]).
+    shared_env: Arc<std::collections::BTreeMap<String, String>>,
 }
 
 impl Supervisor {
@@ -269,6 +272,7 @@ impl Supervisor {
             next_deployment: 1,
             bus: crate::daemon::bus::Bus::default(),
             exit_counts: Default::default(),
+            shared_env: Arc::default(),
         }
     }
 
