@@ -35,7 +35,7 @@ use crate::ipc::{ErrorKind, Request, Response};
 use crate::logs::{LiveFeed, LogChunk};
 use crate::paths::Paths;
 use crate::proc::oom::OomCounters;
-use crate::proc::tree::{self, CpuMeter, TreeSampler};
+use crate::proc::tree::{CpuMeter, TreeSampler};
 use crate::store::Store;
 use app::App;
 use std::sync::{Arc, Mutex};
@@ -141,8 +141,8 @@ enum Internal {
         run: u64,
         error: String,
     },
-    /// Per main pid: tree RSS, and CPU % since the previous sample.
-    Samples(Vec<(tree::TreeSample, Option<f32>)>, sample::Round),
+    /// What a sampling round read.
+    Samples(sample::Samples, sample::Round),
     /// A run's output matched its `ready_log_line`.
     Ready { app: String, index: u32, run: u64 },
     /// A readiness or health check of a run passed (`error: None`) or failed.
