@@ -6,6 +6,7 @@ use super::probe::{ListenAddr, Probe};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// PM2's default `min_uptime`: a run shorter than this is unstable.
 pub const DEFAULT_MIN_UPTIME_MS: u64 = 1000;
@@ -51,8 +52,10 @@ pub struct AppSpec {
     #[serde(default)]
     pub env_file_env: BTreeMap<String, String>,
     /// The caller's environment when the app was started (PM2 keeps it too); `env` wins over it.
+    /// Shared: every app started from one shell has the same one, and the daemon keeps one
+    /// copy of it for all of them (and for their runs' environments).
     #[serde(default)]
-    pub base_env: BTreeMap<String, String>,
+    pub base_env: Arc<BTreeMap<String, String>>,
     /// Number of copies, at least 1.
     pub instances: u32,
     /// Variable that carries the instance number (PM2: `NODE_APP_INSTANCE`).
@@ -238,7 +241,7 @@ impl AppSpec {
             env: BTreeMap::new(),
             env_file: None,
             env_file_env: BTreeMap::new(),
-            base_env: BTreeMap::new(),
+            base_env: Arc::default(),
             instances: 1,
             instance_var: default_instance_var(),
             autorestart: true,
@@ -363,7 +366,7 @@ impl AppSpec {
         file: &BTreeMap<String, String>,
         index: u32,
     ) -> BTreeMap<String, String> {
-        let mut env = self.base_env.clone();
+        let mut env = (*self.base_env).clone();
         env.extend(file.iter().map(|(k, v)| (k.clone(), v.clone())));
         env.extend(self.env.iter().map(|(k, v)| (k.clone(), v.clone())));
         env.insert(self.instance_var.clone(), index.to_string());

@@ -27,7 +27,7 @@ fn the_plan_table() {
         stale: false,
     };
     let mut other_shell = spec("web");
-    other_shell.base_env.insert("TERM".into(), "xterm".into());
+    std::sync::Arc::make_mut(&mut other_shell.base_env).insert("TERM".into(), "xterm".into());
     other_shell.source = Some(PathBuf::from("/elsewhere/ecosystem.yaml"));
     let now = vec![
         running(spec("api")),

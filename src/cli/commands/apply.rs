@@ -48,7 +48,7 @@ pub async fn apply(paths: &Paths, autostart: bool, a: &ApplyArgs) -> Result<(), 
         output::warning(w);
     }
     let mut apps = select_only(loaded.apps, &a.only, &a.file)?;
-    let env = caller_env();
+    let env = std::sync::Arc::new(caller_env());
     for s in &mut apps {
         s.base_env = env.clone();
     }

@@ -253,7 +253,7 @@ pub fn spec(a: &StartArgs) -> Result<Option<AppSpec>, Failure> {
         return Ok(None);
     };
     spec.source = None;
-    spec.base_env = caller_env();
+    spec.base_env = caller_env().into();
     if let Some(i) = &spec.interpreter {
         interpreter_exists(i, &spec.script)?;
     }

@@ -25,7 +25,7 @@ pub async fn reload(paths: &Paths, autostart: bool, a: &ReloadArgs) -> Result<()
         for w in &loaded.warnings {
             output::warning(w);
         }
-        let env = caller_env();
+        let env = std::sync::Arc::new(caller_env());
         let mut apps = loaded.apps;
         for s in &mut apps {
             s.base_env = env.clone();

@@ -82,7 +82,9 @@ pub async fn specs_with_env(
                 d.spec.name
             )));
         };
-        spec.base_env = update_env.clone().unwrap_or(d.spec.base_env);
+        spec.base_env = update_env
+            .clone()
+            .map_or(d.spec.base_env, std::sync::Arc::new);
         specs.push(spec);
     }
     Ok(specs)
@@ -162,7 +164,7 @@ async fn start_file(
         output::warning(w);
     }
     let mut apps = select_only(loaded.apps, only, target)?;
-    let env = caller_env();
+    let env = std::sync::Arc::new(caller_env());
     for s in &mut apps {
         s.base_env = env.clone();
     }

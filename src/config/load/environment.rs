@@ -23,7 +23,7 @@ fn valid_var_name(key: &str) -> Result<(), String> {
 pub(super) fn check(spec: &AppSpec) -> Result<(), String> {
     for (field, vars) in [
         ("env", &spec.env),
-        ("base_env", &spec.base_env),
+        ("base_env", &*spec.base_env),
         ("env_file", &spec.env_file_env),
     ] {
         for key in vars.keys() {

@@ -129,7 +129,7 @@ impl Supervisor {
                     instance: *i,
                     run,
                     pid,
-                    env: (**env).clone(),
+                    env: env.full(),
                 })
             })
             .collect();

@@ -64,7 +64,7 @@ impl Supervisor {
                 .and_then(|a| a.insts.get(&index))
                 .and_then(|i| {
                     i.next
-                        .as_ref()
+                        .as_deref()
                         .filter(|n| n.number == *run)
                         .or(Some(&i.run))
                 })

@@ -35,7 +35,7 @@ use crate::ipc::{ErrorKind, Request, Response};
 use crate::logs::{LiveFeed, LogChunk};
 use crate::paths::Paths;
 use crate::proc::oom::OomCounters;
-use crate::proc::tree::{self, CpuMeter, TreeSampler};
+use crate::proc::tree::{CpuMeter, TreeSampler};
 use crate::store::Store;
 use app::App;
 use std::sync::{Arc, Mutex};
@@ -141,8 +141,8 @@ enum Internal {
         run: u64,
         error: String,
     },
-    /// Per main pid: tree RSS, and CPU % since the previous sample.
-    Samples(Vec<(tree::TreeSample, Option<f32>)>, sample::Round),
+    /// What a sampling round read.
+    Samples(sample::Samples, sample::Round),
     /// A run's output matched its `ready_log_line`.
     Ready { app: String, index: u32, run: u64 },
     /// A readiness or health check of a run passed (`error: None`) or failed.
@@ -228,6 +228,9 @@ pub struct Supervisor {
     /// Exits and automatic restarts per (app, instance, cause), counted from the database at
     /// start and on every exit since: the counters of `metrics`.
     exit_counts: crate::daemon::metrics::ExitCounts,
+    /// The caller environment the last app put came with: apps started from one shell share
+    /// one copy (see [`Supervisor::share_env`]).
+    shared_env: Arc<std::collections::BTreeMap<String, String>>,
 }
 
 impl Supervisor {
@@ -274,6 +277,7 @@ impl Supervisor {
             next_deployment: 1,
             bus: crate::daemon::bus::Bus::default(),
             exit_counts: Default::default(),
+            shared_env: Arc::default(),
         }
     }
 

@@ -12,6 +12,7 @@ use crate::ipc::{Request, Response};
 use crate::record::Cause;
 use crate::store::Write;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 impl Supervisor {
     pub(super) fn request(&mut self, req: Request, reply: ReplyTx) {
@@ -170,13 +171,28 @@ impl Supervisor {
         }
     }
 
+    /// The one copy of `env` the daemon keeps: a start sends every app its caller's
+    /// environment, one equal copy each, and a thousand copies of a shell's environment were
+    /// about 4 MiB.
+    pub(super) fn share_env(
+        &mut self,
+        env: Arc<BTreeMap<String, String>>,
+    ) -> Arc<BTreeMap<String, String>> {
+        if self.shared_env != env {
+            self.shared_env = env;
+        }
+        self.shared_env.clone()
+    }
+
     /// `restart --update-env`: the next runs get the caller's environment; stored at once.
     pub(super) fn set_base_env(&mut self, name: &str, env: &BTreeMap<String, String>) {
         let Some(a) = self.app_mut(name) else { return };
-        if &a.spec.base_env == env {
+        if *a.spec.base_env == *env {
             return;
         }
-        a.spec.base_env = env.clone();
+        let env = self.share_env(Arc::new(env.clone()));
+        let Some(a) = self.app_mut(name) else { return };
+        a.spec.base_env = env;
         let (spec, should_run) = (a.spec.clone(), a.desired.should_run());
         self.store.send(Write::UpsertApp {
             spec: Box::new(spec),
@@ -271,7 +287,8 @@ impl Supervisor {
     /// An app takes `spec` (added, stopped, when it is new): its instances follow the spec's
     /// count (extra ones are deleted), its desired state changes by `req`, the store and its
     /// triggers follow. Nothing is started or restarted here. Returns whether it should run.
-    pub(super) fn put_spec(&mut self, spec: AppSpec, req: AppRequest) -> bool {
+    pub(super) fn put_spec(&mut self, mut spec: AppSpec, req: AppRequest) -> bool {
+        spec.base_env = self.share_env(spec.base_env);
         let name = spec.name.clone();
         let count = spec.instances;
         if let Some(a) = self.app_mut(&name) {

@@ -103,7 +103,9 @@ impl Supervisor {
             }
             let name = stored.spec.name.clone();
             let should_run = stored.should_run;
-            let mut app = App::new(stored.spec, should_run, insts);
+            let mut spec = stored.spec;
+            spec.base_env = self.share_env(spec.base_env);
+            let mut app = App::new(spec, should_run, insts);
             app.deployment = stored.deployment;
             self.apps.push(app);
             // cron_restart and watch hold whatever path brought the app back.

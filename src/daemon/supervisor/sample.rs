@@ -8,6 +8,10 @@
 //! (`list`, `describe`) are sampled when a view asks: a view finds figures older than
 //! [`VIEW_FRESH_MS`] stale, waits for one round of every live process, and every view asking
 //! meanwhile shares that round.
+//!
+//! What: a view's round reads whole trees (memory, CPU time, processes); a round of due apps
+//! reads, for a run in a cgroup, its memory alone: the history and the guard need no more, and
+//! at 1,000 apps the minute's round is most of what an idle daemon does.
 
 use super::app::Minute;
 use super::{Internal, ReplyTx, Supervisor};
@@ -29,6 +33,19 @@ pub const VIEW_FRESH_MS: u64 = 1000;
 
 /// A run to sample through its cgroup: (app, instance, run), main pid, cgroup.
 type GroupedRun = ((String, u32, u64), i32, std::sync::Arc<cgroup::Group>);
+
+/// A whole tree's sample (memory, CPU time, processes), and CPU % since the previous one.
+type Tree = (tree::TreeSample, Option<f32>);
+
+/// What a round read.
+#[derive(Debug, Default)]
+pub struct Samples {
+    /// Per main pid: the whole tree.
+    pub trees: Vec<Tree>,
+    /// Per main pid: the memory alone, for a run in a cgroup sampled for the history or the
+    /// memory guard, which need nothing else.
+    pub memory: Vec<(i32, u64)>,
+}
 
 /// The runs that have a cgroup, read from its counters; those whose counters are not kept come
 /// back as pids to walk, and a cgroup whose files fail is reported (the run degrades to
@@ -55,6 +72,22 @@ fn sample_cgroups(
         }
     }
     (samples, walk)
+}
+
+/// The memory of the runs that have a cgroup: one file each (`memory.stat`), where a whole
+/// sample reads four (with the process list, the CPU counter and the main process's start).
+/// A round of due apps needs no more, and at 1,000 apps it is most of an idle daemon's work.
+/// Those whose counter cannot be read come back as pids to walk.
+fn memory_of_cgroups(grouped: Vec<GroupedRun>) -> (Vec<(i32, u64)>, Vec<i32>) {
+    let mut memory = Vec::with_capacity(grouped.len());
+    let mut walk = Vec::new();
+    for (_, pid, g) in grouped {
+        match g.memory_bytes() {
+            Some(bytes) => memory.push((pid, bytes)),
+            None => walk.push(pid),
+        }
+    }
+    (memory, walk)
 }
 
 /// When an app with a running process is sampled next after `now`: on its own
@@ -222,18 +255,26 @@ impl Supervisor {
                     trees.forget_except(&live);
                     meter.retain(&live);
                     let now = std::time::Instant::now();
-                    let (mut samples, walk) = sample_cgroups(grouped, &tx);
-                    pids.extend(walk);
+                    let (mut samples, memory) = if round == Round::Due {
+                        let (memory, walk) = memory_of_cgroups(grouped);
+                        pids.extend(walk);
+                        (Vec::new(), memory)
+                    } else {
+                        let (samples, walk) = sample_cgroups(grouped, &tx);
+                        pids.extend(walk);
+                        (samples, Vec::new())
+                    };
                     samples.extend(trees.sample(&pids, false));
-                    samples
+                    let trees = samples
                         .into_iter()
                         .map(|t| {
                             let cpu = meter.percent(t.root, t.cpu_ticks, t.start_ticks, now);
                             (t, cpu)
                         })
-                        .collect()
+                        .collect();
+                    Samples { trees, memory }
                 }
-                Err(_) => Vec::new(),
+                Err(_) => Samples::default(),
             };
             let _ = tx.send(Internal::Samples(samples, round));
         };
@@ -244,29 +285,36 @@ impl Supervisor {
     }
 
     /// Applies a round of samples: what `list` shows, the memory history, and the memory guard.
-    pub(super) fn apply_samples(&mut self, samples: Vec<(tree::TreeSample, Option<f32>)>) {
-        let by_pid: HashMap<i32, (tree::TreeSample, Option<f32>)> =
-            samples.into_iter().map(|s| (s.0.root, s)).collect();
+    pub(super) fn apply_samples(&mut self, samples: Samples) {
+        // Per main pid: the memory, and the whole tree when the round read it.
+        let trees = samples
+            .trees
+            .into_iter()
+            .map(|(t, cpu)| (t.root, (t.rss_bytes, Some((t, cpu)))));
+        let memory = (samples.memory.into_iter()).map(|(pid, rss)| (pid, (rss, None)));
+        let by_pid: HashMap<i32, (u64, Option<Tree>)> = trees.chain(memory).collect();
         let minute_now = crate::store::now_ms() / 60_000 * 60_000;
         let mut guarded = Vec::new();
         for a in &mut self.apps {
             for (index, inst) in &mut a.insts {
-                let Some((s, cpu)) = inst.run.pid.and_then(|p| by_pid.get(&p)) else {
+                let Some((rss, tree)) = inst.run.pid.and_then(|p| by_pid.get(&p)) else {
                     continue;
                 };
-                let r = &mut inst.run;
-                r.cpu = cpu.or(r.cpu);
-                r.rss = Some(s.rss_bytes);
-                r.cpu_ticks = Some(s.cpu_ticks);
-                r.members = s.members.clone();
-                r.processes = Some(s.processes);
-                r.rss_peak = r.rss_peak.max(Some(s.rss_bytes));
-                if let Some(m) = Minute::add(&mut r.minute, minute_now, s.rss_bytes) {
+                let (r, rss) = (&mut inst.run, *rss);
+                if let Some((s, cpu)) = tree {
+                    r.cpu = cpu.or(r.cpu);
+                    r.cpu_ticks = Some(s.cpu_ticks);
+                    r.members = s.members.clone();
+                    r.processes = Some(s.processes);
+                }
+                r.rss = Some(rss);
+                r.rss_peak = r.rss_peak.max(Some(rss));
+                if let Some(m) = Minute::add(&mut r.minute, minute_now, rss) {
                     self.store.send(minute_write(&a.spec.name, *index, m));
                 }
                 if a.policy.memory.is_some() {
                     let run = inst.life.run();
-                    guarded.push((a.spec.name.clone(), *index, run, s.rss_bytes));
+                    guarded.push((a.spec.name.clone(), *index, run, rss));
                 }
             }
         }

@@ -236,7 +236,10 @@ impl Supervisor {
         if let Some(pid) = pid {
             super::spawner::known(pid);
         }
-        facts.env = Some(Arc::new(spawned.env));
+        facts.env = Some(super::app::EnvSnapshot::new(
+            spec.base_env.clone(),
+            spawned.env,
+        ));
         // A fresh cgroup's counter is 0, but one left by an earlier daemon of this home may not
         // be: the baseline is read, not assumed.
         let cgroup_oom_base = group.as_ref().and_then(|g| g.oom_kills());

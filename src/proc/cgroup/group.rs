@@ -137,7 +137,7 @@ impl Group {
     /// Memory in bytes (see the module doc), or `None` without the memory controller.
     pub fn memory_bytes(&self) -> Option<u64> {
         let d = self.dir(Controller::Memory)?;
-        let text = std::fs::read_to_string(d.join("memory.stat")).ok()?;
+        let text = read_counters(&d.join("memory.stat"))?;
         let (anon, mapped) = match self.version {
             Version::V2 => ("anon", "file_mapped"),
             Version::V1 => ("total_rss", "total_mapped_file"),
@@ -227,6 +227,17 @@ impl Group {
         }
         first
     }
+}
+
+/// The text of a counter file. cgroupfs gives its files no size, so `fs::read_to_string`
+/// follows a `statx` with a 32-byte probe and reads that grow (seven reads for a v1
+/// `memory.stat`); a page-sized buffer takes the file in one read and the end in another. The
+/// memory history reads this file of every run each minute.
+fn read_counters(path: &Path) -> Option<String> {
+    let file = std::fs::File::open(path).ok()?;
+    let mut text = String::with_capacity(4096);
+    io::Read::read_to_string(&mut io::Read::take(&file, 1 << 20), &mut text).ok()?;
+    Some(text)
 }
 
 /// The seam the sampler calls for a run in a cgroup: its usage as a tree sample of its main
