@@ -240,12 +240,13 @@ fn a_reader_that_does_not_read_is_told_how_many_events_it_missed() {
         ),
     );
     h.ok(&["start", &file]);
-    h.wait_until("the storm made 3000 restarts (12000+ events)", || {
+    // 6,000+ events: several times what the bus (1,024) and the socket's buffer hold together.
+    h.wait_until("the storm made 1500 restarts (6000+ events)", || {
         h.list()
             .iter()
             .map(|p| p["restarts"].as_u64().unwrap_or(0))
             .sum::<u64>()
-            >= 3000
+            >= 1500
     });
     let mut dropped = 0;
     while dropped == 0 {
