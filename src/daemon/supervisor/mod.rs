@@ -213,6 +213,10 @@ pub struct Supervisor {
     spawner: Box<dyn spawner::Spawner>,
     /// Where spawns run off the actor; started at the first one.
     spawn_pool: Option<spawner::SpawnPool>,
+    /// Spawns handed to the spawn threads and not back yet, and those waiting for room
+    /// (see [`spawn::MAX_IN_FLIGHT`]).
+    spawns_in_flight: usize,
+    spawn_queue: std::collections::VecDeque<(String, u32, u64, crate::daemon::lifecycle::Trigger)>,
     /// Where output capture runs: the daemon gives it a runtime of its own, so writing a log
     /// flood never takes the actor's threads.
     log_rt: Option<tokio::runtime::Handle>,
@@ -269,6 +273,8 @@ impl Supervisor {
             live,
             spawner: Box::new(spawner::OsSpawner::default()),
             spawn_pool: None,
+            spawns_in_flight: 0,
+            spawn_queue: Default::default(),
             log_rt: None,
             resources: resources::Resources::default(),
             probe_slots: Arc::new(tokio::sync::Semaphore::new(probes::MAX_CONCURRENT_PROBES)),
