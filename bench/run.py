@@ -40,7 +40,7 @@ GROW = os.path.join(APPS, 'grow.py')
 HTTP_APP = os.path.join(APPS, 'http_app.py')
 PY = os.path.realpath(sys.executable)
 LINE = 100
-ALL_W = ['w1', 'w2', 'w3', 'w4', 'w5', 'w6', 'w7', 'w8', 'w9']
+ALL_W = ['w1', 'w2', 'w3', 'w4', 'w5', 'w6', 'w7', 'w8', 'w9', 'w10']
 
 
 class Cfg:
@@ -70,6 +70,9 @@ class Cfg:
         self.reload_workers = 2          # client threads, each GET after GET on new connections
         self.reload_pre_s = 1.0 if quick else 2.0     # load before the reload command
         self.reload_post_s = 1.0 if quick else 2.0    # load after it returned
+        self.scrape_runs = 10 if quick else 20          # back-to-back GET /metrics per size
+        self.scrape_stale_runs = 3 if quick else 5      # GET /metrics after an idle gap
+        self.scrape_gap_s = 1.5    # longer than svctl's VIEW_FRESH_MS (1 s): the figures are stale
 
 
 # ------------------------------------------------------------------ floor --
@@ -684,6 +687,59 @@ def w9_ports(cfg, tool, tmp, nginx, setup):
     return r
 
 
+def scrape(port):
+    """One GET /metrics on a new connection: (ms, body bytes, HTTP status)."""
+    import http.client
+    t0 = mono()
+    c = http.client.HTTPConnection('127.0.0.1', port, timeout=30)
+    try:
+        c.request('GET', '/metrics')
+        resp = c.getresponse()
+        body = resp.read()
+        return (mono() - t0) * 1000, len(body), resp.status
+    finally:
+        c.close()
+
+
+def w10(cfg, tool, tmp):
+    """svctl only: GET /metrics latency with n_small and n_big `sleep` apps online, daemon started
+    with --metrics-addr (through SVCTL_METRICS_ADDR, which the autostarted daemon reads)."""
+    r = {}
+    for label, n in (('small', cfg.n_small), ('big', cfg.n_big)):
+        port = free_ports(1)[0]
+        apps = [{'name': 'm%04d' % k, 'argv': ['/bin/sleep', '100002']} for k in range(n)]
+        argv, _ = tool.prepare(apps, warm=False)
+        env = dict(os.environ, SVCTL_METRICS_ADDR='127.0.0.1:%d' % port)
+        try:
+            t0 = mono()
+            dt, p = timed_run(argv, env, timeout=600)
+            if p.returncode != 0:
+                raise RuntimeError('start failed: %s' % (p.stdout + p.stderr).decode(errors='replace')[-500:])
+            if wait_all_online(tool, n, t0, 300) is None:
+                raise RuntimeError('not all %d apps online in 300 s' % n)
+            time.sleep(cfg.settle_s)
+            scrape(port)   # warm-up: also the sampling round the first view waits for
+            lat, size, bad = [], 0, 0
+            for _ in range(cfg.scrape_runs):
+                ms, size, status = scrape(port)
+                lat.append(ms)
+                bad += status != 200
+            stale = []
+            for _ in range(cfg.scrape_stale_runs):
+                time.sleep(cfg.scrape_gap_s)
+                ms, _, status = scrape(port)
+                stale.append(ms)
+                bad += status != 200
+            r['w10_scrape_%s_med_ms' % label] = median(lat)
+            r['w10_scrape_%s_p95_ms' % label] = pct(lat, 95)
+            r['w10_scrape_%s_stale_med_ms' % label] = median(stale)
+            r['w10_scrape_%s_kib' % label] = size / 1024
+            r['w10_scrape_fails'] = r.get('w10_scrape_fails', 0) + bad
+        finally:
+            tool.shutdown()
+    return r
+
+
 # ----------------------------------------------------------------- report --
 
 TOOLS = ['svctl', 'pm2', 'supervisord']
@@ -769,6 +825,17 @@ def rows(cfg):
         ('w9_listen_reload_ms', '… reload command duration (ms)', 0, None),
         ('w9_listen_requests', '… requests made', 0, None),
         ('w9_listen_after', '… answers after the reload (version count; pids)', None, None),
+        ('## w10', 'Metrics endpoint: GET /metrics on a new connection (ms; svctl only, %d back to back, '
+                   '%d after %.1f s idle)' % (cfg.scrape_runs, cfg.scrape_stale_runs, cfg.scrape_gap_s), None, None),
+        ('w10_scrape_small_med_ms', 'median, %d apps' % s, 1, None),
+        ('w10_scrape_small_p95_ms', 'p95, %d apps' % s, 1, None),
+        ('w10_scrape_small_stale_med_ms', 'median after %.1f s idle, %d apps' % (cfg.scrape_gap_s, s), 1, None),
+        ('w10_scrape_small_kib', 'answer size, %d apps (KiB)' % s, 0, None),
+        ('w10_scrape_big_med_ms', 'median, %d apps' % b, 1, None),
+        ('w10_scrape_big_p95_ms', 'p95, %d apps' % b, 1, None),
+        ('w10_scrape_big_stale_med_ms', 'median after %.1f s idle, %d apps' % (cfg.scrape_gap_s, b), 1, None),
+        ('w10_scrape_big_kib', 'answer size, %d apps (KiB)' % b, 0, None),
+        ('w10_scrape_fails', 'non-200 answers', 0, None),
         ('## floor', 'Machine floor', None, None),
         ('spawn_us', 'fork+exec+wait of /bin/true (µs)', 0, None),
         ('pipe_MBps', 'pipe throughput, dd bs=1M → cat (MB/s)', 0, None),
@@ -1027,6 +1094,8 @@ def main():
                 for setup in ('ports', 'mf0'):
                     for t in tools:
                         step(t, 'w9 %s' % setup, lambda t=t, setup=setup: w9_ports(cfg, t, tmp, nginx, setup))
+        if 'w10' in want:
+            step(tools[0], 'w10', lambda: w10(cfg, tools[0], tmp))
     except KeyboardInterrupt:
         interrupted = True
         log('interrupted: cleaning up')

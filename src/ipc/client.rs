@@ -213,12 +213,45 @@ impl Client {
         }
     }
 
+    /// `list` for printing as JSON: the text of the daemon's process array, as it came (the
+    /// daemon encodes the same [`super::ProcessInfo`] the same way, so decoding a thousand
+    /// processes only to encode them again would change nothing but the time), or any other
+    /// answer decoded.
+    pub async fn list_raw(&mut self) -> Result<RawList, ClientError> {
+        #[derive(serde::Deserialize)]
+        struct RawFrame<'a> {
+            #[serde(rename = "type")]
+            kind: &'a str,
+            #[serde(borrow)]
+            processes: &'a serde_json::value::RawValue,
+        }
+        codec::send(&mut self.conn, &Request::List).await?;
+        let frame = codec::recv_raw(&mut self.conn)
+            .await?
+            .ok_or(ClientError::Closed)?;
+        match serde_json::from_slice::<RawFrame>(&frame) {
+            Ok(f) if f.kind == "list" => Ok(RawList::Processes(f.processes.get().to_string())),
+            _ => Ok(RawList::Answer(
+                serde_json::from_slice::<Response>(&frame).map_err(CodecError::Json)?,
+            )),
+        }
+    }
+
     pub async fn request(&mut self, req: &Request) -> Result<Response, ClientError> {
         codec::send(&mut self.conn, req).await?;
         codec::recv::<Response>(&mut self.conn)
             .await?
             .ok_or(ClientError::Closed)
     }
+}
+
+/// What [`Client::list_raw`] got.
+#[derive(Debug)]
+pub enum RawList {
+    /// The process array as compact JSON.
+    Processes(String),
+    /// Another answer (an error).
+    Answer(Response),
 }
 
 fn is_not_running(e: &io::Error) -> bool {

@@ -20,7 +20,7 @@ pub mod start;
 use super::args::{Cli, Command};
 use super::error::Failure;
 use super::{output, render};
-use crate::ipc::client::{Client, ClientError};
+use crate::ipc::client::{Client, ClientError, RawList};
 use crate::ipc::{ErrorKind, ProcessInfo, Request, Response};
 use crate::paths::Paths;
 use crate::record::Status;
@@ -145,12 +145,12 @@ pub enum ListFormat {
 pub async fn print_list(client: &mut Client, format: ListFormat) -> Result<(), Failure> {
     match format {
         ListFormat::Table => print_table(client, None).await,
-        ListFormat::Pretty | ListFormat::Line => match client.list().await? {
-            Response::List { processes, .. } if format == ListFormat::Pretty => {
-                output::json(&processes)
+        ListFormat::Pretty | ListFormat::Line => match client.list_raw().await? {
+            RawList::Processes(json) if format == ListFormat::Pretty => {
+                output::line(output::indent_json(&json))
             }
-            Response::List { processes, .. } => output::json_line(&processes),
-            other => answer_error(other),
+            RawList::Processes(json) => output::line(json),
+            RawList::Answer(other) => answer_error(other),
         },
     }
 }

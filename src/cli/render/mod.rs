@@ -32,6 +32,23 @@ pub fn bytes(n: u64) -> String {
     if n < 1024 {
         return format!("{n} B");
     }
+    // Integers, as `{:.1}` of the f64 would round (half to even on the exact value): float
+    // formatting with a precision was a tenth of `list`'s drawing at a thousand rows. Past
+    // 2^53 the f64 the float path divides is no longer `n`, so that path stays for those.
+    if n < 1 << 53 {
+        let mut u = 0;
+        while u < UNITS.len() - 1 && n >> (10 * (u + 2)) > 0 {
+            u += 1;
+        }
+        let shift = 10 * (u + 1);
+        let scaled = u128::from(n) * 10;
+        let (mut tenths, rest) = (scaled >> shift, scaled & ((1u128 << shift) - 1));
+        let half = 1u128 << (shift - 1);
+        if rest > half || (rest == half && tenths % 2 == 1) {
+            tenths += 1;
+        }
+        return format!("{}.{} {}", tenths / 10, tenths % 10, UNITS[u]);
+    }
     let mut v = n as f64 / 1024.0;
     let mut u = 0;
     while v >= 1024.0 && u < UNITS.len() - 1 {
@@ -39,6 +56,15 @@ pub fn bytes(n: u64) -> String {
         u += 1;
     }
     format!("{v:.1} {}", UNITS[u])
+}
+
+/// A CPU figure as `{:.0}%` writes it, without float formatting for the usual small figures.
+fn cpu(c: f32) -> String {
+    if c.is_sign_positive() && c < 1e6 {
+        // round_ties_even is `{:.0}`'s rounding of an exact binary value.
+        return format!("{}%", c.round_ties_even() as u32);
+    }
+    format!("{c:.0}%")
 }
 
 fn status_field(s: Status, looping: bool) -> (String, Option<table::Color>) {
@@ -105,7 +131,7 @@ fn table_of(rows: &[(Option<&str>, &ProcessInfo)], color: bool, loops: &Loops) -
             status_field(p.status, looping),
             plain(dash(p.uptime_ms.map(duration_short))),
             plain(p.restarts.to_string()),
-            plain(dash(p.cpu_percent.map(|c| format!("{c:.0}%")))),
+            plain(dash(p.cpu_percent.map(cpu))),
             plain(dash(p.memory_bytes.map(bytes))),
         ]);
         if show_health {
@@ -429,6 +455,49 @@ mod tests {
         assert_eq!(bytes(1024), "1.0 KiB");
         assert_eq!(bytes(300 * 1024 * 1024), "300.0 MiB");
         assert_eq!(bytes(u64::MAX), "16384.0 PiB");
+        assert_eq!(bytes(1024 * 1024 - 1), "1024.0 KiB");
+    }
+
+    /// The integer paths give what float formatting gives, ties and unit edges included.
+    #[test]
+    fn bytes_and_cpu_match_float_formatting() {
+        fn by_float(n: u64) -> String {
+            const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+            let mut v = n as f64 / 1024.0;
+            let mut u = 0;
+            while v >= 1024.0 && u < UNITS.len() - 1 {
+                v /= 1024.0;
+                u += 1;
+            }
+            format!("{v:.1} {}", UNITS[u])
+        }
+        let mut samples: Vec<u64> = (1024..70_000).collect();
+        for shift in 10..53 {
+            let p = 1u64 << shift;
+            for d in [0, 1, 2, 51, 52, 102, 103, 512] {
+                samples.extend([p - d, p + d, p / 20 * 3 + d, (p >> 1) * 3 - d]);
+            }
+        }
+        // Exact ties: k/20 of a unit is a tenth and a half for odd k.
+        for u in 1..5u32 {
+            for k in 20..400u64 {
+                samples.push((k << (10 * u)) / 20);
+                samples.push(((k << (10 * u)) / 20) | 1);
+            }
+        }
+        samples.push((1 << 53) - 1);
+        for n in samples.into_iter().filter(|&n| n >= 1024) {
+            assert_eq!(bytes(n), by_float(n), "{n}");
+        }
+        for c in [
+            0.0f32, 0.4, 0.5, 1.5, 2.5, 2.4999, 99.5, 100.5, 150.49, 399.5, 1e7, -0.0,
+        ] {
+            assert_eq!(cpu(c), format!("{c:.0}%"), "{c}");
+        }
+        for i in 0..100_000 {
+            let c = i as f32 * 0.0137;
+            assert_eq!(cpu(c), format!("{c:.0}%"), "{c}");
+        }
     }
 
     #[test]
