@@ -26,9 +26,10 @@ pub fn duration_short(ms: u64) -> String {
     }
 }
 
+const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+
 /// Binary units with one decimal: `0 B`, `512 B`, `12.3 MiB`.
 pub fn bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
     if n < 1024 {
         return format!("{n} B");
     }
@@ -49,6 +50,12 @@ pub fn bytes(n: u64) -> String {
         }
         return format!("{}.{} {}", tenths / 10, tenths % 10, UNITS[u]);
     }
+    bytes_by_float(n)
+}
+
+/// [`bytes`] by float formatting, for 1 KiB and up: the path past 2^53, and what the integer
+/// path must agree with.
+fn bytes_by_float(n: u64) -> String {
     let mut v = n as f64 / 1024.0;
     let mut u = 0;
     while v >= 1024.0 && u < UNITS.len() - 1 {
@@ -461,16 +468,6 @@ mod tests {
     /// The integer paths give what float formatting gives, ties and unit edges included.
     #[test]
     fn bytes_and_cpu_match_float_formatting() {
-        fn by_float(n: u64) -> String {
-            const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
-            let mut v = n as f64 / 1024.0;
-            let mut u = 0;
-            while v >= 1024.0 && u < UNITS.len() - 1 {
-                v /= 1024.0;
-                u += 1;
-            }
-            format!("{v:.1} {}", UNITS[u])
-        }
         let mut samples: Vec<u64> = (1024..70_000).collect();
         for shift in 10..53 {
             let p = 1u64 << shift;
@@ -487,7 +484,7 @@ mod tests {
         }
         samples.push((1 << 53) - 1);
         for n in samples.into_iter().filter(|&n| n >= 1024) {
-            assert_eq!(bytes(n), by_float(n), "{n}");
+            assert_eq!(bytes(n), bytes_by_float(n), "{n}");
         }
         for c in [
             0.0f32, 0.4, 0.5, 1.5, 2.5, 2.4999, 99.5, 100.5, 150.49, 399.5, 1e7, -0.0,

@@ -132,46 +132,49 @@ pub struct OsSpawner {
 }
 
 impl OsSpawner {
-    /// The part of a spawn that stays on the actor: the descriptor budget, the command (with
-    /// the cgroup join before exec) and the environment it gives.
-    fn prepare(
-        &mut self,
-        spec: &AppSpec,
-        index: u32,
-        run: u64,
-        ctx: &SpawnContext,
-    ) -> io::Result<Prepared> {
+    /// A spawn leaves [`FD_RESERVE`] descriptors free: short of them it fails as if it had hit
+    /// the limit itself (retried later), and the control socket and the database keep the
+    /// descriptors they need meanwhile. Counted once per spawn.
+    fn reserve_fds(&mut self) -> io::Result<()> {
         if self.fds.left().is_some_and(|left| left < FD_RESERVE) {
-            // As if the spawn had hit the limit itself: retried later, and the control socket
-            // and the database keep the descriptors they need meanwhile.
             return Err(io::Error::from_raw_os_error(libc::EMFILE));
         }
-        // Looked up once: the command and the check below both need it, and a PATH of ten
-        // directories costs ten lookups.
-        let program = proc::program_path(spec, ctx.env);
-        let mut cmd = proc::command(spec, index, run, ctx.env, ctx.sockets, program.as_deref());
-        if let Some(path) = ctx.notify_socket {
-            cmd.env("NOTIFY_SOCKET", path);
-        }
-        if let Some(ms) = spec.watchdog_ms {
-            // sd_watchdog_enabled() reads these (WATCHDOG_PID is left out: the pid is the
-            // child's own, unknown before it starts, and libraries accept its absence).
-            cmd.env("WATCHDOG_USEC", (ms * 1000).to_string());
-        }
-        // The command's environment starts empty, so what it sets is all the process gets.
-        let env = cmd
-            .as_std()
-            .get_envs()
-            .filter_map(|(k, v)| Some((k.to_str()?.to_string(), v?.to_str()?.to_string())))
-            .collect();
-        if let Some(group) = ctx.cgroup {
-            if let Some(e) = program.as_deref().and_then(proc::unknown_exec_format) {
-                return Err(e);
-            }
-            join_before_exec(&mut cmd, group.open_join().map_err(io::Error::other)?);
-        }
-        Ok(Prepared { cmd, env })
+        Ok(())
     }
+}
+
+/// The part of a spawn that stays on the actor: the command (with the cgroup join before exec)
+/// and the environment it gives. `program` is the app's program found on its PATH
+/// ([`proc::program_path`], looked up once per spawn).
+fn prepare(
+    spec: &AppSpec,
+    index: u32,
+    run: u64,
+    ctx: &SpawnContext,
+    program: Option<&Path>,
+) -> io::Result<Prepared> {
+    let mut cmd = proc::command(spec, index, run, ctx.env, ctx.sockets, program);
+    if let Some(path) = ctx.notify_socket {
+        cmd.env("NOTIFY_SOCKET", path);
+    }
+    if let Some(ms) = spec.watchdog_ms {
+        // sd_watchdog_enabled() reads these (WATCHDOG_PID is left out: the pid is the child's
+        // own, unknown before it starts, and libraries accept its absence).
+        cmd.env("WATCHDOG_USEC", (ms * 1000).to_string());
+    }
+    // The command's environment starts empty, so what it sets is all the process gets.
+    let env = cmd
+        .as_std()
+        .get_envs()
+        .filter_map(|(k, v)| Some((k.to_str()?.to_string(), v?.to_str()?.to_string())))
+        .collect();
+    if let Some(group) = ctx.cgroup {
+        if let Some(e) = program.and_then(proc::unknown_exec_format) {
+            return Err(e);
+        }
+        join_before_exec(&mut cmd, group.open_join().map_err(io::Error::other)?);
+    }
+    Ok(Prepared { cmd, env })
 }
 
 /// A command ready to start, and the environment it gives.
@@ -271,7 +274,9 @@ impl Spawner for OsSpawner {
         run: u64,
         ctx: &SpawnContext,
     ) -> io::Result<Spawned> {
-        self.prepare(spec, index, run, ctx)?.start()
+        self.reserve_fds()?;
+        let program = proc::program_path(spec, ctx.env);
+        prepare(spec, index, run, ctx, program.as_deref())?.start()
     }
 
     fn launch(
@@ -282,24 +287,29 @@ impl Spawner for OsSpawner {
         ctx: &SpawnContext,
         group: Option<GroupMaker>,
     ) -> Option<Launch> {
-        let plain = self.prepare(spec, index, run, ctx);
+        if let Err(e) = self.reserve_fds() {
+            return Some(Box::new(move || Launched {
+                outcome: Err(e),
+                group: None,
+                cgroup_refused: None,
+            }));
+        }
+        let program = proc::program_path(spec, ctx.env);
+        let plain = prepare(spec, index, run, ctx, program.as_deref());
         // In cgroup mode the same command once more, to join the cgroup the job makes; the
         // plain one is the fallback when the cgroup refuses the child.
         let grouped = group.map(|make| {
-            let bad_exec = proc::program_path(spec, ctx.env)
-                .as_deref()
-                .and_then(proc::unknown_exec_format);
-            (make, self.prepare(spec, index, run, ctx), bad_exec)
+            let bad_exec = program.as_deref().and_then(proc::unknown_exec_format);
+            (
+                make,
+                prepare(spec, index, run, ctx, program.as_deref()),
+                bad_exec,
+            )
         });
         Some(Box::new(move || {
-            let Some((make, prepared, bad_exec)) = grouped else {
-                return Launched {
-                    outcome: plain.and_then(Prepared::start),
-                    group: None,
-                    cgroup_refused: None,
-                };
-            };
-            let Some(group) = make() else {
+            let made =
+                grouped.and_then(|(make, prepared, bad_exec)| Some((make()?, prepared, bad_exec)));
+            let Some((group, prepared, bad_exec)) = made else {
                 return Launched {
                     outcome: plain.and_then(Prepared::start),
                     group: None,

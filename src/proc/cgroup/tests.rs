@@ -50,6 +50,17 @@ fn v1() -> Fake {
     f
 }
 
+/// A v1 fake with run 1 of instance 0 of app `a` made, without limits (its memory cgroup is
+/// `memory/outer/svctl-t/app-a/0-1`).
+fn v1_run() -> (Fake, Group) {
+    let f = v1();
+    let g = setup(&f.0, V1_SELF, "t")
+        .unwrap()
+        .run_group("a", 0, 1, &Limits::default())
+        .unwrap();
+    (f, g)
+}
+
 const V1_SELF: &str = "9:name=systemd:/\n8:pids:/\n6:freezer:/\n4:memory:/outer\n2:cpuacct:/\n\
                        1:cpu:/\n0::/\n";
 
@@ -100,9 +111,7 @@ fn v1_builds_the_subtree_under_each_hierarchy_and_writes_the_limits() {
 
 #[test]
 fn v1_reads_memory_cpu_and_oom_kills_of_a_run() {
-    let f = v1();
-    let layer = setup(&f.0, V1_SELF, "t").unwrap();
-    let g = layer.run_group("a", 0, 1, &Limits::default()).unwrap();
+    let (f, g) = v1_run();
     let d = "memory/outer/svctl-t/app-a/0-1";
     f.put(
         &format!("{d}/memory.stat"),
@@ -124,9 +133,7 @@ fn v1_reads_memory_cpu_and_oom_kills_of_a_run() {
 /// processes are measured from `/proc` instead.
 #[test]
 fn an_unflushed_memory_counter_is_measured_from_the_processes() {
-    let f = v1();
-    let layer = setup(&f.0, V1_SELF, "t").unwrap();
-    let g = layer.run_group("a", 0, 1, &Limits::default()).unwrap();
+    let (f, g) = v1_run();
     let d = "memory/outer/svctl-t/app-a/0-1";
     f.put(
         &format!("{d}/memory.stat"),
@@ -148,9 +155,7 @@ fn an_unflushed_memory_counter_is_measured_from_the_processes() {
 
 #[test]
 fn v1_kill_freezes_then_thaws() {
-    let f = v1();
-    let layer = setup(&f.0, V1_SELF, "t").unwrap();
-    let g = layer.run_group("a", 0, 1, &Limits::default()).unwrap();
+    let (f, g) = v1_run();
     // An empty cgroup: nothing to kill, but the freezer is still used and released.
     f.put("memory/outer/svctl-t/app-a/0-1/cgroup.procs", "");
     assert_eq!(g.kill().unwrap(), 0);
