@@ -23,6 +23,26 @@ pub struct Registry {
     sweep_at: usize,
 }
 
+/// Creates the files of `paths` that do not exist (with their directory), as
+/// [`LogFile::touch`] would, off the actor: a spawn thread does it before the fork. Creating a
+/// file costs an inode, and ext4 looks past every inode freed in the last minutes to find one
+/// (`recently_deleted`): after a thousand log files were deleted, creating the next thousand
+/// took the actor seconds. A failure is left to the writer, which reports it.
+pub fn create_missing(paths: &[PathBuf]) {
+    for p in paths {
+        if p.exists() {
+            continue;
+        }
+        if let Some(dir) = p.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let _ = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p);
+    }
+}
+
 impl Registry {
     pub fn new(paths: Paths, max_size: u64, retain: u32, live: LiveFeed) -> Registry {
         Registry {
@@ -33,6 +53,16 @@ impl Registry {
             open: HashMap::new(),
             sweep_at: 64,
         }
+    }
+
+    /// The log files of instance `index` that no stream has open, to be created before its
+    /// process starts (see [`create_missing`]).
+    pub fn unopened(&self, spec: &AppSpec, index: u32) -> Vec<PathBuf> {
+        super::files(&self.paths, spec, index)
+            .into_iter()
+            .flatten()
+            .filter(|p| self.get(p).is_none())
+            .collect()
     }
 
     /// The writer of `path` if a stream has it open.

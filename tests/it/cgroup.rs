@@ -185,3 +185,82 @@ fn without_cgroups_a_hard_cap_is_a_warning_and_a_describe_line_never_silent() {
         "{describe}"
     );
 }
+
+/// The `hierarchy:path` lines of a thread's or process's `cgroup` file, without v2's line.
+fn memberships(file: &str) -> Vec<String> {
+    std::fs::read_to_string(file)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.starts_with("0::"))
+        .map(|l| l.split_once(':').map_or("", |x| x.1).to_string())
+        .collect()
+}
+
+// A spawn thread joins the run's cgroup alone, spawns there (no fork of the daemon), and goes
+// back: the app and what it forks are in the run's cgroups from their first instruction, and
+// no thread of the daemon is left in one.
+#[test]
+fn apps_are_born_in_their_run_cgroup_and_every_daemon_thread_stays_in_the_daemons() {
+    let Some(h) = cgroup_home(&[]) else { return };
+    let daemon = h.daemon_pid().expect("daemon pid");
+    let own = memberships(&format!("/proc/{daemon}/cgroup"));
+    let mut apps = String::from("apps:\n");
+    for k in 0..20 {
+        apps.push_str(&format!(
+            "  - name: a{k}\n    script: bash\n    args: [\"-c\", \"sleep 1000 & wait\"]\n"
+        ));
+    }
+    apps.push_str("  - name: capped\n    script: bash\n    args: [\"-c\", \"sleep 1000 & wait\"]\n    memory_max: 64M\n");
+    let file = h.ecosystem("eco.yaml", &apps);
+    h.ok(&["start", &file]);
+    for name in (0..20)
+        .map(|k| format!("a{k}"))
+        .chain(["capped".to_string()])
+    {
+        let p = h.wait_status(&name, 0, "online");
+        let pid = p["pid"].as_u64().expect("pid");
+        let run = p["run"].as_u64().expect("run");
+        let suffix = format!("/app-{name}/0-{run}");
+        let main = memberships(&format!("/proc/{pid}/cgroup"));
+        for hierarchy in ["memory", "freezer", "cpuacct"] {
+            let line = main.iter().find(|l| {
+                l.split(':')
+                    .next()
+                    .is_some_and(|c| c.split(',').any(|c| c == hierarchy))
+            });
+            if let Some(line) = line {
+                assert!(line.ends_with(&suffix), "{name}: {line} in {main:?}");
+            }
+        }
+        // The child it forked (the `sleep`) is in the same cgroups.
+        h.wait_until("the app forked its sleep", || {
+            std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+                .is_ok_and(|k| !k.trim().is_empty())
+        });
+        let kid = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            memberships(&format!("/proc/{kid}/cgroup")),
+            main,
+            "{name}'s sleep"
+        );
+    }
+    for task in std::fs::read_dir(format!("/proc/{daemon}/task"))
+        .unwrap()
+        .flatten()
+    {
+        let path = task.path();
+        let comm = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+        assert_eq!(
+            memberships(&path.join("cgroup").display().to_string()),
+            own,
+            "daemon thread {} ({})",
+            path.display(),
+            comm.trim()
+        );
+    }
+}

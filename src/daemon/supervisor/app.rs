@@ -379,3 +379,85 @@ mod tests {
         );
     }
 }
+
+/// The apps in the order they were added (`list`'s order), with an index by name. The actor
+/// looks an app up by name for every event and every waiter's instance: a scan of 1,000 names
+/// each time made starting 1,000 apps spend most of the actor's time in `memcmp`.
+#[derive(Default)]
+pub struct Apps {
+    list: Vec<App>,
+    /// The position of each app in `list`.
+    by_name: std::collections::HashMap<String, usize>,
+}
+
+impl Apps {
+    pub fn get(&self, name: &str) -> Option<&App> {
+        self.position(name).map(|p| &self.list[p])
+    }
+
+    pub fn get_mut(&mut self, name: &str) -> Option<&mut App> {
+        self.position(name).map(|p| &mut self.list[p])
+    }
+
+    fn position(&self, name: &str) -> Option<usize> {
+        let p = *self.by_name.get(name)?;
+        // An app's name never changes once it is added (a new spec keeps the name); the check
+        // keeps a wrong index from ever answering for another app.
+        (self.list.get(p)?.spec.name == name).then_some(p)
+    }
+
+    /// Adds `app` at the end; one of the same name, if any, is replaced in place.
+    pub fn push(&mut self, app: App) {
+        match self.position(&app.spec.name) {
+            Some(p) => self.list[p] = app,
+            None => {
+                self.by_name.insert(app.spec.name.clone(), self.list.len());
+                self.list.push(app);
+            }
+        }
+    }
+
+    pub fn remove(&mut self, name: &str) -> Option<App> {
+        let pos = self.position(name)?;
+        let app = self.list.remove(pos);
+        self.by_name.remove(name);
+        for (p, a) in self.list.iter().enumerate().skip(pos) {
+            if let Some(slot) = self.by_name.get_mut(&a.spec.name) {
+                *slot = p;
+            }
+        }
+        Some(app)
+    }
+
+    pub fn iter(&self) -> std::slice::Iter<'_, App> {
+        self.list.iter()
+    }
+
+    pub fn iter_mut(&mut self) -> std::slice::IterMut<'_, App> {
+        self.list.iter_mut()
+    }
+
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+}
+
+impl<'a> IntoIterator for &'a Apps {
+    type Item = &'a App;
+    type IntoIter = std::slice::Iter<'a, App>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.list.iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a mut Apps {
+    type Item = &'a mut App;
+    type IntoIter = std::slice::IterMut<'a, App>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.list.iter_mut()
+    }
+}

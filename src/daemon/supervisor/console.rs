@@ -53,14 +53,13 @@ impl Supervisor {
             }
         }
         tracing::info!(app = name, from = current, to = wanted, "scaled");
-        self.waiters.push(Waiter {
+        self.waiters.push(Waiter::new(
             keys,
-            want: WaitFor::Settled,
-            message: format!("scaled {name} from {current} to {wanted} instances"),
+            WaitFor::Settled,
+            format!("scaled {name} from {current} to {wanted} instances"),
             reply,
-            deployment: None,
-            met: Default::default(),
-        });
+            None,
+        ));
     }
 
     /// `signal SIG TARGET`: sent at once to each running instance's main process (or group).

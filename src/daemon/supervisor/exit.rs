@@ -210,13 +210,12 @@ impl Supervisor {
 
     /// Carries out a `Forget` effect; an app being deleted goes once its last instance has.
     pub(super) fn forget(&mut self, app: &str, index: u32) {
-        let Some(pos) = self.apps.iter().position(|a| a.spec.name == app) else {
+        let Some(a) = self.apps.get_mut(app) else {
             return;
         };
-        let a = &mut self.apps[pos];
         a.insts.remove(&index);
         if a.insts.is_empty() && a.desired.deleting() {
-            self.apps.remove(pos);
+            self.apps.remove(app);
             self.resources.release(app);
             self.store.send(Write::DeleteApp {
                 name: app.to_string(),

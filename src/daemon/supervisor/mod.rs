@@ -183,12 +183,15 @@ pub struct Supervisor {
     paths: Paths,
     store: Store,
     defaults: Defaults,
-    apps: Vec<App>,
+    apps: app::Apps,
     timers: TimerQueue,
     /// The supervisor's monotonic clock starts here (tokio's clock, so tests can pause it).
     origin: Instant,
     started_wall_ms: i64,
     waiters: Vec<Waiter>,
+    /// Instances that received an event since the waiters were last settled (noted only while
+    /// a waiter exists).
+    touched: std::collections::HashSet<targets::Key>,
     shutting_down: bool,
     kill_replies: Vec<ReplyTx>,
     warnings: Vec<String>,
@@ -253,11 +256,12 @@ impl Supervisor {
             paths,
             store,
             defaults,
-            apps: Vec::new(),
+            apps: app::Apps::default(),
             timers: TimerQueue::default(),
             origin: Instant::now(),
             started_wall_ms: crate::store::now_ms(),
             waiters: Vec::new(),
+            touched: Default::default(),
             shutting_down: false,
             kill_replies: Vec::new(),
             warnings,
@@ -504,11 +508,11 @@ impl Supervisor {
     }
 
     fn app(&self, name: &str) -> Option<&App> {
-        self.apps.iter().find(|a| a.spec.name == name)
+        self.apps.get(name)
     }
 
     fn app_mut(&mut self, name: &str) -> Option<&mut App> {
-        self.apps.iter_mut().find(|a| a.spec.name == name)
+        self.apps.get_mut(name)
     }
 
     fn inst_mut(&mut self, name: &str, index: u32) -> Option<&mut app::Inst> {
@@ -520,10 +524,13 @@ impl Supervisor {
     /// Feeds one event to an instance's state machine and performs the effects, feeding their
     /// outcomes back until nothing is left.
     fn dispatch(&mut self, app: &str, index: u32, event: Event) {
+        if !self.waiters.is_empty() {
+            self.touched.insert((app.to_string(), index));
+        }
         let mut queue = vec![event];
         while let Some(ev) = queue.pop() {
             let now = self.now_ms();
-            let Some(a) = self.apps.iter_mut().find(|a| a.spec.name == app) else {
+            let Some(a) = self.apps.get_mut(app) else {
                 return;
             };
             let Some(inst) = a.insts.get_mut(&index) else {

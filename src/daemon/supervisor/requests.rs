@@ -227,14 +227,13 @@ impl Supervisor {
         for (name, index) in &keys {
             act(self, name, *index);
         }
-        self.waiters.push(Waiter {
+        self.waiters.push(Waiter::new(
             keys,
             want,
-            message: format!("{verb} {target}"),
+            format!("{verb} {target}"),
             reply,
-            deployment: None,
-            met: Default::default(),
-        });
+            None,
+        ));
     }
 
     /// `start FILE`: new apps are added and started (unless `autostart: false`); apps that
@@ -272,14 +271,13 @@ impl Supervisor {
                 keys.push((name.clone(), i));
             }
         }
-        self.waiters.push(Waiter {
+        self.waiters.push(Waiter::new(
             keys,
-            want: WaitFor::Settled,
-            message: "started".to_string(),
+            WaitFor::Settled,
+            "started".to_string(),
             reply,
             deployment,
-            met: Default::default(),
-        });
+        ));
         // A start request can be megabytes of specs: the memory freed is given back once the
         // daemon is quiet (see `TRIM_QUIET_MS`).
     }
@@ -339,19 +337,33 @@ impl Supervisor {
         }
     }
 
+    /// Answers the waiters whose instances have all reached their state. A waiter's keys are
+    /// looked at once when it is new, then only those that received an event since the last
+    /// call ([`Supervisor::dispatch`] notes them): a status changes only there, and a start of
+    /// 1,000 apps would otherwise look at 1,000 instances after every event.
     pub(super) fn settle_waiters(&mut self) {
+        let touched = std::mem::take(&mut self.touched);
         if self.waiters.is_empty() {
             return;
         }
         for mut w in std::mem::take(&mut self.waiters) {
-            for key in &w.keys {
+            let look: Vec<Key> = if w.checked {
+                touched
+                    .iter()
+                    .filter(|k| w.pending.contains(*k))
+                    .cloned()
+                    .collect()
+            } else {
+                w.pending.iter().cloned().collect()
+            };
+            w.checked = true;
+            for key in look {
                 let inst = self.app(&key.0).and_then(|a| a.insts.get(&key.1));
                 if w.want.reached(inst.map(|x| x.life.status())) {
-                    w.met.insert(key.clone());
+                    w.pending.remove(&key);
                 }
             }
-            let reached = w.keys.iter().all(|k| w.met.contains(k));
-            if reached {
+            if w.pending.is_empty() {
                 if let Some(id) = w.deployment {
                     self.end_deployment(id, true, "started".to_string());
                 }

@@ -132,7 +132,9 @@ impl Supervisor {
             }
             self.spawns_in_flight += 1;
             let tx = self.internal_tx.clone();
+            let logs = self.logs.unopened(&pending.spec, index);
             let job: Box<dyn FnOnce() + Send> = Box::new(move || {
+                crate::logs::registry::create_missing(&logs);
                 let launched = launch();
                 let _ = tx.send(Internal::Launched(Box::new((pending, launched))));
             });

@@ -316,10 +316,16 @@ impl Spawner for OsSpawner {
                     cgroup_refused: None,
                 };
             };
-            let first = prepared.and_then(|mut p| {
+            let first = prepared.and_then(|p| {
                 if let Some(e) = bad_exec {
                     return Err(e);
                 }
+                if group.joins_from_thread() {
+                    return group
+                        .spawn_from_thread(|| p.start())
+                        .map_err(io::Error::other)?;
+                }
+                let mut p = p;
                 join_before_exec(&mut p.cmd, group.open_join().map_err(io::Error::other)?);
                 p.start()
             });

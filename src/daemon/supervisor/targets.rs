@@ -113,10 +113,33 @@ pub struct Waiter {
     pub reply: super::ReplyTx,
     /// The deployment this answer ends (`start FILE`), recorded as ok when it is sent.
     pub deployment: Option<u64>,
-    /// The keys that have reached the state since the request: a crash loop is launching
-    /// again soon after it was online (the spawn runs off the actor), and `start` has done
-    /// its part once each instance got there.
-    pub met: std::collections::HashSet<Key>,
+    /// The keys that have not reached the state since the request. Reaching it is sticky: a
+    /// crash loop is launching again soon after it was online (the spawn runs off the actor),
+    /// and `start` has done its part once each instance got there.
+    pub pending: std::collections::HashSet<Key>,
+    /// Whether every pending key was looked at once; after that only the instances that
+    /// received an event are (see `Supervisor::settle_waiters`).
+    pub checked: bool,
+}
+
+impl Waiter {
+    pub fn new(
+        keys: Vec<Key>,
+        want: WaitFor,
+        message: String,
+        reply: super::ReplyTx,
+        deployment: Option<u64>,
+    ) -> Waiter {
+        Waiter {
+            pending: keys.iter().cloned().collect(),
+            keys,
+            want,
+            message,
+            reply,
+            deployment,
+            checked: false,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -16,6 +16,9 @@ pub struct Group {
     dirs: Vec<(Controller, PathBuf)>,
     /// The directory whose `cgroup.procs` lists the run's processes.
     procs: PathBuf,
+    /// The daemon's own cgroup in each hierarchy of `dirs` (v1), where a spawn thread goes back
+    /// to after [`Group::spawn_from_thread`]; empty when the run is joined by its child.
+    home: Vec<PathBuf>,
 }
 
 impl Group {
@@ -24,7 +27,54 @@ impl Group {
             version,
             dirs,
             procs,
+            home: Vec::new(),
         }
+    }
+
+    /// The daemon's own cgroup in each of the run's hierarchies, in the order of `dirs`.
+    pub(super) fn with_home(mut self, home: Vec<PathBuf>) -> Group {
+        self.home = home;
+        self
+    }
+
+    /// Whether a thread can join the run's cgroup alone ([`Group::spawn_from_thread`]): on v1.
+    /// On v2 only a process joins a domain cgroup, and the child joins between fork and exec.
+    pub fn joins_from_thread(&self) -> bool {
+        self.version == Version::V1 && self.home.len() == self.dirs.len()
+    }
+
+    /// Runs `spawn` on the calling thread while that thread alone is in the run's cgroup (v1,
+    /// see [`Group::joins_from_thread`]), so the process it starts is born inside it; the
+    /// thread goes back to the daemon's cgroup before this returns.
+    ///
+    /// Why: a child that joins its cgroup itself needs a hook between fork and exec, and such a
+    /// hook forces a real fork, which copies the page tables of the whole daemon (at 1,000
+    /// apps, about half of each spawn's cost, and every page the daemon then writes faults and
+    /// flushes the other threads' TLBs). A thread that joins first lets the spawn be a
+    /// posix_spawn (vfork) instead, and moving one thread (`tasks`, "0") does not take the
+    /// kernel's lock over every fork and exit on the host, which moving a process does.
+    pub fn spawn_from_thread<T>(
+        &self,
+        spawn: impl FnOnce() -> io::Result<T>,
+    ) -> Result<io::Result<T>, CgroupError> {
+        let mut joined = 0;
+        let mut outcome = Ok(());
+        for (_, d) in &self.dirs {
+            if let Err(e) = write(&d.join("tasks"), "0") {
+                outcome = Err(e);
+                break;
+            }
+            joined += 1;
+        }
+        let spawned = outcome.map(|()| spawn());
+        for h in &self.home[..joined] {
+            if let Err(e) = write(&h.join("tasks"), "0") {
+                // The thread stays in the run's cgroup until its next spawn moves it: the run's
+                // cgroup cannot be removed meanwhile, and the thread's CPU counts for the app.
+                tracing::error!("a spawn thread could not go back to the daemon's cgroup: {e}");
+            }
+        }
+        spawned
     }
 
     fn dir(&self, c: Controller) -> Option<&Path> {
@@ -128,9 +178,13 @@ impl Group {
     pub fn pids(&self) -> Result<Vec<i32>, CgroupError> {
         let p = self.procs.join("cgroup.procs");
         let text = std::fs::read_to_string(&p).map_err(io_at(&p))?;
+        // A spawn thread is in a run's cgroup for the moment it spawns the run's process (v1
+        // lists a thread's process then): the daemon is never one of the run's processes.
+        let me = std::process::id() as i32;
         Ok(text
             .split_whitespace()
             .filter_map(|w| w.parse().ok())
+            .filter(|&pid| pid != me)
             .collect())
     }
 

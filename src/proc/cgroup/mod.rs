@@ -342,6 +342,20 @@ impl Layer {
         self.version
     }
 
+    /// The daemon's own cgroup (the parent of its `svctl-<tag>` base) in each hierarchy of
+    /// `dirs`, on v1; empty on v2.
+    fn home_of(&self, dirs: &[(Controller, PathBuf)]) -> Vec<PathBuf> {
+        if self.version != Version::V1 {
+            return Vec::new();
+        }
+        dirs.iter()
+            .filter_map(|(c, _)| {
+                let (_, base) = self.bases.iter().find(|(k, _)| k == c)?;
+                base.parent().map(Path::to_path_buf)
+            })
+            .collect()
+    }
+
     /// The directories a cgroup named `rel` has, one per hierarchy.
     fn dirs(&self, rel: &Path) -> Vec<(Controller, PathBuf)> {
         self.bases.iter().map(|(c, b)| (*c, b.join(rel))).collect()
@@ -457,7 +471,15 @@ impl Layer {
         for (_, d) in &dirs {
             make(d)?;
         }
-        let group = Group::new(self.version, dirs, self.procs.join(&rel));
+        // A spawn thread that sits in a cgroup with a memory cap counts as one of its tasks
+        // when the cap is hit, and the OOM killer could pick the daemon; with a process cap
+        // it takes one of the processes: such runs are joined by their child instead.
+        let home = if limits.memory_max.is_none() && limits.pids_max.is_none() {
+            self.home_of(&dirs)
+        } else {
+            Vec::new()
+        };
+        let group = Group::new(self.version, dirs, self.procs.join(&rel)).with_home(home);
         if let Err(e) = group.apply(limits, &self.controllers()) {
             let _ = group.remove();
             return Err(e);

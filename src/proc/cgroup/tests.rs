@@ -140,9 +140,21 @@ fn an_unflushed_memory_counter_is_measured_from_the_processes() {
         "total_rss 0\ntotal_mapped_file 0\n",
     );
     f.put("cpuacct/svctl-t/app-a/0-1/cpuacct.usage", "2500000\n");
-    let me = std::process::id() as i32;
-    f.put(&format!("{d}/cgroup.procs"), &format!("{me}\n"));
-    let s = sample(&g, me).unwrap().expect("the counters are kept");
+    // A real process (not this one: the daemon's own pid is never one of a run's processes).
+    let mut child = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .unwrap();
+    let pid = child.id() as i32;
+    // Right after its exec a process has no resident page yet.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while crate::proc::stat::read(pid).is_none_or(|s| s.rss_pages == 0)
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    f.put(&format!("{d}/cgroup.procs"), &format!("{pid}\n"));
+    let s = sample(&g, pid).unwrap().expect("the counters are kept");
     assert!(s.rss_bytes > 0, "{s:?}");
     assert_eq!(s.processes, 1);
     // A flushed counter is taken as it is.
@@ -150,7 +162,21 @@ fn an_unflushed_memory_counter_is_measured_from_the_processes() {
         &format!("{d}/memory.stat"),
         "total_rss 4096\ntotal_mapped_file 0\n",
     );
-    assert_eq!(sample(&g, me).unwrap().unwrap().rss_bytes, 4096);
+    assert_eq!(sample(&g, pid).unwrap().unwrap().rss_bytes, 4096);
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn the_daemon_itself_is_never_listed_among_a_runs_processes() {
+    // A spawn thread sits in a run's cgroup while it spawns, and v1 then lists the daemon.
+    let (f, g) = v1_run();
+    let me = std::process::id();
+    f.put(
+        "memory/outer/svctl-t/app-a/0-1/cgroup.procs",
+        &format!("{me}\n7\n"),
+    );
+    assert_eq!(g.pids().unwrap(), vec![7]);
 }
 
 #[test]
@@ -332,4 +358,85 @@ fn v1_runs_join_only_the_hierarchies_they_need_and_the_app_cgroup_is_made_once()
     };
     layer.run_group("a", 0, 3, &capped).unwrap();
     assert_eq!(f.get("pids/svctl-t/app-a/0-3/pids.max"), "5");
+}
+
+#[test]
+fn v1_a_spawn_thread_joins_every_hierarchy_of_the_run_and_goes_back_home_after() {
+    let (f, g) = v1_run();
+    assert!(g.joins_from_thread());
+    let runs = [
+        "memory/outer/svctl-t/app-a/0-1/tasks",
+        "freezer/svctl-t/app-a/0-1/tasks",
+        "cpuacct/svctl-t/app-a/0-1/tasks",
+    ];
+    let homes = ["memory/outer/tasks", "freezer/tasks", "cpuacct/tasks"];
+    let spawned = g
+        .spawn_from_thread(|| {
+            // While the spawn runs the thread is in the run's cgroup, not yet back home.
+            for r in runs {
+                assert_eq!(f.get(r), "0", "{r}");
+            }
+            for h in homes {
+                assert!(!f.0.join(h).exists(), "{h} written before the spawn");
+            }
+            Ok(42)
+        })
+        .unwrap()
+        .unwrap();
+    assert_eq!(spawned, 42);
+    for h in homes {
+        assert_eq!(f.get(h), "0", "{h}");
+    }
+}
+
+#[test]
+fn v1_a_hierarchy_that_refuses_the_thread_fails_the_spawn_and_the_thread_still_goes_back() {
+    let (f, g) = v1_run();
+    // The second hierarchy's run cgroup vanished: the thread joined the first only.
+    fs::remove_dir_all(f.0.join("freezer/svctl-t/app-a/0-1")).unwrap();
+    let mut ran = false;
+    let outcome = g.spawn_from_thread(|| {
+        ran = true;
+        Ok(())
+    });
+    assert!(outcome.is_err());
+    assert!(!ran, "no spawn outside the run's cgroup");
+    assert_eq!(
+        f.get("memory/outer/tasks"),
+        "0",
+        "back from the one it joined"
+    );
+    assert!(!f.0.join("freezer/tasks").exists());
+}
+
+#[test]
+fn v2_runs_are_joined_by_their_child_not_by_a_thread() {
+    let f = v2();
+    let g = setup(&f.0, V2_SELF, "t")
+        .unwrap()
+        .run_group("a", 0, 1, &Limits::default())
+        .unwrap();
+    assert!(!g.joins_from_thread());
+}
+
+#[test]
+fn v1_runs_with_a_memory_or_process_cap_are_joined_by_their_child() {
+    let f = v1();
+    let layer = setup(&f.0, V1_SELF, "t").unwrap();
+    for (k, l) in [
+        Limits {
+            memory_max: Some(64 << 20),
+            ..Limits::default()
+        },
+        Limits {
+            pids_max: Some(5),
+            ..Limits::default()
+        },
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let g = layer.run_group("a", 0, k as u64 + 1, &l).unwrap();
+        assert!(!g.joins_from_thread(), "{l:?}");
+    }
 }
