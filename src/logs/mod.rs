@@ -232,6 +232,14 @@ fn split_long<'a>(lines: &'a [u8], cut: &'a mut Vec<u8>) -> &'a [u8] {
 /// Reads `reader` until end of file and writes what comes to `out`. Returns when every holder of
 /// the pipe's write end (the app and any children it left) has closed it. Memory: one chunk
 /// buffer and at most one partial line.
+/// [`capture`] of the pipe `fd`, registered with the runtime this runs on.
+pub async fn capture_pipe(fd: std::os::fd::OwnedFd, out: StreamOutput) {
+    match tokio::net::unix::pipe::Receiver::from_owned_fd(fd) {
+        Ok(reader) => capture(reader, out).await,
+        Err(e) => tracing::error!(app = %out.app, instance = out.instance, "cannot read the output pipe: {e}"),
+    }
+}
+
 pub async fn capture<R>(mut reader: R, mut out: StreamOutput)
 where
     R: AsyncRead + Unpin,

@@ -303,11 +303,11 @@ impl Supervisor {
             .clone()
             .unwrap_or_else(tokio::runtime::Handle::current);
         if let Some(out) = spawned.stdout {
-            rt.spawn(logs::capture(out, out_sink));
+            rt.spawn(logs::capture_pipe(out, out_sink));
         }
         let stderr_done = spawned
             .stderr
-            .map(|err| rt.spawn(logs::capture(err, err_sink)));
+            .map(|err| rt.spawn(logs::capture_pipe(err, err_sink)));
         let probes = self.start_probes(&spec, index, run, &env);
         if let Some(facts) = self.inst_mut(app, index).and_then(|i| i.facts(run)) {
             facts.probes = probes;

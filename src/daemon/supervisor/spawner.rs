@@ -15,9 +15,11 @@ use std::os::fd::RawFd;
 use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
-use tokio::io::AsyncRead;
 
-pub type Output = Pin<Box<dyn AsyncRead + Send>>;
+/// The read end of an output pipe. It is registered for readiness by the runtime that reads
+/// it (the log runtime), not by the one that spawned the process: a pipe registered with the
+/// main runtime's reactor woke a thread there for every chunk, which then woke the log thread.
+pub type Output = std::os::fd::OwnedFd;
 
 /// A started run: its main pid, its output pipes and the wait for its end.
 pub struct Spawned {
@@ -230,8 +232,8 @@ impl Prepared {
             child
         };
         let pid = child.id().map(|p| p as i32);
-        let stdout = child.stdout.take().map(|s| Box::pin(s) as Output);
-        let stderr = child.stderr.take().map(|s| Box::pin(s) as Output);
+        let stdout = child.stdout.take().and_then(|s| s.into_owned_fd().ok());
+        let stderr = child.stderr.take().and_then(|s| s.into_owned_fd().ok());
         let exit = Box::pin(async move {
             match child.wait().await {
                 Ok(status) => ExitInfo::from_status(status),
