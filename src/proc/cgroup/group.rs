@@ -7,6 +7,18 @@ use std::collections::BTreeSet;
 use std::io;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// A reading whose charge did not move is reused for the history at most this long: the charge
+/// can stay put while the memory's makeup changes (file pages cached and charged before being
+/// mapped), and this bounds how long the history can miss that.
+pub const HISTORY_REREAD: Duration = Duration::from_secs(600);
+
+/// Readings of a cgroup younger than this are not kept for the history: the kernel folds the
+/// per-CPU changes of a small cgroup into `memory.stat` on its periodic flush (every 2 s), so
+/// a young one reads short of what it holds.
+const YOUNG: Duration = Duration::from_secs(5);
 
 /// One run's cgroup.
 #[derive(Debug)]
@@ -16,6 +28,32 @@ pub struct Group {
     dirs: Vec<(Controller, PathBuf)>,
     /// The directory whose `cgroup.procs` lists the run's processes.
     procs: PathBuf,
+    /// The memory the cgroup is charged for (v1 `memory.usage_in_bytes`, v2 `memory.current`),
+    /// opened at the first memory reading and kept: a read of an open counter costs a tenth
+    /// of a `memory.stat` (which the kernel composes from every statistic, hierarchically on
+    /// v1), and an idle run's charge does not move. `None` inside: the file is not there.
+    charge: OnceLock<Option<std::fs::File>>,
+    /// The last reading of `memory.stat` (see [`Group::memory_for_history`]).
+    history: Mutex<Option<Reading>>,
+    born: Instant,
+}
+
+/// A `memory.stat` reading and the charge the cgroup had when it was taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Reading {
+    charge: u64,
+    memory: u64,
+    at: Instant,
+}
+
+/// The history's figure at `charge` from the `previous` reading, when it still holds: taken at
+/// the same charge, not 0 (nothing resident is never a live run's figure), and younger than
+/// [`HISTORY_REREAD`].
+fn reusable(previous: Option<Reading>, charge: u64, now: Instant) -> Option<u64> {
+    previous
+        .filter(|r| r.charge == charge && r.memory > 0)
+        .filter(|r| now.saturating_duration_since(r.at) < HISTORY_REREAD)
+        .map(|r| r.memory)
 }
 
 impl Group {
@@ -24,6 +62,9 @@ impl Group {
             version,
             dirs,
             procs,
+            charge: OnceLock::new(),
+            history: Mutex::new(None),
+            born: Instant::now(),
         }
     }
 
@@ -36,6 +77,12 @@ impl Group {
                 .find(|(k, _)| *k == c)
                 .map(|(_, d)| d.as_path()),
         }
+    }
+
+    /// Makes the cgroup `by` older, as if it had been made that long ago.
+    #[cfg(test)]
+    pub(super) fn backdate(&mut self, by: Duration) {
+        self.born -= by;
     }
 
     pub fn path(&self) -> &Path {
@@ -134,15 +181,61 @@ impl Group {
             .collect())
     }
 
-    /// Memory in bytes (see the module doc), or `None` without the memory controller.
+    /// Memory in bytes (see the module doc), or `None` without the memory controller. The
+    /// reading is kept, with the cgroup's charge, for [`Group::memory_for_history`].
     pub fn memory_bytes(&self) -> Option<u64> {
+        // Before `memory.stat`: a charge that moves between the two is seen as moved next time.
+        let charge = self.charge();
         let d = self.dir(Controller::Memory)?;
         let text = read_counters(&d.join("memory.stat"))?;
         let (anon, mapped) = match self.version {
             Version::V2 => ("anon", "file_mapped"),
             Version::V1 => ("total_rss", "total_mapped_file"),
         };
-        Some(field(&text, anon)? + field(&text, mapped).unwrap_or(0))
+        let memory = field(&text, anon)? + field(&text, mapped).unwrap_or(0);
+        if let Some(charge) = charge
+            && self.born.elapsed() >= YOUNG
+        {
+            let at = Instant::now();
+            *self.history.lock().unwrap_or_else(|e| e.into_inner()) =
+                Some(Reading { charge, memory, at });
+        }
+        Some(memory)
+    }
+
+    /// Memory in bytes as [`Group::memory_bytes`] reads it, for the per-minute memory history:
+    /// while the cgroup's charge (one read of a kept file) has not moved since the last
+    /// reading, that reading is given again instead of reading `memory.stat`, which the kernel
+    /// composes from every statistic (hierarchically on v1) and which costs ten times as much.
+    /// The figure is then exact but for what the kernel itself batches (pages charged from its
+    /// per-CPU reserve and statistics not yet flushed, each at most 64 pages per CPU, as in any
+    /// `memory.stat` read) and for file pages mapped without a new charge; a reading is at most
+    /// [`HISTORY_REREAD`] old. The memory guard does not use this: it reads every time.
+    pub fn memory_for_history(&self) -> Option<u64> {
+        if let Some(charge) = self.charge() {
+            let previous = *self.history.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(memory) = reusable(previous, charge, Instant::now()) {
+                return Some(memory);
+            }
+        }
+        self.memory_bytes()
+    }
+
+    /// The cgroup's charge, read from its kept counter file.
+    fn charge(&self) -> Option<u64> {
+        let file = self
+            .charge
+            .get_or_init(|| {
+                let name = match self.version {
+                    Version::V2 => "memory.current",
+                    Version::V1 => "memory.usage_in_bytes",
+                };
+                std::fs::File::open(self.dir(Controller::Memory)?.join(name)).ok()
+            })
+            .as_ref()?;
+        let mut buf = [0u8; 32];
+        let n = std::os::unix::fs::FileExt::read_at(file, &mut buf, 0).ok()?;
+        std::str::from_utf8(&buf[..n]).ok()?.trim().parse().ok()
     }
 
     /// CPU time used by every process that ran in the cgroup, in microseconds.
@@ -284,4 +377,28 @@ fn resident_bytes(pids: &[i32]) -> u64 {
         .filter_map(|&pid| crate::proc::stat::read(pid))
         .map(|s| s.rss_pages * page)
         .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reading_stands_for_later_ones_while_the_charge_holds_still() {
+        let t0 = Instant::now();
+        let min = Duration::from_secs(60);
+        let r = Reading {
+            charge: 100,
+            memory: 40,
+            at: t0,
+        };
+        assert_eq!(reusable(Some(r), 100, t0 + min), Some(40));
+        assert_eq!(reusable(Some(r), 101, t0 + min), None);
+        assert_eq!(reusable(None, 100, t0), None);
+        // Never older than the bound.
+        assert_eq!(reusable(Some(r), 100, t0 + HISTORY_REREAD), None);
+        // Nothing resident is never a live run's figure: read again.
+        let zero = Reading { memory: 0, ..r };
+        assert_eq!(reusable(Some(zero), 100, t0 + min), None);
+    }
 }
