@@ -15,10 +15,11 @@ use std::time::{Duration, Instant};
 /// mapped), and this bounds how long the history can miss that.
 pub const HISTORY_REREAD: Duration = Duration::from_secs(600);
 
-/// Readings of a cgroup younger than this are not kept for the history: the kernel folds the
-/// per-CPU changes of a small cgroup into `memory.stat` on its periodic flush (every 2 s), so
-/// a young one reads short of what it holds.
-const YOUNG: Duration = Duration::from_secs(5);
+/// A `memory.stat` reading stands for later ones only when the charge it was taken at had
+/// already been seen this long before: the kernel folds small per-CPU changes into
+/// `memory.stat` on its periodic flush (every 2 s), so a reading right after the memory moved
+/// (a young cgroup's exec above all) can fall short of what the charge already counts.
+const SETTLE: Duration = Duration::from_secs(3);
 
 /// One run's cgroup.
 #[derive(Debug)]
@@ -31,11 +32,21 @@ pub struct Group {
     /// The memory the cgroup is charged for (v1 `memory.usage_in_bytes`, v2 `memory.current`),
     /// opened at the first memory reading and kept: a read of an open counter costs a tenth
     /// of a `memory.stat` (which the kernel composes from every statistic, hierarchically on
-    /// v1), and an idle run's charge does not move. `None` inside: the file is not there.
-    charge: OnceLock<Option<std::fs::File>>,
-    /// The last reading of `memory.stat` (see [`Group::memory_for_history`]).
-    history: Mutex<Option<Reading>>,
-    born: Instant,
+    /// v1), and an idle run's charge does not move.
+    charge: OnceLock<std::fs::File>,
+    /// `memory.stat`, kept open once read: a read of an open file skips the path's lookup,
+    /// half of what reading it costs.
+    stat: OnceLock<std::fs::File>,
+    /// The charge as last read, and the last reading of `memory.stat` (see
+    /// [`Group::memory_for_history`]).
+    history: Mutex<History>,
+}
+
+#[derive(Debug, Default)]
+struct History {
+    /// The charge as last read, and when it was first read at that value.
+    charge: Option<(u64, Instant)>,
+    reading: Option<Reading>,
 }
 
 /// A `memory.stat` reading and the charge the cgroup had when it was taken.
@@ -44,14 +55,37 @@ struct Reading {
     charge: u64,
     memory: u64,
     at: Instant,
+    /// The charge had been seen at least [`SETTLE`] before the reading: every change that led
+    /// to it was in `memory.stat` already.
+    settled: bool,
+}
+
+impl Reading {
+    /// A reading of `memory` at `charge`, first seen at `since`, taken `at`.
+    fn new(charge: u64, since: Instant, memory: u64, at: Instant) -> Reading {
+        Reading {
+            charge,
+            memory,
+            at,
+            settled: at.saturating_duration_since(since) >= SETTLE,
+        }
+    }
+}
+
+/// The charge `charge` read `now`, with when it was first read at that value.
+fn seen(previous: Option<(u64, Instant)>, charge: u64, now: Instant) -> (u64, Instant) {
+    match previous {
+        Some((c, since)) if c == charge => (c, since),
+        _ => (charge, now),
+    }
 }
 
 /// The history's figure at `charge` from the `previous` reading, when it still holds: taken at
-/// the same charge, not 0 (nothing resident is never a live run's figure), and younger than
-/// [`HISTORY_REREAD`].
+/// the same charge, settled, not 0 (nothing resident is never a live run's figure), and younger
+/// than [`HISTORY_REREAD`].
 fn reusable(previous: Option<Reading>, charge: u64, now: Instant) -> Option<u64> {
     previous
-        .filter(|r| r.charge == charge && r.memory > 0)
+        .filter(|r| r.charge == charge && r.settled && r.memory > 0)
         .filter(|r| now.saturating_duration_since(r.at) < HISTORY_REREAD)
         .map(|r| r.memory)
 }
@@ -63,8 +97,8 @@ impl Group {
             dirs,
             procs,
             charge: OnceLock::new(),
-            history: Mutex::new(None),
-            born: Instant::now(),
+            stat: OnceLock::new(),
+            history: Mutex::default(),
         }
     }
 
@@ -79,10 +113,16 @@ impl Group {
         }
     }
 
-    /// Makes the cgroup `by` older, as if it had been made that long ago.
+    /// Moves the moment the current charge was first seen `by` back.
     #[cfg(test)]
-    pub(super) fn backdate(&mut self, by: Duration) {
-        self.born -= by;
+    pub(super) fn backdate(&self, by: Duration) {
+        if let Some((_, since)) = &mut self.history().charge {
+            *since -= by;
+        }
+    }
+
+    fn history(&self) -> std::sync::MutexGuard<'_, History> {
+        self.history.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub fn path(&self) -> &Path {
@@ -186,19 +226,15 @@ impl Group {
     pub fn memory_bytes(&self) -> Option<u64> {
         // Before `memory.stat`: a charge that moves between the two is seen as moved next time.
         let charge = self.charge();
-        let d = self.dir(Controller::Memory)?;
-        let text = read_counters(&d.join("memory.stat"))?;
+        let stat = self.kept(&self.stat, "memory.stat")?;
+        let text = read_counters(stat)?;
         let (anon, mapped) = match self.version {
             Version::V2 => ("anon", "file_mapped"),
             Version::V1 => ("total_rss", "total_mapped_file"),
         };
         let memory = field(&text, anon)? + field(&text, mapped).unwrap_or(0);
-        if let Some(charge) = charge
-            && self.born.elapsed() >= YOUNG
-        {
-            let at = Instant::now();
-            *self.history.lock().unwrap_or_else(|e| e.into_inner()) =
-                Some(Reading { charge, memory, at });
+        if let Some((charge, since)) = charge {
+            self.history().reading = Some(Reading::new(charge, since, memory, Instant::now()));
         }
         Some(memory)
     }
@@ -212,8 +248,8 @@ impl Group {
     /// `memory.stat` read) and for file pages mapped without a new charge; a reading is at most
     /// [`HISTORY_REREAD`] old. The memory guard does not use this: it reads every time.
     pub fn memory_for_history(&self) -> Option<u64> {
-        if let Some(charge) = self.charge() {
-            let previous = *self.history.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((charge, _)) = self.charge() {
+            let previous = self.history().reading;
             if let Some(memory) = reusable(previous, charge, Instant::now()) {
                 return Some(memory);
             }
@@ -221,21 +257,31 @@ impl Group {
         self.memory_bytes()
     }
 
-    /// The cgroup's charge, read from its kept counter file.
-    fn charge(&self) -> Option<u64> {
-        let file = self
-            .charge
-            .get_or_init(|| {
-                let name = match self.version {
-                    Version::V2 => "memory.current",
-                    Version::V1 => "memory.usage_in_bytes",
-                };
-                std::fs::File::open(self.dir(Controller::Memory)?.join(name)).ok()
-            })
-            .as_ref()?;
+    /// The cgroup's charge, read from its kept counter file, and when it was first read at
+    /// that value.
+    fn charge(&self) -> Option<(u64, Instant)> {
+        let name = match self.version {
+            Version::V2 => "memory.current",
+            Version::V1 => "memory.usage_in_bytes",
+        };
+        let file = self.kept(&self.charge, name)?;
         let mut buf = [0u8; 32];
         let n = std::os::unix::fs::FileExt::read_at(file, &mut buf, 0).ok()?;
-        std::str::from_utf8(&buf[..n]).ok()?.trim().parse().ok()
+        let charge = std::str::from_utf8(&buf[..n]).ok()?.trim().parse().ok()?;
+        let mut history = self.history();
+        let now_seen = seen(history.charge, charge, Instant::now());
+        history.charge = Some(now_seen);
+        Some(now_seen)
+    }
+
+    /// The memory controller's file `name`, opened at its first use and kept (tried again
+    /// while it cannot be opened).
+    fn kept<'a>(&self, slot: &'a OnceLock<std::fs::File>, name: &str) -> Option<&'a std::fs::File> {
+        if slot.get().is_none() {
+            let file = std::fs::File::open(self.dir(Controller::Memory)?.join(name)).ok()?;
+            let _ = slot.set(file);
+        }
+        slot.get()
     }
 
     /// CPU time used by every process that ran in the cgroup, in microseconds.
@@ -322,15 +368,28 @@ impl Group {
     }
 }
 
-/// The text of a counter file. cgroupfs gives its files no size, so `fs::read_to_string`
-/// follows a `statx` with a 32-byte probe and reads that grow (seven reads for a v1
-/// `memory.stat`); a page-sized buffer takes the file in one read and the end in another. The
-/// memory history reads this file of every run each minute.
-fn read_counters(path: &Path) -> Option<String> {
-    let file = std::fs::File::open(path).ok()?;
-    let mut text = String::with_capacity(4096);
-    io::Read::read_to_string(&mut io::Read::take(&file, 1 << 20), &mut text).ok()?;
-    Some(text)
+/// The text of an open counter file, read from its start: the kernel composes it afresh. cgroupfs
+/// gives its files no size, so `fs::read_to_string` would follow a `statx` with a 32-byte probe
+/// and reads that grow (seven reads for a v1 `memory.stat`); a page-sized buffer takes the file
+/// in one read and the end in another.
+fn read_counters(file: &std::fs::File) -> Option<String> {
+    let mut buf = vec![0u8; 4096];
+    let mut len = 0;
+    loop {
+        if len == buf.len() {
+            if len >= 1 << 20 {
+                break;
+            }
+            buf.resize(len * 2, 0);
+        }
+        let n = std::os::unix::fs::FileExt::read_at(file, &mut buf[len..], len as u64).ok()?;
+        if n == 0 {
+            break;
+        }
+        len += n;
+    }
+    buf.truncate(len);
+    String::from_utf8(buf).ok()
 }
 
 /// The seam the sampler calls for a run in a cgroup: its usage as a tree sample of its main
@@ -384,19 +443,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_reading_stands_for_later_ones_while_the_charge_holds_still() {
+    fn a_settled_reading_stands_for_later_ones_while_the_charge_holds_still() {
         let t0 = Instant::now();
-        let min = Duration::from_secs(60);
-        let r = Reading {
-            charge: 100,
-            memory: 40,
-            at: t0,
-        };
+        let (sec, min) = (Duration::from_secs(1), Duration::from_secs(60));
+        // The charge is first seen at t0 and stays: its first seeing stays t0.
+        assert_eq!(seen(None, 100, t0), (100, t0));
+        assert_eq!(seen(Some((100, t0)), 100, t0 + min), (100, t0));
+        assert_eq!(seen(Some((100, t0)), 101, t0 + min), (101, t0 + min));
+        // Read a second after the charge was first seen: `memory.stat` may lag, read again.
+        let early = Reading::new(100, t0, 40, t0 + sec);
+        assert!(!early.settled);
+        assert_eq!(reusable(Some(early), 100, t0 + min), None);
+        let r = Reading::new(100, t0, 40, t0 + SETTLE);
+        assert!(r.settled);
         assert_eq!(reusable(Some(r), 100, t0 + min), Some(40));
         assert_eq!(reusable(Some(r), 101, t0 + min), None);
         assert_eq!(reusable(None, 100, t0), None);
         // Never older than the bound.
-        assert_eq!(reusable(Some(r), 100, t0 + HISTORY_REREAD), None);
+        assert_eq!(reusable(Some(r), 100, t0 + SETTLE + HISTORY_REREAD), None);
         // Nothing resident is never a live run's figure: read again.
         let zero = Reading { memory: 0, ..r };
         assert_eq!(reusable(Some(zero), 100, t0 + min), None);
