@@ -236,7 +236,9 @@ fn split_long<'a>(lines: &'a [u8], cut: &'a mut Vec<u8>) -> &'a [u8] {
 pub async fn capture_pipe(fd: std::os::fd::OwnedFd, out: StreamOutput) {
     match tokio::net::unix::pipe::Receiver::from_owned_fd(fd) {
         Ok(reader) => capture(reader, out).await,
-        Err(e) => tracing::error!(app = %out.app, instance = out.instance, "cannot read the output pipe: {e}"),
+        Err(e) => {
+            tracing::error!(app = %out.app, instance = out.instance, "cannot read the output pipe: {e}")
+        }
     }
 }
 

@@ -226,13 +226,17 @@ impl Supervisor {
     /// Reaps orphans the daemon adopted (as subreaper) that have exited. This stays on the
     /// actor (a read of `/proc/self/task/*/children` and of the zombies' stat): it must see a
     /// set of main processes that no spawn changes meanwhile, or it could reap a new child
-    /// before tokio does.
-    pub(super) fn reap_adopted(&self) {
+    /// before tokio does. Skipped while a fork is under way: the reap stays owed, and the
+    /// next turn of the actor (the spawn's end is one) tries again.
+    pub(super) fn reap_adopted(&mut self) {
         let live = self.live_pids();
+        let mut reaped = false;
         super::spawner::unless_forking(|in_flight| {
             let ours: HashSet<i32> = live.union(in_flight).copied().collect();
             proc::reap_adopted(&ours);
+            reaped = true;
         });
+        self.reap_owed = !reaped;
     }
 
     /// The main processes the daemon supervises now (tokio waits for each of them).

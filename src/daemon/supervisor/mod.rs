@@ -238,6 +238,9 @@ pub struct Supervisor {
     /// The caller environment the last app put came with: apps started from one shell share
     /// one copy (see [`Supervisor::share_env`]).
     shared_env: Arc<std::collections::BTreeMap<String, String>>,
+    /// A child may have ended that nobody reaped yet (SIGCHLD came, and a reap was skipped or
+    /// not tried yet): see [`Supervisor::reap_adopted`].
+    reap_owed: bool,
 }
 
 impl Supervisor {
@@ -288,6 +291,7 @@ impl Supervisor {
             bus: crate::daemon::bus::Bus::default(),
             exit_counts: Default::default(),
             shared_env: Arc::default(),
+            reap_owed: false,
         }
     }
 
@@ -347,6 +351,11 @@ impl Supervisor {
                 }
             });
         }
+        // An adopted orphan (the daemon is the subreaper of every run) that ends sends SIGCHLD:
+        // it is reaped then, not looked for on a timer. Without the signal, after every round.
+        let mut sigchld = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::child())
+            .inspect_err(|e| tracing::warn!("orphans are reaped after each sampling round: {e}"))
+            .ok();
         let mut commands_open = true;
         loop {
             if self.shutting_down && self.all_down() {
@@ -399,6 +408,7 @@ impl Supervisor {
                 Some(ev) = internal.recv() => {
                     // The memory checks and the minute's round are the daemon at rest.
                     busy = !matches!(ev, Internal::Samples(_, sample::Round::Due));
+                    self.reap_owed |= sigchld.is_none() && matches!(ev, Internal::Samples(..));
                     self.internal(ev);
                 }
                 _ = tokio::time::sleep_until(deadline), if next_timer.is_some() => self.fire_timers(),
@@ -406,6 +416,12 @@ impl Supervisor {
                     busy = false;
                     self.start_sample();
                 }
+                Some(()) = async {
+                    match sigchld.as_mut() {
+                        Some(s) => s.recv().await,
+                        None => std::future::pending().await,
+                    }
+                } => self.reap_owed = true,
                 _ = tokio::time::sleep_until(trim_at), if self.trim_at.is_some() => {
                     busy = false;
                     self.trim_at = None;
@@ -414,6 +430,9 @@ impl Supervisor {
             }
             if busy {
                 self.trim_at = Some(self.now_ms() + TRIM_QUIET_MS);
+            }
+            if self.reap_owed {
+                self.reap_adopted();
             }
             self.settle_waiters();
             self.advance_rollouts();
@@ -474,7 +493,6 @@ impl Supervisor {
             Internal::Samples(samples, round) => {
                 self.sampling = None;
                 self.apply_samples(samples);
-                self.reap_adopted();
                 if round == sample::Round::View {
                     self.answer_views();
                 }

@@ -11,7 +11,9 @@
 //!
 //! What: a view's round reads whole trees (memory, CPU time, processes); a round of due apps
 //! reads, for a run in a cgroup, its memory alone: the history and the guard need no more, and
-//! at 1,000 apps the minute's round is most of what an idle daemon does.
+//! at 1,000 apps the minute's round is most of what an idle daemon does. For the history alone
+//! that memory is the last reading while the cgroup's charge has not moved (see
+//! [`cgroup::Group::memory_for_history`]: one read of a kept counter instead of `memory.stat`).
 
 use super::app::Minute;
 use super::{Internal, ReplyTx, Supervisor};
@@ -77,12 +79,22 @@ fn sample_cgroups(
 /// The memory of the runs that have a cgroup: one file each (`memory.stat`), where a whole
 /// sample reads four (with the process list, the CPU counter and the main process's start).
 /// A round of due apps needs no more, and at 1,000 apps it is most of an idle daemon's work.
-/// Those whose counter cannot be read come back as pids to walk.
-fn memory_of_cgroups(grouped: Vec<GroupedRun>) -> (Vec<(i32, u64)>, Vec<i32>) {
+/// A run sampled for the history alone (not in `guarded`) reads its cgroup's charge first and
+/// `memory.stat` only when the charge moved (see [`cgroup::Group::memory_for_history`]); the
+/// memory guard reads every time. Those whose counter cannot be read come back as pids to walk.
+fn memory_of_cgroups(
+    grouped: Vec<GroupedRun>,
+    guarded: &std::collections::HashSet<i32>,
+) -> (Vec<(i32, u64)>, Vec<i32>) {
     let mut memory = Vec::with_capacity(grouped.len());
     let mut walk = Vec::new();
     for (_, pid, g) in grouped {
-        match g.memory_bytes() {
+        let bytes = if guarded.contains(&pid) {
+            g.memory_bytes()
+        } else {
+            g.memory_for_history()
+        };
+        match bytes {
             Some(bytes) => memory.push((pid, bytes)),
             None => walk.push(pid),
         }
@@ -251,12 +263,9 @@ impl Supervisor {
             let samples = match sampler.lock() {
                 Ok(mut guard) => {
                     let (trees, meter) = &mut *guard;
-                    trees.keep_open(kept);
-                    trees.forget_except(&live);
-                    meter.retain(&live);
                     let now = std::time::Instant::now();
                     let (mut samples, memory) = if round == Round::Due {
-                        let (memory, walk) = memory_of_cgroups(grouped);
+                        let (memory, walk) = memory_of_cgroups(grouped, &kept);
                         pids.extend(walk);
                         (Vec::new(), memory)
                     } else {
@@ -264,6 +273,9 @@ impl Supervisor {
                         pids.extend(walk);
                         (samples, Vec::new())
                     };
+                    trees.keep_open(kept);
+                    trees.forget_except(&live);
+                    meter.retain(&live);
                     samples.extend(trees.sample(&pids, false));
                     let trees = samples
                         .into_iter()

@@ -89,7 +89,8 @@ pub trait Spawner: Send {
 pub const FD_RESERVE: u64 = 64;
 
 /// Descriptors a run may cost the daemon at most while it lives: its two output pipes, its
-/// pidfd, its two log files, and a kept stat file.
+/// pidfd, its two log files, and either a kept stat file (a walked run) or its cgroup's
+/// `memory.stat` and charge counter (kept open for the memory history).
 const FDS_PER_SPAWN: u64 = 8;
 
 /// How many descriptors the daemon may still open under its soft limit, counted only when it

@@ -7,6 +7,19 @@ use std::collections::BTreeSet;
 use std::io;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// A reading whose charge did not move is reused for the history at most this long: the charge
+/// can stay put while the memory's makeup changes (file pages cached and charged before being
+/// mapped), and this bounds how long the history can miss that.
+pub const HISTORY_REREAD: Duration = Duration::from_secs(600);
+
+/// A `memory.stat` reading stands for later ones only when the charge it was taken at had
+/// already been seen this long before: the kernel folds small per-CPU changes into
+/// `memory.stat` on its periodic flush (every 2 s), so a reading right after the memory moved
+/// (a young cgroup's exec above all) can fall short of what the charge already counts.
+const SETTLE: Duration = Duration::from_secs(3);
 
 /// One run's cgroup.
 #[derive(Debug)]
@@ -19,6 +32,65 @@ pub struct Group {
     /// The daemon's own cgroup in each hierarchy of `dirs` (v1), where a spawn thread goes back
     /// to after [`Group::spawn_from_thread`]; empty when the run is joined by its child.
     home: Vec<PathBuf>,
+    /// The memory the cgroup is charged for (v1 `memory.usage_in_bytes`, v2 `memory.current`),
+    /// opened at the first memory reading and kept: a read of an open counter costs a tenth
+    /// of a `memory.stat` (which the kernel composes from every statistic, hierarchically on
+    /// v1), and an idle run's charge does not move.
+    charge: OnceLock<std::fs::File>,
+    /// `memory.stat`, kept open once read: a read of an open file skips the path's lookup,
+    /// half of what reading it costs.
+    stat: OnceLock<std::fs::File>,
+    /// The charge as last read, and the last reading of `memory.stat` (see
+    /// [`Group::memory_for_history`]).
+    history: Mutex<History>,
+}
+
+#[derive(Debug, Default)]
+struct History {
+    /// The charge as last read, and when it was first read at that value.
+    charge: Option<(u64, Instant)>,
+    reading: Option<Reading>,
+}
+
+/// A `memory.stat` reading and the charge the cgroup had when it was taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Reading {
+    charge: u64,
+    memory: u64,
+    at: Instant,
+    /// The charge had been seen at least [`SETTLE`] before the reading: every change that led
+    /// to it was in `memory.stat` already.
+    settled: bool,
+}
+
+impl Reading {
+    /// A reading of `memory` at `charge`, first seen at `since`, taken `at`.
+    fn new(charge: u64, since: Instant, memory: u64, at: Instant) -> Reading {
+        Reading {
+            charge,
+            memory,
+            at,
+            settled: at.saturating_duration_since(since) >= SETTLE,
+        }
+    }
+}
+
+/// The charge `charge` read `now`, with when it was first read at that value.
+fn seen(previous: Option<(u64, Instant)>, charge: u64, now: Instant) -> (u64, Instant) {
+    match previous {
+        Some((c, since)) if c == charge => (c, since),
+        _ => (charge, now),
+    }
+}
+
+/// The history's figure at `charge` from the `previous` reading, when it still holds: taken at
+/// the same charge, settled, not 0 (nothing resident is never a live run's figure), and younger
+/// than [`HISTORY_REREAD`].
+fn reusable(previous: Option<Reading>, charge: u64, now: Instant) -> Option<u64> {
+    previous
+        .filter(|r| r.charge == charge && r.settled && r.memory > 0)
+        .filter(|r| now.saturating_duration_since(r.at) < HISTORY_REREAD)
+        .map(|r| r.memory)
 }
 
 impl Group {
@@ -28,6 +100,9 @@ impl Group {
             dirs,
             procs,
             home: Vec::new(),
+            charge: OnceLock::new(),
+            stat: OnceLock::new(),
+            history: Mutex::default(),
         }
     }
 
@@ -86,6 +161,18 @@ impl Group {
                 .find(|(k, _)| *k == c)
                 .map(|(_, d)| d.as_path()),
         }
+    }
+
+    /// Moves the moment the current charge was first seen `by` back.
+    #[cfg(test)]
+    pub(super) fn backdate(&self, by: Duration) {
+        if let Some((_, since)) = &mut self.history().charge {
+            *since -= by;
+        }
+    }
+
+    fn history(&self) -> std::sync::MutexGuard<'_, History> {
+        self.history.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub fn path(&self) -> &Path {
@@ -188,15 +275,67 @@ impl Group {
             .collect())
     }
 
-    /// Memory in bytes (see the module doc), or `None` without the memory controller.
+    /// Memory in bytes (see the module doc), or `None` without the memory controller. The
+    /// reading is kept, with the cgroup's charge, for [`Group::memory_for_history`].
     pub fn memory_bytes(&self) -> Option<u64> {
-        let d = self.dir(Controller::Memory)?;
-        let text = read_counters(&d.join("memory.stat"))?;
+        // Before `memory.stat`: a charge that moves between the two is seen as moved next time.
+        let charge = self.charge();
+        let stat = self.kept(&self.stat, "memory.stat")?;
+        let text = read_counters(stat)?;
         let (anon, mapped) = match self.version {
             Version::V2 => ("anon", "file_mapped"),
             Version::V1 => ("total_rss", "total_mapped_file"),
         };
-        Some(field(&text, anon)? + field(&text, mapped).unwrap_or(0))
+        let memory = field(&text, anon)? + field(&text, mapped).unwrap_or(0);
+        if let Some((charge, since)) = charge {
+            self.history().reading = Some(Reading::new(charge, since, memory, Instant::now()));
+        }
+        Some(memory)
+    }
+
+    /// Memory in bytes as [`Group::memory_bytes`] reads it, for the per-minute memory history:
+    /// while the cgroup's charge (one read of a kept file) has not moved since the last
+    /// reading, that reading is given again instead of reading `memory.stat`, which the kernel
+    /// composes from every statistic (hierarchically on v1) and which costs ten times as much.
+    /// The figure is then exact but for what the kernel itself batches (pages charged from its
+    /// per-CPU reserve and statistics not yet flushed, each at most 64 pages per CPU, as in any
+    /// `memory.stat` read) and for file pages mapped without a new charge; a reading is at most
+    /// [`HISTORY_REREAD`] old. The memory guard does not use this: it reads every time.
+    pub fn memory_for_history(&self) -> Option<u64> {
+        if let Some((charge, _)) = self.charge() {
+            let previous = self.history().reading;
+            if let Some(memory) = reusable(previous, charge, Instant::now()) {
+                return Some(memory);
+            }
+        }
+        self.memory_bytes()
+    }
+
+    /// The cgroup's charge, read from its kept counter file, and when it was first read at
+    /// that value.
+    fn charge(&self) -> Option<(u64, Instant)> {
+        let name = match self.version {
+            Version::V2 => "memory.current",
+            Version::V1 => "memory.usage_in_bytes",
+        };
+        let file = self.kept(&self.charge, name)?;
+        let mut buf = [0u8; 32];
+        let n = std::os::unix::fs::FileExt::read_at(file, &mut buf, 0).ok()?;
+        let charge = std::str::from_utf8(&buf[..n]).ok()?.trim().parse().ok()?;
+        let mut history = self.history();
+        let now_seen = seen(history.charge, charge, Instant::now());
+        history.charge = Some(now_seen);
+        Some(now_seen)
+    }
+
+    /// The memory controller's file `name`, opened at its first use and kept (tried again
+    /// while it cannot be opened).
+    fn kept<'a>(&self, slot: &'a OnceLock<std::fs::File>, name: &str) -> Option<&'a std::fs::File> {
+        if slot.get().is_none() {
+            let file = std::fs::File::open(self.dir(Controller::Memory)?.join(name)).ok()?;
+            let _ = slot.set(file);
+        }
+        slot.get()
     }
 
     /// CPU time used by every process that ran in the cgroup, in microseconds.
@@ -283,15 +422,28 @@ impl Group {
     }
 }
 
-/// The text of a counter file. cgroupfs gives its files no size, so `fs::read_to_string`
-/// follows a `statx` with a 32-byte probe and reads that grow (seven reads for a v1
-/// `memory.stat`); a page-sized buffer takes the file in one read and the end in another. The
-/// memory history reads this file of every run each minute.
-fn read_counters(path: &Path) -> Option<String> {
-    let file = std::fs::File::open(path).ok()?;
-    let mut text = String::with_capacity(4096);
-    io::Read::read_to_string(&mut io::Read::take(&file, 1 << 20), &mut text).ok()?;
-    Some(text)
+/// The text of an open counter file, read from its start: the kernel composes it afresh. cgroupfs
+/// gives its files no size, so `fs::read_to_string` would follow a `statx` with a 32-byte probe
+/// and reads that grow (seven reads for a v1 `memory.stat`); a page-sized buffer takes the file
+/// in one read and the end in another.
+fn read_counters(file: &std::fs::File) -> Option<String> {
+    let mut buf = vec![0u8; 4096];
+    let mut len = 0;
+    loop {
+        if len == buf.len() {
+            if len >= 1 << 20 {
+                break;
+            }
+            buf.resize(len * 2, 0);
+        }
+        let n = std::os::unix::fs::FileExt::read_at(file, &mut buf[len..], len as u64).ok()?;
+        if n == 0 {
+            break;
+        }
+        len += n;
+    }
+    buf.truncate(len);
+    String::from_utf8(buf).ok()
 }
 
 /// The seam the sampler calls for a run in a cgroup: its usage as a tree sample of its main
@@ -338,4 +490,33 @@ fn resident_bytes(pids: &[i32]) -> u64 {
         .filter_map(|&pid| crate::proc::stat::read(pid))
         .map(|s| s.rss_pages * page)
         .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_settled_reading_stands_for_later_ones_while_the_charge_holds_still() {
+        let t0 = Instant::now();
+        let (sec, min) = (Duration::from_secs(1), Duration::from_secs(60));
+        // The charge is first seen at t0 and stays: its first seeing stays t0.
+        assert_eq!(seen(None, 100, t0), (100, t0));
+        assert_eq!(seen(Some((100, t0)), 100, t0 + min), (100, t0));
+        assert_eq!(seen(Some((100, t0)), 101, t0 + min), (101, t0 + min));
+        // Read a second after the charge was first seen: `memory.stat` may lag, read again.
+        let early = Reading::new(100, t0, 40, t0 + sec);
+        assert!(!early.settled);
+        assert_eq!(reusable(Some(early), 100, t0 + min), None);
+        let r = Reading::new(100, t0, 40, t0 + SETTLE);
+        assert!(r.settled);
+        assert_eq!(reusable(Some(r), 100, t0 + min), Some(40));
+        assert_eq!(reusable(Some(r), 101, t0 + min), None);
+        assert_eq!(reusable(None, 100, t0), None);
+        // Never older than the bound.
+        assert_eq!(reusable(Some(r), 100, t0 + SETTLE + HISTORY_REREAD), None);
+        // Nothing resident is never a live run's figure: read again.
+        let zero = Reading { memory: 0, ..r };
+        assert_eq!(reusable(Some(zero), 100, t0 + min), None);
+    }
 }

@@ -129,6 +129,44 @@ fn v1_reads_memory_cpu_and_oom_kills_of_a_run() {
     assert_eq!(g.pids().unwrap(), [12, 13]);
 }
 
+/// The history reads `memory.stat` again only when the cgroup's charge moved since a settled
+/// reading (one taken once the charge had held still a while); the memory guard reads it every
+/// time.
+#[test]
+fn the_history_reads_the_memory_again_only_when_the_charge_moved() {
+    let (f, g) = v1_run();
+    let d = "memory/outer/svctl-t/app-a/0-1";
+    let stat = |rss: u64| format!("total_rss {rss}\ntotal_mapped_file 1024\n");
+    f.put(&format!("{d}/memory.usage_in_bytes"), "8192\n");
+    f.put(&format!("{d}/memory.stat"), &stat(4096));
+    // The charge was just seen: the kernel may not have flushed what moved it yet.
+    assert_eq!(g.memory_for_history(), Some(5120));
+    f.put(&format!("{d}/memory.stat"), &stat(5120));
+    assert_eq!(g.memory_for_history(), Some(6144));
+    g.backdate(std::time::Duration::from_secs(60));
+    assert_eq!(g.memory_for_history(), Some(6144));
+    f.put(&format!("{d}/memory.stat"), &stat(8192));
+    // Settled, and the charge did not move: the reading stands; the guard reads.
+    assert_eq!(g.memory_for_history(), Some(6144));
+    assert_eq!(g.memory_bytes(), Some(9216));
+    f.put(&format!("{d}/memory.stat"), &stat(10240));
+    f.put(&format!("{d}/memory.usage_in_bytes"), "16384\n");
+    assert_eq!(g.memory_for_history(), Some(11264));
+    f.put(&format!("{d}/memory.stat"), &stat(12288));
+    assert_eq!(g.memory_for_history(), Some(13312));
+}
+
+/// Without a charge counter (an older kernel, a fake), every history reading reads the memory.
+#[test]
+fn without_a_charge_counter_the_history_reads_every_time() {
+    let (f, g) = v1_run();
+    let d = "memory/outer/svctl-t/app-a/0-1";
+    f.put(&format!("{d}/memory.stat"), "total_rss 4096\n");
+    assert_eq!(g.memory_for_history(), Some(4096));
+    f.put(&format!("{d}/memory.stat"), "total_rss 8192\n");
+    assert_eq!(g.memory_for_history(), Some(8192));
+}
+
 /// A young cgroup whose statistics the kernel has not flushed yet reads 0 bytes; its live
 /// processes are measured from `/proc` instead.
 #[test]
