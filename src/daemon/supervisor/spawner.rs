@@ -233,8 +233,20 @@ impl Prepared {
             child
         };
         let pid = child.id().map(|p| p as i32);
-        let stdout = child.stdout.take().and_then(|s| s.into_owned_fd().ok());
-        let stderr = child.stderr.take().and_then(|s| s.into_owned_fd().ok());
+        // Taking a pipe out of the spawning runtime's reactor fails only if epoll refuses to
+        // let go of it; the pipe is then gone and the app's writes fail: said loudly.
+        let unregistered = |p: io::Result<std::os::fd::OwnedFd>| {
+            p.map_err(|e| tracing::error!(pid, "an output pipe of the process is lost: {e}"))
+                .ok()
+        };
+        let stdout = child
+            .stdout
+            .take()
+            .and_then(|s| unregistered(s.into_owned_fd()));
+        let stderr = child
+            .stderr
+            .take()
+            .and_then(|s| unregistered(s.into_owned_fd()));
         let exit = Box::pin(async move {
             match child.wait().await {
                 Ok(status) => ExitInfo::from_status(status),
@@ -366,9 +378,9 @@ impl Spawner for OsSpawner {
 }
 
 /// The threads that carry out spawns, off the actor. A spawn blocks until the child has
-/// executed its program, and on cgroup v1 the child first joins its cgroups, which waits for
-/// every fork and exit in progress on the host: under a load of 150 one spawn took up to
-/// seconds, and on the actor a crash loop's restarts left it no time to sample, enforce memory
+/// executed its program, and a child that joins its cgroup itself (v2, and v1 runs with a
+/// memory or process cap; see `Group::spawn_from_thread`) waits for every fork and exit in
+/// progress on the host: under a load of 150 one spawn took up to seconds, and on the actor a crash loop's restarts left it no time to sample, enforce memory
 /// limits or answer `ping`. The threads run at the daemon's raised priority and set each
 /// app's process group back to the nice the daemon was started with (`proc::priority`); jobs
 /// are taken in order.
