@@ -76,6 +76,27 @@ pub fn flush_path(path: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// Opens `path` for appending, creating it and its folder when missing.
+fn open_append(path: &Path) -> io::Result<File> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    OpenOptions::new().create(true).append(true).open(path)
+}
+
+/// Creates the files of `paths` that do not exist, with their folder, as PM2 does at start:
+/// they can be followed before the app writes anything. They are opened for good at the first
+/// write; an app that never prints holds no descriptor (every descriptor of the daemon is
+/// copied into, then closed in, each process it starts). Called before the spawn, off the
+/// actor: creating a file costs an inode, and a journal-less ext4 looks past every inode freed
+/// in the last minutes to find one (`recently_deleted`), up to a millisecond per file. A
+/// failure is left to the writer, which reports it.
+pub fn create_missing(paths: &[PathBuf]) {
+    for p in paths.iter().filter(|p| !p.exists()) {
+        let _ = open_append(p);
+    }
+}
+
 impl LogFile {
     pub fn new(path: PathBuf, max_size: Option<u64>, retain: u32) -> LogFile {
         LogFile {
@@ -115,28 +136,13 @@ impl LogFile {
         }
     }
 
-    /// Creates the file now (as PM2 does at start), so it can be followed before the app
-    /// writes anything; it is opened for good at the first write. (An app that never prints
-    /// holds no descriptor: every descriptor of the daemon is copied into, then closed in,
-    /// each process it starts.) A failure is not an error here: writing will try again.
-    pub fn touch(&mut self) {
-        let _ = self.open();
-        self.file = None;
-    }
-
     pub fn path(&self) -> &Path {
         &self.path
     }
 
     fn open(&mut self) -> io::Result<()> {
         if self.file.is_none() {
-            if let Some(dir) = self.path.parent() {
-                std::fs::create_dir_all(dir)?;
-            }
-            let f = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&self.path)?;
+            let f = open_append(&self.path)?;
             let m = f.metadata()?;
             self.size = m.len();
             self.id = Some((m.dev(), m.ino()));

@@ -17,6 +17,7 @@ use bytes::Bytes;
 pub use file::LogFile;
 use format::LineFormat;
 use serde::{Deserialize, Serialize};
+use std::os::fd::RawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -25,6 +26,13 @@ use tokio::sync::broadcast;
 
 /// Size of the one buffer each stream owns.
 pub const CHUNK: usize = 64 * 1024;
+/// The pipe of a stream that filled it (a read took a whole [`CHUNK`], the default pipe's
+/// size: the app was blocked on the daemon) is widened to this, the most an unprivileged
+/// process may ask (`/proc/sys/fs/pipe-max-size`). A flood then writes on while the log thread
+/// writes the previous chunk out, instead of stopping every 16 writes of 4 KiB to wait for it.
+/// The kernel holds that memory only while the daemon is behind; quiet streams keep the
+/// default pipe, so a thousand apps do not count against the user's pipe quota.
+pub const BUSY_PIPE: usize = 1 << 20;
 /// A line longer than this is written in pieces of this size.
 pub const MAX_LINE: usize = 16 * 1024;
 /// Rotation when neither the app nor the daemon's environment says otherwise.
@@ -212,6 +220,12 @@ impl StreamOutput {
     }
 }
 
+/// Asks for a [`BUSY_PIPE`] pipe; refused (over the user's pipe quota), it stays as it is.
+fn widen(fd: RawFd) {
+    // SAFETY: F_SETPIPE_SZ on a descriptor the caller's reader owns; no memory is passed.
+    let _ = unsafe { libc::fcntl(fd, libc::F_SETPIPE_SZ, BUSY_PIPE as libc::c_int) };
+}
+
 /// Complete lines with every line longer than [`MAX_LINE`] cut into pieces; borrows `lines`
 /// as it is when no line is that long.
 fn split_long<'a>(lines: &'a [u8], cut: &'a mut Vec<u8>) -> &'a [u8] {
@@ -229,20 +243,33 @@ fn split_long<'a>(lines: &'a [u8], cut: &'a mut Vec<u8>) -> &'a [u8] {
     cut
 }
 
-/// Reads `reader` until end of file and writes what comes to `out`. Returns when every holder of
-/// the pipe's write end (the app and any children it left) has closed it. Memory: one chunk
-/// buffer and at most one partial line.
-/// [`capture`] of the pipe `fd`, registered with the runtime this runs on.
+/// [`capture`] of the pipe `fd`, registered with the runtime this runs on; a pipe the app
+/// fills is widened (see [`BUSY_PIPE`]).
 pub async fn capture_pipe(fd: std::os::fd::OwnedFd, out: StreamOutput) {
     match tokio::net::unix::pipe::Receiver::from_owned_fd(fd) {
-        Ok(reader) => capture(reader, out).await,
+        Ok(reader) => {
+            let raw = std::os::fd::AsRawFd::as_raw_fd(&reader);
+            capture_widening(reader, out, Some(raw)).await
+        }
         Err(e) => {
             tracing::error!(app = %out.app, instance = out.instance, "cannot read the output pipe: {e}")
         }
     }
 }
 
-pub async fn capture<R>(mut reader: R, mut out: StreamOutput)
+/// Reads `reader` until end of file and writes what comes to `out`. Returns when every holder of
+/// the pipe's write end (the app and any children it left) has closed it. Memory: one chunk
+/// buffer and at most one partial line.
+pub async fn capture<R>(reader: R, out: StreamOutput)
+where
+    R: AsyncRead + Unpin,
+{
+    capture_widening(reader, out, None).await
+}
+
+/// [`capture`], widening the pipe `pipe` to [`BUSY_PIPE`] the first time a read fills a whole
+/// [`CHUNK`].
+async fn capture_widening<R>(mut reader: R, mut out: StreamOutput, mut pipe: Option<RawFd>)
 where
     R: AsyncRead + Unpin,
 {
@@ -271,6 +298,11 @@ where
         } else {
             if n == len && len < CHUNK {
                 big.resize((len * 8).min(CHUNK), 0);
+            }
+            if n == CHUNK
+                && let Some(fd) = pipe.take()
+            {
+                widen(fd);
             }
             &big[..n]
         };
@@ -376,6 +408,43 @@ mod tests {
             std::fs::read_to_string(&path).unwrap(),
             "T: a\nT: b\nT: c\n"
         );
+    }
+
+    /// Writes `total` bytes into a pipe captured by [`capture_pipe`], waits for them in the
+    /// file, and returns the pipe's size then.
+    async fn pipe_size_after(total: usize) -> usize {
+        let dir = tempfile::tempdir().unwrap();
+        let (out, path) = output(dir.path(), false, LineFormat::Raw);
+        let (r, w) = nix::unistd::pipe().unwrap();
+        let task = tokio::spawn(capture_pipe(r, out));
+        let writer = std::thread::spawn(move || {
+            let mut f = std::fs::File::from(w);
+            std::io::Write::write_all(&mut f, &vec![b'x'; total]).unwrap();
+            f
+        });
+        let w = tokio::task::spawn_blocking(move || writer.join().unwrap())
+            .await
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::fs::metadata(&path).map_or(0, |m| m.len()) < total as u64 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the bytes never reached the file"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        // SAFETY: F_GETPIPE_SZ on the write end this test holds.
+        let size = unsafe { libc::fcntl(std::os::fd::AsRawFd::as_raw_fd(&w), libc::F_GETPIPE_SZ) };
+        drop(w);
+        task.await.unwrap();
+        size as usize
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_pipe_the_app_fills_is_widened_and_a_quiet_one_is_not() {
+        // 64 MiB written at once fills the default pipe many times over.
+        assert_eq!(pipe_size_after(64 << 20).await, BUSY_PIPE);
+        assert_eq!(pipe_size_after(1000).await, CHUNK);
     }
 
     #[test]

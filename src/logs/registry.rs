@@ -23,26 +23,6 @@ pub struct Registry {
     sweep_at: usize,
 }
 
-/// Creates the files of `paths` that do not exist (with their directory), as
-/// [`LogFile::touch`] would, off the actor: a spawn thread does it before the fork. Creating a
-/// file costs an inode, and ext4 looks past every inode freed in the last minutes to find one
-/// (`recently_deleted`): after a thousand log files were deleted, creating the next thousand
-/// took the actor seconds. A failure is left to the writer, which reports it.
-pub fn create_missing(paths: &[PathBuf]) {
-    for p in paths {
-        if p.exists() {
-            continue;
-        }
-        if let Some(dir) = p.parent() {
-            let _ = std::fs::create_dir_all(dir);
-        }
-        let _ = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(p);
-    }
-}
-
 impl Registry {
     pub fn new(paths: Paths, max_size: u64, retain: u32, live: LiveFeed) -> Registry {
         Registry {
@@ -56,7 +36,8 @@ impl Registry {
     }
 
     /// The log files of instance `index` that no stream has open, to be created before its
-    /// process starts (see [`create_missing`]).
+    /// process starts (see [`super::file::create_missing`]): the writers made here do not
+    /// create them.
     pub fn unopened(&self, spec: &AppSpec, index: u32) -> Vec<PathBuf> {
         super::files(&self.paths, spec, index)
             .into_iter()
@@ -92,12 +73,11 @@ impl Registry {
             Some(n) => Some(n),
             None => Some(self.max_size),
         };
-        let mut file = LogFile::new(
+        let file = LogFile::new(
             path.to_path_buf(),
             max_size,
             spec.log_retain.unwrap_or(self.retain),
         );
-        file.touch();
         let f = Arc::new(Mutex::new(file));
         self.open.insert(path.to_path_buf(), Arc::downgrade(&f));
         f

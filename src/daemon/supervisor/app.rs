@@ -317,6 +317,11 @@ impl App {
         }
     }
 
+    /// Whether an instance has a running process.
+    pub fn alive(&self) -> bool {
+        self.insts.values().any(|i| i.life.main_alive())
+    }
+
     /// The instances as `(name, index)` keys.
     pub fn keys(&self) -> impl Iterator<Item = (String, u32)> + '_ {
         self.insts.keys().map(|i| (self.spec.name.clone(), *i))
@@ -435,14 +440,6 @@ impl Apps {
 
     pub fn iter_mut(&mut self) -> std::slice::IterMut<'_, App> {
         self.list.iter_mut()
-    }
-
-    pub fn len(&self) -> usize {
-        self.list.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.list.is_empty()
     }
 }
 

@@ -214,6 +214,7 @@ impl Supervisor {
             return;
         };
         a.insts.remove(&index);
+        self.sample_due = None;
         if a.insts.is_empty() && a.desired.deleting() {
             self.apps.remove(app);
             self.resources.release(app);

@@ -48,10 +48,6 @@ use tokio::time::Instant;
 
 pub use sample::DEFAULT_MEMORY_CHECK_MS;
 
-/// The daemon gives back what it holds but does not use at rest (code paged in by start-up or
-/// a burst of work, freed heap) once it has been quiet this long.
-const TRIM_QUIET_MS: u64 = 1000;
-
 /// Log chunks the live feed holds for slow `logs --follow` readers.
 const LIVE_FEED_SLOTS: usize = 1024;
 
@@ -192,6 +188,10 @@ pub struct Supervisor {
     /// Instances that received an event since the waiters were last settled (noted only while
     /// a waiter exists).
     touched: std::collections::HashSet<targets::Key>,
+    /// The earliest moment an app with a live process is due for a sample, once worked out
+    /// (`None`: to work out again). Kept so that an event costs no walk of every app: see
+    /// [`Supervisor::next_sample_due`].
+    sample_due: Option<Option<u64>>,
     shutting_down: bool,
     kill_replies: Vec<ReplyTx>,
     warnings: Vec<String>,
@@ -205,9 +205,7 @@ pub struct Supervisor {
     /// the next one.
     view_sampled_at: Option<u64>,
     view_waiting: Vec<sample::Viewer>,
-    /// When the daemon gives back its idle memory, once nothing happened for
-    /// [`TRIM_QUIET_MS`] (supervisor clock).
-    trim_at: Option<u64>,
+    trim: timers::TrimClock,
     logs: crate::logs::registry::Registry,
     /// The kernel's OOM-kill counters as last read, and when (supervisor clock).
     oom_seen: OomCounters,
@@ -265,6 +263,7 @@ impl Supervisor {
             started_wall_ms: crate::store::now_ms(),
             waiters: Vec::new(),
             touched: Default::default(),
+            sample_due: None,
             shutting_down: false,
             kill_replies: Vec::new(),
             warnings,
@@ -274,7 +273,7 @@ impl Supervisor {
             sampling: None,
             view_sampled_at: None,
             view_waiting: Vec::new(),
-            trim_at: None,
+            trim: Default::default(),
             oom_seen: OomCounters::default(),
             oom_read_at: None,
             live,
@@ -379,7 +378,8 @@ impl Supervisor {
                 self.next_sample_due()
             };
             let sample_at = self.origin + Duration::from_millis(next_sample.unwrap_or(0));
-            let trim_at = self.origin + Duration::from_millis(self.trim_at.unwrap_or(0));
+            let trim_due = self.trim.due_at();
+            let trim_at = self.origin + Duration::from_millis(trim_due.unwrap_or(0));
             let mut busy = true;
             tokio::select! {
                 // Requests first: under a crash storm a `list` waits for at most the one event
@@ -422,14 +422,14 @@ impl Supervisor {
                         None => std::future::pending().await,
                     }
                 } => self.reap_owed = true,
-                _ = tokio::time::sleep_until(trim_at), if self.trim_at.is_some() => {
+                _ = tokio::time::sleep_until(trim_at), if trim_due.is_some() => {
                     busy = false;
-                    self.trim_at = None;
+                    self.trim.fired(self.now_ms());
                     tokio::task::spawn_blocking(crate::proc::trim::trim);
                 }
             }
             if busy {
-                self.trim_at = Some(self.now_ms() + TRIM_QUIET_MS);
+                self.trim.busy(self.now_ms());
             }
             if self.reap_owed {
                 self.reap_adopted();
@@ -545,6 +545,7 @@ impl Supervisor {
         if !self.waiters.is_empty() {
             self.touched.insert((app.to_string(), index));
         }
+        let alive_before = self.app_alive(app);
         let mut queue = vec![event];
         while let Some(ev) = queue.pop() {
             let now = self.now_ms();
@@ -564,6 +565,7 @@ impl Supervisor {
             }
             self.publish_step(app, index, &ev, before, &effects);
         }
+        self.sample_due_after(app, alive_before);
     }
 
     fn perform(&mut self, app: &str, index: u32, effect: Effect) -> Option<Event> {

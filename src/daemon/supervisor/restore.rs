@@ -108,6 +108,8 @@ impl Supervisor {
             let mut app = App::new(spec, should_run, insts);
             app.deployment = stored.deployment;
             self.apps.push(app);
+            // Adopted processes are running: the next sampling moment is worked out anew.
+            self.sample_due = None;
             // cron_restart and watch hold whatever path brought the app back.
             self.arm_triggers(&name);
             if should_run {

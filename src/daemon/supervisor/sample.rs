@@ -153,13 +153,63 @@ fn targets(a: &super::app::App, pids: &mut Vec<i32>, grouped: &mut Vec<GroupedRu
 }
 
 impl Supervisor {
-    /// The earliest moment an app with a running process is due for a sample.
-    pub(super) fn next_sample_due(&self) -> Option<u64> {
-        self.apps
-            .iter()
-            .filter(|a| a.insts.values().any(|i| i.life.main_alive()))
-            .map(|a| a.next_sample_ms)
-            .min()
+    /// The earliest moment an app with a running process is due for a sample. Worked out by
+    /// a walk of every app only after a change that can move it later (a round, an app with
+    /// the earliest moment ending its last process, apps added or removed): the actor asks
+    /// after every event, and a walk per event made a start of N apps cost N² steps.
+    pub(super) fn next_sample_due(&mut self) -> Option<u64> {
+        if let Some(due) = self.sample_due {
+            // Every test that runs the actor checks that the kept moment is the walk's.
+            debug_assert_eq!(due, self.walk_sample_due(), "kept next sampling moment");
+            return due;
+        }
+        let due = self.walk_sample_due();
+        self.sample_due = Some(due);
+        due
+    }
+
+    fn walk_sample_due(&self) -> Option<u64> {
+        let alive = self.apps.iter().filter(|a| a.alive());
+        alive.map(|a| a.next_sample_ms).min()
+    }
+
+    /// Whether an instance of `app` has a running process.
+    pub(super) fn app_alive(&self, app: &str) -> bool {
+        self.apps.get(app).is_some_and(|a| a.alive())
+    }
+
+    /// Keeps [`Supervisor::next_sample_due`] true after events for `app`, which had a running
+    /// process (`alive_before`) or not. An app whose first process starts is due one interval
+    /// later (or on the history's next minute): a process just started has nothing to show
+    /// yet, and a start of many apps is not slowed by rounds for each.
+    pub(super) fn sample_due_after(&mut self, app: &str, alive_before: bool) {
+        let now = self.now_ms();
+        let memory_check_ms = self.defaults.memory_check_ms;
+        let Some(a) = self.apps.get_mut(app) else {
+            self.sample_due = None;
+            return;
+        };
+        match (alive_before, a.alive()) {
+            (false, true) => {
+                if a.next_sample_ms <= now {
+                    a.next_sample_ms = next_due(&a.spec, memory_check_ms, now);
+                }
+                if let Some(due) = self.sample_due {
+                    self.sample_due = Some(Some(
+                        due.map_or(a.next_sample_ms, |d| d.min(a.next_sample_ms)),
+                    ));
+                }
+            }
+            // The app that was due first may be gone from the walk: walk again.
+            (true, false)
+                if self
+                    .sample_due
+                    .is_some_and(|due| due.is_none_or(|d| a.next_sample_ms <= d)) =>
+            {
+                self.sample_due = None;
+            }
+            _ => {}
+        }
     }
 
     /// Starts a round of the apps that are due (none runs yet).
@@ -181,6 +231,7 @@ impl Supervisor {
                 a.next_sample_ms = next_due(&a.spec, memory_check_ms, now);
             }
         }
+        self.sample_due = None;
         self.sample_round(pids, grouped, Round::Due);
     }
 

@@ -134,7 +134,7 @@ impl Supervisor {
             let tx = self.internal_tx.clone();
             let logs = self.logs.unopened(&pending.spec, index);
             let job: Box<dyn FnOnce() + Send> = Box::new(move || {
-                crate::logs::registry::create_missing(&logs);
+                crate::logs::file::create_missing(&logs);
                 let launched = launch();
                 let _ = tx.send(Internal::Launched(Box::new((pending, launched))));
             });
@@ -149,6 +149,7 @@ impl Supervisor {
             return None;
         }
         // A spawner that spawns on the actor (tests' spawners): the cgroup is made here.
+        crate::logs::file::create_missing(&self.logs.unopened(&spec, index));
         let group = self.resources.run_group(&spec, index, run);
         let mut outcome = self
             .spawner

@@ -1,6 +1,7 @@
 //! Owns the supervisor's deadlines: one ordered queue (never a polling loop), firing restart
 //! delays, kill timeouts, `cron_restart` and the `watch` quiet period, and the arming of cron
-//! and watch whenever an app runs with a new spec.
+//! and watch whenever an app runs with a new spec; and when the daemon gives back its idle
+//! memory ([`TrimClock`]).
 
 use super::{Internal, Supervisor};
 use crate::daemon::lifecycle::{Event, TimerKind};
@@ -9,6 +10,40 @@ use crate::logs;
 use crate::record::Cause;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+
+/// The daemon gives back what it holds but does not use at rest (code paged in by start-up or
+/// a burst of work, freed heap) once it has been quiet this long.
+const TRIM_QUIET_MS: u64 = 1000;
+/// A daemon that is never quiet that long (a crash loop, a log flood, a soak) still gives its
+/// idle memory back this often: without it, the code of every rarer path it ran stays
+/// resident, and its RSS creeps up for as long as new paths run.
+const TRIM_BUSY_MS: u64 = 60_000;
+
+/// When the daemon gives back its idle memory (supervisor clock): [`TRIM_QUIET_MS`] after the
+/// last work, or [`TRIM_BUSY_MS`] after the last time, whichever comes first.
+#[derive(Debug, Default)]
+pub struct TrimClock {
+    at: Option<u64>,
+    last: u64,
+}
+
+impl TrimClock {
+    /// The daemon did some work at `now`.
+    pub fn busy(&mut self, now: u64) {
+        self.at = Some((now + TRIM_QUIET_MS).min(self.last + TRIM_BUSY_MS));
+    }
+
+    /// When to give the memory back, if the daemon worked since it last did.
+    pub fn due_at(&self) -> Option<u64> {
+        self.at
+    }
+
+    /// The memory is being given back at `now`.
+    pub fn fired(&mut self, now: u64) {
+        self.at = None;
+        self.last = now;
+    }
+}
 
 /// A deadline the supervisor keeps. App-level ones carry a generation or sequence number, so a
 /// deadline armed before the app changed (or was deleted) is ignored.
@@ -190,6 +225,26 @@ impl Supervisor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn memory_is_given_back_after_a_quiet_second_or_each_minute_of_constant_work() {
+        let mut t = TrimClock::default();
+        assert_eq!(t.due_at(), None);
+        t.busy(100);
+        assert_eq!(t.due_at(), Some(1100));
+        t.busy(900);
+        assert_eq!(t.due_at(), Some(1900));
+        t.fired(1900);
+        assert_eq!(t.due_at(), None);
+        // Never quiet for a second: the deadline stops moving a minute after the last time.
+        for now in (2000..70_000).step_by(500) {
+            t.busy(now);
+        }
+        assert_eq!(t.due_at(), Some(1900 + TRIM_BUSY_MS));
+        t.fired(61_900);
+        t.busy(62_000);
+        assert_eq!(t.due_at(), Some(63_000));
+    }
 
     fn cron(app: &str) -> Timer {
         Timer::Cron {
