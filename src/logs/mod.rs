@@ -249,7 +249,7 @@ pub async fn capture_pipe(fd: std::os::fd::OwnedFd, out: StreamOutput) {
     match tokio::net::unix::pipe::Receiver::from_owned_fd(fd) {
         Ok(reader) => {
             let raw = std::os::fd::AsRawFd::as_raw_fd(&reader);
-            capture_widening(reader, out, Some(raw)).await
+            capture(reader, out, Some(raw)).await
         }
         Err(e) => {
             tracing::error!(app = %out.app, instance = out.instance, "cannot read the output pipe: {e}")
@@ -259,17 +259,9 @@ pub async fn capture_pipe(fd: std::os::fd::OwnedFd, out: StreamOutput) {
 
 /// Reads `reader` until end of file and writes what comes to `out`. Returns when every holder of
 /// the pipe's write end (the app and any children it left) has closed it. Memory: one chunk
-/// buffer and at most one partial line.
-pub async fn capture<R>(reader: R, out: StreamOutput)
-where
-    R: AsyncRead + Unpin,
-{
-    capture_widening(reader, out, None).await
-}
-
-/// [`capture`], widening the pipe `pipe` to [`BUSY_PIPE`] the first time a read fills a whole
-/// [`CHUNK`].
-async fn capture_widening<R>(mut reader: R, mut out: StreamOutput, mut pipe: Option<RawFd>)
+/// buffer and at most one partial line. `pipe`, the reader's pipe if it is one, is widened to
+/// [`BUSY_PIPE`] the first time a read fills a whole [`CHUNK`].
+pub async fn capture<R>(mut reader: R, mut out: StreamOutput, mut pipe: Option<RawFd>)
 where
     R: AsyncRead + Unpin,
 {
@@ -372,7 +364,7 @@ mod tests {
         let (out, path) = output(dir.path(), false, LineFormat::Raw);
         let counters = out.counters.clone();
         let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
-        capture(&data[..], out).await;
+        capture(&data[..], out, None).await;
         assert_eq!(std::fs::read(&path).unwrap(), data);
         assert_eq!(counters.written.load(Ordering::Relaxed), data.len() as u64);
     }
@@ -384,7 +376,7 @@ mod tests {
         let mut data = b"short\n".to_vec();
         data.extend(std::iter::repeat_n(b'x', MAX_LINE * 2 + 10));
         data.extend(b"\npartial");
-        capture(&data[..], out).await;
+        capture(&data[..], out, None).await;
         let text = std::fs::read_to_string(&path).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], "short");
@@ -403,7 +395,7 @@ mod tests {
             true,
             LineFormat::Timestamped(format::DateFormat::parse("[T]")),
         );
-        capture(&b"a\nb\nc"[..], out).await;
+        capture(&b"a\nb\nc"[..], out, None).await;
         assert_eq!(
             std::fs::read_to_string(&path).unwrap(),
             "T: a\nT: b\nT: c\n"

@@ -214,7 +214,6 @@ impl Supervisor {
             return;
         };
         a.insts.remove(&index);
-        self.sample_due = None;
         if a.insts.is_empty() && a.desired.deleting() {
             self.apps.remove(app);
             self.resources.release(app);

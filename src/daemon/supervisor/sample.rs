@@ -186,7 +186,10 @@ impl Supervisor {
         let now = self.now_ms();
         let memory_check_ms = self.defaults.memory_check_ms;
         let Some(a) = self.apps.get_mut(app) else {
-            self.sample_due = None;
+            // Deleted: it could have been the app due first only if it had a process.
+            if alive_before {
+                self.sample_due = None;
+            }
             return;
         };
         match (alive_before, a.alive()) {
