@@ -1,5 +1,5 @@
 #!/bin/bash
-# flood_one.sh BIN [perf]: a fresh daemon, one app printing 1,000,000 100-byte lines
+# flood_one.sh BIN [perf]: a fresh daemon, one app printing $LINES (default 1,000,000) 100-byte lines
 # (bench/apps/logflood.sh, as w5 "single"); MB/s from the start command to all on disk, and
 # the daemon's CPU ticks meanwhile. `perf` records the daemon (perf record -g) into
 # /tmp/perfw5.data. The home is made in $TMPDIR (default /tmp).
@@ -11,7 +11,7 @@ cat > "$H/e.yaml" <<Y
 apps:
   - name: flood
     script: $APP
-    args: ["1000000", "$H/done"]
+    args: ["${LINES:-1000000}", "$H/done"]
     log_max_size: 0
     autorestart: false
 Y
@@ -21,10 +21,10 @@ if [ "$2" = perf ]; then perf record -F 4000 -g -p "$PID" -o /tmp/perfw5.data 2>
 C0=$(awk '{print $14+$15}' "/proc/$PID/stat")
 T0=$(date +%s%N)
 "$BIN" --home "$H" start "$H/e.yaml" >/dev/null
-while [ "$(stat -c %s "$H/logs/flood-out.log" 2>/dev/null || echo 0)" -lt 100000000 ]; do sleep 0.005; done
+while [ "$(stat -c %s "$H/logs/flood-out.log" 2>/dev/null || echo 0)" -lt $((${LINES:-1000000}*100)) ]; do sleep 0.005; done
 T1=$(date +%s%N)
 C1=$(awk '{print $14+$15}' "/proc/$PID/stat")
-echo "MB/s $(( 100000000 * 1000 / (T1 - T0) )) ; daemon cpu ticks $((C1 - C0)) ; wall $(( (T1 - T0) / 1000000 )) ms"
+echo "MB/s $(( ${LINES:-1000000} * 100 * 1000 / (T1 - T0) )) ; daemon cpu ticks $((C1 - C0)) ; wall $(( (T1 - T0) / 1000000 )) ms"
 if [ "$2" = perf ]; then kill -INT "$PP"; wait "$PP" || true; fi
 "$BIN" --home "$H" kill >/dev/null
 rm -rf "$H"

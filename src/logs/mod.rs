@@ -7,6 +7,7 @@
 
 pub mod file;
 pub mod format;
+pub mod pipe;
 pub mod ready;
 pub mod registry;
 pub mod tail;
@@ -17,22 +18,31 @@ use bytes::Bytes;
 pub use file::LogFile;
 use format::LineFormat;
 use serde::{Deserialize, Serialize};
-use std::os::fd::RawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::broadcast;
 
 /// Size of the one buffer each stream owns.
 pub const CHUNK: usize = 64 * 1024;
 /// The pipe of a stream that filled it (a read took a whole [`CHUNK`], the default pipe's
-/// size: the app was blocked on the daemon) is widened to this, the most an unprivileged
+/// size: the app was blocked on the daemon) or floods it (see [`FLOOD_PIECE`]) is widened to this, the most an unprivileged
 /// process may ask (`/proc/sys/fs/pipe-max-size`). A flood then writes on while the log thread
 /// writes the previous chunk out, instead of stopping every 16 writes of 4 KiB to wait for it.
 /// The kernel holds that memory only while the daemon is behind; quiet streams keep the
 /// default pipe, so a thousand apps do not count against the user's pipe quota.
 pub const BUSY_PIPE: usize = 1 << 20;
+/// A read that emptied the pipe, of at least this much and less than [`FLOOD_GAP`] after the
+/// one before (or after a pause), means the app writes in blocks (stdio's 4 KiB to a pipe) as
+/// fast as the log thread reads them, which wakes the thread at every write and slows the app
+/// (see [`pipe`]). Such a stream's pipe is widened and taken out of the reactor: it is read
+/// [`FLOOD_PAUSE`] after each time it was emptied, in [`CHUNK`]s.
+const FLOOD_PIECE: usize = 4096;
+const FLOOD_GAP: std::time::Duration = std::time::Duration::from_millis(1);
+/// How long a flooded pipe fills before it is read again. The timer rounds it up to the next
+/// millisecond: at most 2 ms, which at 500 MB/s (the fastest app measured here, `seq` into
+/// `cat`) is the 1 MiB a [`BUSY_PIPE`] holds.
+pub const FLOOD_PAUSE: std::time::Duration = std::time::Duration::from_millis(1);
 /// A line longer than this is written in pieces of this size.
 pub const MAX_LINE: usize = 16 * 1024;
 /// Rotation when neither the app nor the daemon's environment says otherwise.
@@ -220,12 +230,6 @@ impl StreamOutput {
     }
 }
 
-/// Asks for a [`BUSY_PIPE`] pipe; refused (over the user's pipe quota), it stays as it is.
-fn widen(fd: RawFd) {
-    // SAFETY: F_SETPIPE_SZ on a descriptor the caller's reader owns; no memory is passed.
-    let _ = unsafe { libc::fcntl(fd, libc::F_SETPIPE_SZ, BUSY_PIPE as libc::c_int) };
-}
-
 /// Complete lines with every line longer than [`MAX_LINE`] cut into pieces; borrows `lines`
 /// as it is when no line is that long.
 fn split_long<'a>(lines: &'a [u8], cut: &'a mut Vec<u8>) -> &'a [u8] {
@@ -243,28 +247,22 @@ fn split_long<'a>(lines: &'a [u8], cut: &'a mut Vec<u8>) -> &'a [u8] {
     cut
 }
 
-/// [`capture`] of the pipe `fd`, registered with the runtime this runs on; a pipe the app
-/// fills is widened (see [`BUSY_PIPE`]).
+/// [`capture`] of the pipe `fd`, registered with the runtime this runs on.
 pub async fn capture_pipe(fd: std::os::fd::OwnedFd, out: StreamOutput) {
-    match tokio::net::unix::pipe::Receiver::from_owned_fd(fd) {
-        Ok(reader) => {
-            let raw = std::os::fd::AsRawFd::as_raw_fd(&reader);
-            capture(reader, out, Some(raw)).await
-        }
+    match pipe::Pipe::new(fd) {
+        Ok(input) => capture(input, out).await,
         Err(e) => {
             tracing::error!(app = %out.app, instance = out.instance, "cannot read the output pipe: {e}")
         }
     }
 }
 
-/// Reads `reader` until end of file and writes what comes to `out`. Returns when every holder of
+/// Reads `input` until end of file and writes what comes to `out`. Returns when every holder of
 /// the pipe's write end (the app and any children it left) has closed it. Memory: one chunk
-/// buffer and at most one partial line. `pipe`, the reader's pipe if it is one, is widened to
-/// [`BUSY_PIPE`] the first time a read fills a whole [`CHUNK`].
-pub async fn capture<R>(mut reader: R, mut out: StreamOutput, mut pipe: Option<RawFd>)
-where
-    R: AsyncRead + Unpin,
-{
+/// buffer and at most one partial line. A pipe is widened to [`BUSY_PIPE`] the first time a
+/// read fills a whole [`CHUNK`] or the app floods it (see [`FLOOD_PIECE`]); a flooded pipe is
+/// read in pauses of [`FLOOD_PAUSE`] while it stays flooded.
+pub async fn capture(mut input: impl pipe::Input, mut out: StreamOutput) {
     // Most apps print little: a stream reads into a small buffer inside its own task (no heap
     // buffer of its own, allocated with the task when the app starts) and moves to a heap buffer
     // growing to CHUNK only once it fills one, so a thousand idle apps hold no buffers.
@@ -273,45 +271,74 @@ where
     let mut partial: Vec<u8> = Vec::new();
     let mut scratch = Vec::new();
     let mut cut = Vec::new();
+    let mut last_read: Option<tokio::time::Instant> = None;
+    // The input is read on a timer (see `pipe`), so each read that empties it is followed by a
+    // pause.
+    let mut timed = false;
     loop {
         let buf: &mut [u8] = if big.is_empty() { &mut small } else { &mut big };
         let len = buf.len();
-        let n = match reader.read(buf).await {
+        let n = match input.read(buf).await {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(_) => break,
         };
+        let now = tokio::time::Instant::now();
+        let flooding = n < len
+            && n >= FLOOD_PIECE
+            && (timed || last_read.is_some_and(|t| now.duration_since(t) < FLOOD_GAP));
+        last_read = Some(now);
+        if n == CHUNK {
+            input.fill();
+        } else if n < len {
+            timed = flooding && input.flood();
+        }
         let data: &[u8] = if big.is_empty() {
             if n == len {
                 big = vec![0u8; len * 8];
             }
             &small[..n]
         } else {
-            if n == len && len < CHUNK {
+            if flooding {
+                big.resize(CHUNK, 0);
+            } else if n == len && len < CHUNK {
                 big.resize((len * 8).min(CHUNK), 0);
-            }
-            if n == CHUNK
-                && let Some(fd) = pipe.take()
-            {
-                widen(fd);
             }
             &big[..n]
         };
         if let Some(w) = &mut out.ready {
             w.feed(data);
         }
-        if !out.whole_lines {
-            out.emit(data, &mut scratch);
-            continue;
+        out.take(data, &mut partial, &mut cut, &mut scratch);
+        if timed && n < len {
+            tokio::time::sleep(FLOOD_PAUSE).await;
+        }
+    }
+    if let Some(w) = &mut out.ready {
+        w.finish();
+    }
+    if !partial.is_empty() {
+        partial.push(b'\n');
+        out.emit(&partial, &mut scratch);
+    }
+}
+
+impl StreamOutput {
+    /// Writes what a read gave: as it is, or its complete lines with the rest kept in
+    /// `partial` for the next read.
+    fn take(&self, data: &[u8], partial: &mut Vec<u8>, cut: &mut Vec<u8>, scratch: &mut Vec<u8>) {
+        if !self.whole_lines {
+            self.emit(data, scratch);
+            return;
         }
         match data.iter().rposition(|b| *b == b'\n') {
             Some(last) => {
                 if partial.is_empty() {
-                    out.emit(split_long(&data[..=last], &mut cut), &mut scratch);
+                    self.emit(split_long(&data[..=last], cut), scratch);
                 } else {
                     partial.extend_from_slice(&data[..=last]);
-                    out.emit(split_long(&partial, &mut cut), &mut scratch);
+                    self.emit(split_long(partial, cut), scratch);
                     partial.clear();
                 }
                 partial.extend_from_slice(&data[last + 1..]);
@@ -322,15 +349,8 @@ where
         while partial.len() >= MAX_LINE {
             let mut piece: Vec<u8> = partial.drain(..MAX_LINE).collect();
             piece.push(b'\n');
-            out.emit(&piece, &mut scratch);
+            self.emit(&piece, scratch);
         }
-    }
-    if let Some(w) = &mut out.ready {
-        w.finish();
-    }
-    if !partial.is_empty() {
-        partial.push(b'\n');
-        out.emit(&partial, &mut scratch);
     }
 }
 
@@ -364,7 +384,7 @@ mod tests {
         let (out, path) = output(dir.path(), false, LineFormat::Raw);
         let counters = out.counters.clone();
         let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
-        capture(&data[..], out, None).await;
+        capture(pipe::Plain(&data[..]), out).await;
         assert_eq!(std::fs::read(&path).unwrap(), data);
         assert_eq!(counters.written.load(Ordering::Relaxed), data.len() as u64);
     }
@@ -376,7 +396,7 @@ mod tests {
         let mut data = b"short\n".to_vec();
         data.extend(std::iter::repeat_n(b'x', MAX_LINE * 2 + 10));
         data.extend(b"\npartial");
-        capture(&data[..], out, None).await;
+        capture(pipe::Plain(&data[..]), out).await;
         let text = std::fs::read_to_string(&path).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], "short");
@@ -395,7 +415,7 @@ mod tests {
             true,
             LineFormat::Timestamped(format::DateFormat::parse("[T]")),
         );
-        capture(&b"a\nb\nc"[..], out, None).await;
+        capture(pipe::Plain(&b"a\nb\nc"[..]), out).await;
         assert_eq!(
             std::fs::read_to_string(&path).unwrap(),
             "T: a\nT: b\nT: c\n"
