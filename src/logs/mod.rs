@@ -26,23 +26,12 @@ use tokio::sync::broadcast;
 /// Size of the one buffer each stream owns.
 pub const CHUNK: usize = 64 * 1024;
 /// The pipe of a stream that filled it (a read took a whole [`CHUNK`], the default pipe's
-/// size: the app was blocked on the daemon) or floods it (see [`FLOOD_PIECE`]) is widened to this, the most an unprivileged
+/// size: the app was blocked on the daemon) or floods it (see [`pipe::FLOOD_PIECE`]) is widened to this, the most an unprivileged
 /// process may ask (`/proc/sys/fs/pipe-max-size`). A flood then writes on while the log thread
 /// writes the previous chunk out, instead of stopping every 16 writes of 4 KiB to wait for it.
 /// The kernel holds that memory only while the daemon is behind; quiet streams keep the
 /// default pipe, so a thousand apps do not count against the user's pipe quota.
 pub const BUSY_PIPE: usize = 1 << 20;
-/// A read that emptied the pipe, of at least this much and less than [`FLOOD_GAP`] after the
-/// one before (or after a pause), means the app writes in blocks (stdio's 4 KiB to a pipe) as
-/// fast as the log thread reads them, which wakes the thread at every write and slows the app
-/// (see [`pipe`]). Such a stream's pipe is widened and taken out of the reactor: it is read
-/// [`FLOOD_PAUSE`] after each time it was emptied, in [`CHUNK`]s.
-const FLOOD_PIECE: usize = 4096;
-const FLOOD_GAP: std::time::Duration = std::time::Duration::from_millis(1);
-/// How long a flooded pipe fills before it is read again. The timer rounds it up to the next
-/// millisecond: at most 2 ms, which at 500 MB/s (the fastest app measured here, `seq` into
-/// `cat`) is the 1 MiB a [`BUSY_PIPE`] holds.
-pub const FLOOD_PAUSE: std::time::Duration = std::time::Duration::from_millis(1);
 /// A line longer than this is written in pieces of this size.
 pub const MAX_LINE: usize = 16 * 1024;
 /// Rotation when neither the app nor the daemon's environment says otherwise.
@@ -259,9 +248,7 @@ pub async fn capture_pipe(fd: std::os::fd::OwnedFd, out: StreamOutput) {
 
 /// Reads `input` until end of file and writes what comes to `out`. Returns when every holder of
 /// the pipe's write end (the app and any children it left) has closed it. Memory: one chunk
-/// buffer and at most one partial line. A pipe is widened to [`BUSY_PIPE`] the first time a
-/// read fills a whole [`CHUNK`] or the app floods it (see [`FLOOD_PIECE`]); a flooded pipe is
-/// read in pauses of [`FLOOD_PAUSE`] while it stays flooded.
+/// buffer and at most one partial line. How a pipe is read, and widened, is [`pipe`]'s.
 pub async fn capture(mut input: impl pipe::Input, mut out: StreamOutput) {
     // Most apps print little: a stream reads into a small buffer inside its own task (no heap
     // buffer of its own, allocated with the task when the app starts) and moves to a heap buffer
@@ -271,10 +258,6 @@ pub async fn capture(mut input: impl pipe::Input, mut out: StreamOutput) {
     let mut partial: Vec<u8> = Vec::new();
     let mut scratch = Vec::new();
     let mut cut = Vec::new();
-    let mut last_read: Option<tokio::time::Instant> = None;
-    // The input is read on a timer (see `pipe`), so each read that empties it is followed by a
-    // pause.
-    let mut timed = false;
     loop {
         let buf: &mut [u8] = if big.is_empty() { &mut small } else { &mut big };
         let len = buf.len();
@@ -284,25 +267,13 @@ pub async fn capture(mut input: impl pipe::Input, mut out: StreamOutput) {
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(_) => break,
         };
-        let now = tokio::time::Instant::now();
-        let flooding = n < len
-            && n >= FLOOD_PIECE
-            && (timed || last_read.is_some_and(|t| now.duration_since(t) < FLOOD_GAP));
-        last_read = Some(now);
-        if n == CHUNK {
-            input.fill();
-        } else if n < len {
-            timed = flooding && input.flood();
-        }
         let data: &[u8] = if big.is_empty() {
             if n == len {
                 big = vec![0u8; len * 8];
             }
             &small[..n]
         } else {
-            if flooding {
-                big.resize(CHUNK, 0);
-            } else if n == len && len < CHUNK {
+            if n == len && len < CHUNK {
                 big.resize((len * 8).min(CHUNK), 0);
             }
             &big[..n]
@@ -311,9 +282,6 @@ pub async fn capture(mut input: impl pipe::Input, mut out: StreamOutput) {
             w.feed(data);
         }
         out.take(data, &mut partial, &mut cut, &mut scratch);
-        if timed && n < len {
-            tokio::time::sleep(FLOOD_PAUSE).await;
-        }
     }
     if let Some(w) = &mut out.ready {
         w.finish();

@@ -10,23 +10,28 @@
 //! [`FLOOD_PAUSE`], and is then read in whole chunks: 571 wake-ups, 394–458 MB/s, half the
 //! daemon's CPU.
 
-use super::{BUSY_PIPE, FLOOD_PAUSE};
+use super::{BUSY_PIPE, CHUNK};
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::time::Duration;
 use tokio::io::unix::AsyncFd;
+use tokio::time::Instant;
+
+/// A drain (the reads from one wake-up until the pipe is empty) of at least this much, which
+/// began less than [`FLOOD_GAP`] after the drain before it ended, means the app writes as fast
+/// as the log thread reads (stdio writes 4 KiB blocks to a pipe): the pipe is then read on a
+/// timer. It stays so while each pause gives at least this much.
+pub const FLOOD_PIECE: usize = 4096;
+pub const FLOOD_GAP: Duration = Duration::from_millis(1);
+/// How long a flooded pipe fills before it is read again. The timer rounds it up to the next
+/// millisecond: at most 2 ms, which at 500 MB/s (the fastest app measured here, `seq` into
+/// `cat`) is the 1 MiB a [`BUSY_PIPE`] holds.
+pub const FLOOD_PAUSE: Duration = Duration::from_millis(1);
 
 /// What a capture reads from.
 pub trait Input {
     /// Reads into `buf`; `Ok(0)` at end of file.
     fn read(&mut self, buf: &mut [u8]) -> impl Future<Output = io::Result<usize>> + Send;
-
-    /// The app floods the stream: the pipe is widened, and if it is wide and the input can
-    /// wait on a timer, the next read comes after [`FLOOD_PAUSE`] without a wake-up per write.
-    /// Returns whether it will.
-    fn flood(&mut self) -> bool;
-
-    /// The app fills the pipe: it is widened to [`BUSY_PIPE`].
-    fn fill(&mut self);
 }
 
 /// Bytes in memory (tests) or any other reader with no pipe behind it.
@@ -36,10 +41,6 @@ impl<R: tokio::io::AsyncRead + Unpin + Send> Input for Plain<R> {
     async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         tokio::io::AsyncReadExt::read(&mut self.0, buf).await
     }
-    fn flood(&mut self) -> bool {
-        false
-    }
-    fn fill(&mut self) {}
 }
 
 /// The read end of an app's output pipe, non-blocking.
@@ -47,15 +48,48 @@ pub struct Pipe {
     state: State,
     /// `None` until widening was tried; then whether the pipe holds [`BUSY_PIPE`].
     wide: Option<bool>,
+    drains: Drains,
 }
 
 enum State {
     /// Registered with the reactor: woken when data comes.
     Polled(AsyncFd<OwnedFd>),
-    /// Out of the reactor, read when the capture says (after a pause).
+    /// Out of the reactor: read again [`FLOOD_PAUSE`] after it was found empty.
     Timed(OwnedFd),
     /// Only while moving from one to the other.
     Gone,
+}
+
+/// The drains of a pipe, and whether its app floods it.
+#[derive(Debug, Default)]
+struct Drains {
+    /// When the drain under way read first, and how much it read.
+    began: Option<Instant>,
+    got: usize,
+    /// When the last drain ended (a read found the pipe empty).
+    ended: Option<Instant>,
+}
+
+impl Drains {
+    fn read(&mut self, n: usize, now: Instant) {
+        if self.got == 0 {
+            self.began = Some(now);
+        }
+        self.got += n;
+    }
+
+    /// The pipe is empty: whether the app floods it (see [`FLOOD_PIECE`]); `timed`: this drain
+    /// followed a pause.
+    fn drained(&mut self, now: Instant, timed: bool) -> bool {
+        let soon = match (self.began, self.ended) {
+            (Some(began), Some(ended)) => began.saturating_duration_since(ended) < FLOOD_GAP,
+            _ => false,
+        };
+        let flood = self.got >= FLOOD_PIECE && (timed || soon);
+        self.got = 0;
+        self.ended = Some(now);
+        flood
+    }
 }
 
 impl Pipe {
@@ -65,6 +99,7 @@ impl Pipe {
         Ok(Pipe {
             state: State::Polled(poll(fd)?),
             wide: None,
+            drains: Drains::default(),
         })
     }
 
@@ -76,6 +111,8 @@ impl Pipe {
         }
     }
 
+    /// Asks for a [`BUSY_PIPE`] pipe (once), and says whether the pipe has that size; refused
+    /// (over the user's pipe quota), it stays as it is.
     fn widen(&mut self) -> bool {
         if let Some(wide) = self.wide {
             return wide;
@@ -88,55 +125,68 @@ impl Pipe {
         self.wide = Some(wide);
         wide
     }
+
+    /// Out of the reactor, until a read after a pause finds the pipe empty.
+    fn move_to_timer(&mut self) {
+        self.state = match std::mem::replace(&mut self.state, State::Gone) {
+            State::Polled(afd) => State::Timed(afd.into_inner()),
+            other => other,
+        };
+    }
+
+    /// Back into the reactor, to be woken by the next write; should the reactor refuse the
+    /// pipe, it stays on the timer.
+    fn move_to_reactor(&mut self) -> bool {
+        self.state = match std::mem::replace(&mut self.state, State::Gone) {
+            State::Timed(fd) => match poll(fd) {
+                Ok(afd) => State::Polled(afd),
+                Err(e) => {
+                    let (fd, e) = e.into_parts();
+                    tracing::warn!("an output pipe stays on a timer: {e}");
+                    State::Timed(fd)
+                }
+            },
+            other => other,
+        };
+        matches!(self.state, State::Polled(_))
+    }
 }
 
 impl Input for Pipe {
     async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         loop {
-            match &mut self.state {
+            let timed = matches!(self.state, State::Timed(_));
+            let result = match &mut self.state {
                 State::Polled(afd) => {
                     let mut ready = afd.readable_mut().await?;
                     match ready.try_io(|fd| read(fd.get_ref(), buf)) {
-                        Ok(result) => return result,
-                        Err(_would_block) => continue,
+                        Ok(result) => result,
+                        Err(_would_block) => Err(io::ErrorKind::WouldBlock.into()),
                     }
                 }
-                State::Timed(fd) => match read(fd, buf) {
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        // Drained: back to being woken by the next write. Should the reactor
-                        // refuse the pipe, it stays on the timer.
-                        if let State::Timed(fd) = std::mem::replace(&mut self.state, State::Gone) {
-                            self.state = match poll(fd) {
-                                Ok(afd) => State::Polled(afd),
-                                Err(e) => {
-                                    let (fd, e) = e.into_parts();
-                                    tracing::warn!("an output pipe is read on a timer: {e}");
-                                    tokio::time::sleep(FLOOD_PAUSE).await;
-                                    State::Timed(fd)
-                                }
-                            };
-                        }
-                    }
-                    other => return other,
-                },
+                State::Timed(fd) => read(fd, buf),
                 State::Gone => return Ok(0),
+            };
+            match result {
+                Ok(n) => {
+                    self.drains.read(n, Instant::now());
+                    // The app filled the pipe (a read took a whole default pipe).
+                    if n >= CHUNK && n == buf.len() {
+                        self.widen();
+                    }
+                    return Ok(n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if self.drains.drained(Instant::now(), timed) && self.widen() {
+                        self.move_to_timer();
+                        tokio::time::sleep(FLOOD_PAUSE).await;
+                    } else if timed && !self.move_to_reactor() {
+                        tokio::time::sleep(FLOOD_PAUSE).await;
+                    }
+                }
+                Err(e) => return Err(e),
             }
         }
-    }
-
-    fn flood(&mut self) -> bool {
-        if !self.widen() {
-            return false;
-        }
-        self.state = match std::mem::replace(&mut self.state, State::Gone) {
-            State::Polled(afd) => State::Timed(afd.into_inner()),
-            other => other,
-        };
-        true
-    }
-
-    fn fill(&mut self) {
-        self.widen();
     }
 }
 
@@ -171,7 +221,37 @@ mod tests {
     use crate::logs::{LogFile, Stream, StreamOutput, capture};
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::{Arc, Mutex};
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
+
+    #[test]
+    fn a_flood_is_a_drain_of_a_block_soon_after_the_last_one_or_after_a_pause() {
+        let t0 = Instant::now();
+        let at = |us: u64| t0 + Duration::from_micros(us);
+        let mut d = Drains::default();
+        // The first drain has none before it.
+        d.read(4500, at(0));
+        assert!(!d.drained(at(10), false));
+        // 20 µs later, a 4 KiB block again (stdio into a reader that keeps up): a flood.
+        d.read(4500, at(30));
+        assert!(d.drained(at(40), false));
+        // The same as whole chunks (64 KiB writes).
+        d.read(CHUNK, at(60));
+        d.read(CHUNK, at(70));
+        assert!(d.drained(at(80), false));
+        // Less than a block, or a block 5 ms after the last drain: not a flood.
+        d.read(FLOOD_PIECE - 1, at(90));
+        assert!(!d.drained(at(100), false));
+        d.read(FLOOD_PIECE, at(5_100));
+        assert!(!d.drained(at(5_110), false));
+        // After a pause the gap is the pause: a block is enough to stay on the timer, and less
+        // than one ends it.
+        d.read(FLOOD_PIECE, at(7_200));
+        assert!(d.drained(at(7_210), true));
+        d.read(100, at(9_300));
+        assert!(!d.drained(at(9_310), true));
+        // A wake-up that read nothing (the pipe was empty) is no flood.
+        assert!(!d.drained(at(9_320), true));
+    }
 
     /// Counts the reads of the input it wraps.
     struct Counted(Pipe, Arc<AtomicUsize>);
@@ -180,12 +260,6 @@ mod tests {
         async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
             self.1.fetch_add(1, Ordering::Relaxed);
             self.0.read(buf).await
-        }
-        fn flood(&mut self) -> bool {
-            self.0.flood()
-        }
-        fn fill(&mut self) {
-            self.0.fill()
         }
     }
 
