@@ -11,9 +11,10 @@
 //!
 //! What: a view's round reads whole trees (memory, CPU time, processes); a round of due apps
 //! reads, for a run in a cgroup, its memory alone: the history and the guard need no more, and
-//! at 1,000 apps the minute's round is most of what an idle daemon does. For the history alone
-//! that memory is the last reading while the cgroup's charge has not moved (see
-//! [`cgroup::Group::memory_for_history`]: one read of a kept counter instead of `memory.stat`).
+//! at 1,000 apps the minute's round is most of what an idle daemon does. For the history and
+//! the views, a run's memory is the last reading while its cgroup's charge has not moved (see
+//! [`cgroup::Group::memory_for_history`]: one read of a kept counter instead of `memory.stat`);
+//! the memory guard reads `memory.stat` every time.
 
 use super::app::Minute;
 use super::{Internal, ReplyTx, Supervisor};
@@ -54,12 +55,13 @@ pub struct Samples {
 /// process-group mode) and walked.
 fn sample_cgroups(
     grouped: Vec<GroupedRun>,
+    guarded: &std::collections::HashSet<i32>,
     tx: &tokio::sync::mpsc::UnboundedSender<Internal>,
 ) -> (Vec<tree::TreeSample>, Vec<i32>) {
     let mut samples = Vec::with_capacity(grouped.len());
     let mut walk = Vec::new();
     for ((app, index, run), pid, g) in grouped {
-        match cgroup::sample(&g, pid) {
+        match cgroup::sample(&g, pid, guarded.contains(&pid)) {
             Ok(Some(s)) => samples.push(s),
             Ok(None) => walk.push(pid),
             Err(e) => {
@@ -323,7 +325,7 @@ impl Supervisor {
                         pids.extend(walk);
                         (Vec::new(), memory)
                     } else {
-                        let (samples, walk) = sample_cgroups(grouped, &tx);
+                        let (samples, walk) = sample_cgroups(grouped, &kept, &tx);
                         pids.extend(walk);
                         (samples, Vec::new())
                     };

@@ -293,8 +293,8 @@ impl Group {
         Some(memory)
     }
 
-    /// Memory in bytes as [`Group::memory_bytes`] reads it, for the per-minute memory history:
-    /// while the cgroup's charge (one read of a kept file) has not moved since the last
+    /// Memory in bytes as [`Group::memory_bytes`] reads it, for the per-minute memory history
+    /// and what views show: while the cgroup's charge (one read of a kept file) has not moved since the last
     /// reading, that reading is given again instead of reading `memory.stat`, which the kernel
     /// composes from every statistic (hierarchically on v1) and which costs ten times as much.
     /// The figure is then exact but for what the kernel itself batches (pages charged from its
@@ -448,15 +448,23 @@ fn read_counters(file: &std::fs::File) -> Option<String> {
 
 /// The seam the sampler calls for a run in a cgroup: its usage as a tree sample of its main
 /// process `root`, from the cgroup's own counters (one read each of `cgroup.procs`,
-/// `memory.stat` and the CPU counter) instead of a `/proc` walk. `Ok(None)`: the counters are
-/// not available (no memory or CPU accounting), walk the tree instead; an error: the cgroup's
-/// files are gone.
+/// `memory.stat` and the CPU counter) instead of a `/proc` walk. `guarded`: the memory guard
+/// uses the figure, so `memory.stat` is read; otherwise, as for the history, only when the
+/// charge moved (see [`Group::memory_for_history`]). `Ok(None)`: the counters are not
+/// available (no memory or CPU accounting), walk the tree instead; an error: the cgroup's files
+/// are gone.
 pub fn sample(
     group: &Group,
     root: i32,
+    guarded: bool,
 ) -> Result<Option<crate::proc::tree::TreeSample>, CgroupError> {
     let pids = group.pids()?;
-    let (Some(counted), Some(usec)) = (group.memory_bytes(), group.cpu_usec()) else {
+    let memory = if guarded {
+        group.memory_bytes()
+    } else {
+        group.memory_for_history()
+    };
+    let (Some(counted), Some(usec)) = (memory, group.cpu_usec()) else {
         return Ok(None);
     };
     // The kernel folds a cgroup's per-CPU memory statistics into `memory.stat` only once enough

@@ -156,6 +156,31 @@ fn the_history_reads_the_memory_again_only_when_the_charge_moved() {
     assert_eq!(g.memory_for_history(), Some(13312));
 }
 
+/// A view's sample takes the memory as the history does (`memory.stat` again only when the
+/// charge moved since a settled reading); a sample the memory guard uses reads it every time.
+#[test]
+fn a_view_reuses_a_settled_memory_reading_and_the_guard_reads_again() {
+    let (f, g) = v1_run();
+    let d = "memory/outer/svctl-t/app-a/0-1";
+    let stat = |rss: u64| format!("total_rss {rss}\ntotal_mapped_file 0\n");
+    f.put(&format!("{d}/memory.usage_in_bytes"), "8192\n");
+    f.put(&format!("{d}/memory.stat"), &stat(4096));
+    f.put("cpuacct/svctl-t/app-a/0-1/cpuacct.usage", "2500000\n");
+    f.put(&format!("{d}/cgroup.procs"), "12\n");
+    // The root only gives the CPU meter its start: any live process does.
+    let root = std::process::id() as i32;
+    let rss = |guarded| sample(&g, root, guarded).unwrap().unwrap().rss_bytes;
+    assert_eq!(rss(false), 4096);
+    g.backdate(std::time::Duration::from_secs(60));
+    assert_eq!(rss(false), 4096);
+    f.put(&format!("{d}/memory.stat"), &stat(6144));
+    assert_eq!(rss(false), 4096);
+    assert_eq!(rss(true), 6144);
+    f.put(&format!("{d}/memory.usage_in_bytes"), "12288\n");
+    f.put(&format!("{d}/memory.stat"), &stat(10240));
+    assert_eq!(rss(false), 10240);
+}
+
 /// Without a charge counter (an older kernel, a fake), every history reading reads the memory.
 #[test]
 fn without_a_charge_counter_the_history_reads_every_time() {
@@ -192,7 +217,9 @@ fn an_unflushed_memory_counter_is_measured_from_the_processes() {
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
     f.put(&format!("{d}/cgroup.procs"), &format!("{pid}\n"));
-    let s = sample(&g, pid).unwrap().expect("the counters are kept");
+    let s = sample(&g, pid, true)
+        .unwrap()
+        .expect("the counters are kept");
     assert!(s.rss_bytes > 0, "{s:?}");
     assert_eq!(s.processes, 1);
     // A flushed counter is taken as it is.
@@ -200,7 +227,7 @@ fn an_unflushed_memory_counter_is_measured_from_the_processes() {
         &format!("{d}/memory.stat"),
         "total_rss 4096\ntotal_mapped_file 0\n",
     );
-    assert_eq!(sample(&g, pid).unwrap().unwrap().rss_bytes, 4096);
+    assert_eq!(sample(&g, pid, true).unwrap().unwrap().rss_bytes, 4096);
     let _ = child.kill();
     let _ = child.wait();
 }
