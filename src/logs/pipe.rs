@@ -34,9 +34,11 @@ pub trait Input {
     fn read(&mut self, buf: &mut [u8]) -> impl Future<Output = io::Result<usize>> + Send;
 }
 
-/// Bytes in memory (tests) or any other reader with no pipe behind it.
+/// Bytes in memory, for the tests of what a capture does with them.
+#[cfg(test)]
 pub struct Plain<R>(pub R);
 
+#[cfg(test)]
 impl<R: tokio::io::AsyncRead + Unpin + Send> Input for Plain<R> {
     async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         tokio::io::AsyncReadExt::read(&mut self.0, buf).await
