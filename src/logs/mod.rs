@@ -26,8 +26,8 @@ use tokio::sync::broadcast;
 /// Size of the one buffer each stream owns.
 pub const CHUNK: usize = 64 * 1024;
 /// The pipe of a stream that filled it (a read took a whole [`CHUNK`], the default pipe's
-/// size: the app was blocked on the daemon) or floods it (see [`pipe::FLOOD_PIECE`]) is widened to this, the most an unprivileged
-/// process may ask (`/proc/sys/fs/pipe-max-size`). A flood then writes on while the log thread
+/// size: the app was blocked on the daemon) or floods it (see [`pipe::FLOOD_PIECE`]) is
+/// widened to this, the most an unprivileged process may ask (`/proc/sys/fs/pipe-max-size`). A flood then writes on while the log thread
 /// writes the previous chunk out, instead of stopping every 16 writes of 4 KiB to wait for it.
 /// The kernel holds that memory only while the daemon is behind; quiet streams keep the
 /// default pipe, so a thousand apps do not count against the user's pipe quota.
