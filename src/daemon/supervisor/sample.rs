@@ -91,12 +91,7 @@ fn memory_of_cgroups(
     let mut memory = Vec::with_capacity(grouped.len());
     let mut walk = Vec::new();
     for (_, pid, g) in grouped {
-        let bytes = if guarded.contains(&pid) {
-            g.memory_bytes()
-        } else {
-            g.memory_for_history()
-        };
-        match bytes {
+        match g.memory(guarded.contains(&pid)) {
             Some(bytes) => memory.push((pid, bytes)),
             None => walk.push(pid),
         }

@@ -294,13 +294,13 @@ impl Group {
     }
 
     /// Memory in bytes as [`Group::memory_bytes`] reads it, for the per-minute memory history
-    /// and what views show: while the cgroup's charge (one read of a kept file) has not moved since the last
-    /// reading, that reading is given again instead of reading `memory.stat`, which the kernel
-    /// composes from every statistic (hierarchically on v1) and which costs ten times as much.
-    /// The figure is then exact but for what the kernel itself batches (pages charged from its
-    /// per-CPU reserve and statistics not yet flushed, each at most 64 pages per CPU, as in any
-    /// `memory.stat` read) and for file pages mapped without a new charge; a reading is at most
-    /// [`HISTORY_REREAD`] old. The memory guard does not use this: it reads every time.
+    /// and what views show: while the cgroup's charge (one read of a kept file) has not moved
+    /// since the last reading, that reading is given again instead of reading `memory.stat`,
+    /// which the kernel composes from every statistic (hierarchically on v1) and which costs
+    /// ten times as much. The figure is then exact but for what the kernel itself batches
+    /// (pages charged from its per-CPU reserve and statistics not yet flushed, each at most 64
+    /// pages per CPU, as in any `memory.stat` read) and for file pages mapped without a new
+    /// charge; a reading is at most [`HISTORY_REREAD`] old. The memory guard does not use this: it reads every time.
     pub fn memory_for_history(&self) -> Option<u64> {
         if let Some((charge, _)) = self.charge() {
             let previous = self.history().reading;
@@ -309,6 +309,16 @@ impl Group {
             }
         }
         self.memory_bytes()
+    }
+
+    /// Memory in bytes for a figure the memory guard uses (`guarded`: [`Group::memory_bytes`],
+    /// every time) or one the history and views use ([`Group::memory_for_history`]).
+    pub fn memory(&self, guarded: bool) -> Option<u64> {
+        if guarded {
+            self.memory_bytes()
+        } else {
+            self.memory_for_history()
+        }
     }
 
     /// The cgroup's charge, read from its kept counter file, and when it was first read at
@@ -459,12 +469,7 @@ pub fn sample(
     guarded: bool,
 ) -> Result<Option<crate::proc::tree::TreeSample>, CgroupError> {
     let pids = group.pids()?;
-    let memory = if guarded {
-        group.memory_bytes()
-    } else {
-        group.memory_for_history()
-    };
-    let (Some(counted), Some(usec)) = (memory, group.cpu_usec()) else {
+    let (Some(counted), Some(usec)) = (group.memory(guarded), group.cpu_usec()) else {
         return Ok(None);
     };
     // The kernel folds a cgroup's per-CPU memory statistics into `memory.stat` only once enough
