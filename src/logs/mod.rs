@@ -27,8 +27,9 @@ use tokio::sync::broadcast;
 pub const CHUNK: usize = 64 * 1024;
 /// The pipe of a stream that filled it (a read took a whole [`CHUNK`], the default pipe's
 /// size: the app was blocked on the daemon) or floods it (see [`pipe::FLOOD_PIECE`]) is
-/// widened to this, the most an unprivileged process may ask (`/proc/sys/fs/pipe-max-size`). A flood then writes on while the log thread
-/// writes the previous chunk out, instead of stopping every 16 writes of 4 KiB to wait for it.
+/// widened to this, the most an unprivileged process may ask (`/proc/sys/fs/pipe-max-size`).
+/// A flood then writes on while the log thread writes the previous chunk out, instead of
+/// stopping every 16 writes of 4 KiB to wait for it.
 /// The kernel holds that memory only while the daemon is behind; quiet streams keep the
 /// default pipe, so a thousand apps do not count against the user's pipe quota.
 pub const BUSY_PIPE: usize = 1 << 20;
@@ -326,7 +327,12 @@ impl StreamOutput {
 mod tests {
     use super::*;
 
-    fn output(dir: &Path, whole_lines: bool, format: LineFormat) -> (StreamOutput, PathBuf) {
+    /// A stream written to `<dir>/sub/app-out.log`, and that path.
+    pub(super) fn output(
+        dir: &Path,
+        whole_lines: bool,
+        format: LineFormat,
+    ) -> (StreamOutput, PathBuf) {
         let path = dir.join("sub/app-out.log");
         let (live, _) = broadcast::channel(16);
         (
@@ -405,19 +411,24 @@ mod tests {
         let w = tokio::task::spawn_blocking(move || writer.join().unwrap())
             .await
             .unwrap();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        while std::fs::metadata(&path).map_or(0, |m| m.len()) < total as u64 {
+        wait_for_len(&path, total).await;
+        // SAFETY: F_GETPIPE_SZ on the write end this test holds.
+        let size = unsafe { libc::fcntl(std::os::fd::AsRawFd::as_raw_fd(&w), libc::F_GETPIPE_SZ) };
+        drop(w);
+        task.await.unwrap();
+        size as usize
+    }
+
+    /// Waits (60 s at most) until the file at `path` holds `len` bytes.
+    pub(super) async fn wait_for_len(path: &Path, len: usize) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while std::fs::metadata(path).map_or(0, |m| m.len()) < len as u64 {
             assert!(
                 std::time::Instant::now() < deadline,
                 "the bytes never reached the file"
             );
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
-        // SAFETY: F_GETPIPE_SZ on the write end this test holds.
-        let size = unsafe { libc::fcntl(std::os::fd::AsRawFd::as_raw_fd(&w), libc::F_GETPIPE_SZ) };
-        drop(w);
-        task.await.unwrap();
-        size as usize
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -219,10 +219,11 @@ fn set_nonblocking(fd: &OwnedFd) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::logs::capture;
     use crate::logs::format::LineFormat;
-    use crate::logs::{LogFile, Stream, StreamOutput, capture};
+    use crate::logs::tests::{output, wait_for_len};
+    use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::{Arc, Mutex};
     use std::time::Duration;
 
     #[test]
@@ -272,34 +273,10 @@ mod tests {
             .collect()
     }
 
-    async fn wait_for_len(path: &std::path::Path, len: usize) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while std::fs::metadata(path).map_or(0, |m| m.len()) < len as u64 {
-            assert!(
-                Instant::now() < deadline,
-                "the bytes never reached the file"
-            );
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    }
-
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_flood_in_small_writes_is_read_in_chunks_and_a_later_line_still_comes_at_once() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("flood-out.log");
-        let (live, _) = tokio::sync::broadcast::channel(16);
-        let out = StreamOutput {
-            targets: vec![Arc::new(Mutex::new(LogFile::new(path.clone(), None, 0)))],
-            format: LineFormat::Raw,
-            whole_lines: true,
-            counters: Arc::default(),
-            tail: None,
-            live,
-            app: Arc::from("flood"),
-            instance: 0,
-            stream: Stream::Out,
-            ready: None,
-        };
+        let (out, path) = output(dir.path(), true, LineFormat::Raw);
         let (r, w) = nix::unistd::pipe().unwrap();
         let reads = Arc::new(AtomicUsize::new(0));
         let input = Counted(Pipe::new(r).unwrap(), reads.clone());
