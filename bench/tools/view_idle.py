@@ -4,7 +4,7 @@
 Each such call waits for a sampling round of every process (figures older than 1 s are sampled
 again first): the median of 9, and of the `list` right after each. Home on /dev/shm. Python 3
 standard library only."""
-import json, os, subprocess, sys, tempfile, time, statistics
+import os, statistics, subprocess, sys, tempfile, time
 bin_, n = os.path.abspath(sys.argv[1]), int(sys.argv[2])
 home = tempfile.mkdtemp(prefix='svvi', dir='/dev/shm')
 cli = lambda *a: subprocess.run([bin_, '--home', home, *a], capture_output=True, text=True)

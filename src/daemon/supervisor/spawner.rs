@@ -381,9 +381,9 @@ impl Spawner for OsSpawner {
 /// executed its program, and a child that joins its cgroup itself (v2, and v1 runs with a
 /// memory or process cap; see `Group::spawn_from_thread`) waits for every fork and exit in
 /// progress on the host: under a load of 150 one spawn took up to seconds, and on the actor a
-/// crash loop's restarts left it no time to sample, enforce memory limits or answer `ping`. The threads run at the daemon's raised priority and set each
-/// app's process group back to the nice the daemon was started with (`proc::priority`); jobs
-/// are taken in order.
+/// crash loop's restarts left it no time to sample, enforce memory limits or answer `ping`.
+/// The threads run at the daemon's raised priority and set each app's process group back to
+/// the nice the daemon was started with (`proc::priority`); jobs are taken in order.
 pub struct SpawnPool {
     jobs: std::sync::mpsc::Sender<Job>,
 }
