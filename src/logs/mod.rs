@@ -1,10 +1,11 @@
 //! Owns the capture of children's output: each stream of each instance is read through its pipe
-//! with one fixed-size buffer and written to its log files (PM2's names, or the app's
+//! into its thread's one buffer and written to its log files (PM2's names, or the app's
 //! `out_file`/`error_file`/`log_file`), with rotation, timestamps or JSON lines when asked, and
 //! to a live feed for `logs --follow`. Memory is bounded whatever an app prints; a write error
 //! (full disk, removed folder) never stops the app or the daemon: lost bytes are counted and a
 //! marker line is written once writing works again.
 
+mod capture;
 pub mod file;
 pub mod format;
 pub mod pipe;
@@ -15,6 +16,7 @@ pub mod tail;
 use crate::config::{AppSpec, LogTarget};
 use crate::paths::Paths;
 use bytes::Bytes;
+pub use capture::{capture, capture_pipe};
 pub use file::LogFile;
 use format::LineFormat;
 use serde::{Deserialize, Serialize};
@@ -23,7 +25,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::broadcast;
 
-/// Size of the one buffer each stream owns.
+/// The most one read takes: a default pipe's size, and that of the read buffer of the log
+/// thread.
 pub const CHUNK: usize = 64 * 1024;
 /// The pipe of a stream that filled it (a read took a whole [`CHUNK`], the default pipe's
 /// size: the app was blocked on the daemon) or floods it (see [`pipe::FLOOD_PIECE`]) is
@@ -220,109 +223,6 @@ impl StreamOutput {
     }
 }
 
-/// Complete lines with every line longer than [`MAX_LINE`] cut into pieces; borrows `lines`
-/// as it is when no line is that long.
-fn split_long<'a>(lines: &'a [u8], cut: &'a mut Vec<u8>) -> &'a [u8] {
-    if !lines.split(|b| *b == b'\n').any(|l| l.len() > MAX_LINE) {
-        return lines;
-    }
-    cut.clear();
-    for line in lines.split_inclusive(|b| *b == b'\n') {
-        let body = line.strip_suffix(b"\n").unwrap_or(line);
-        for piece in body.chunks(MAX_LINE) {
-            cut.extend_from_slice(piece);
-            cut.push(b'\n');
-        }
-    }
-    cut
-}
-
-/// [`capture`] of the pipe `fd`, registered with the runtime this runs on.
-pub async fn capture_pipe(fd: std::os::fd::OwnedFd, out: StreamOutput) {
-    match pipe::Pipe::new(fd) {
-        Ok(input) => capture(input, out).await,
-        Err(e) => {
-            tracing::error!(app = %out.app, instance = out.instance, "cannot read the output pipe: {e}")
-        }
-    }
-}
-
-/// Reads `input` until end of file and writes what comes to `out`. Returns when every holder of
-/// the pipe's write end (the app and any children it left) has closed it. Memory: one chunk
-/// buffer and at most one partial line. How a pipe is read, and widened, is [`pipe`]'s.
-pub async fn capture(mut input: impl pipe::Input, mut out: StreamOutput) {
-    // Most apps print little: a stream reads into a small buffer inside its own task (no heap
-    // buffer of its own, allocated with the task when the app starts) and moves to a heap buffer
-    // growing to CHUNK only once it fills one, so a thousand idle apps hold no buffers.
-    let mut small = [0u8; 512];
-    let mut big: Vec<u8> = Vec::new();
-    let mut partial: Vec<u8> = Vec::new();
-    let mut scratch = Vec::new();
-    let mut cut = Vec::new();
-    loop {
-        let buf: &mut [u8] = if big.is_empty() { &mut small } else { &mut big };
-        let len = buf.len();
-        let n = match input.read(buf).await {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(_) => break,
-        };
-        let data: &[u8] = if big.is_empty() {
-            if n == len {
-                big = vec![0u8; len * 8];
-            }
-            &small[..n]
-        } else {
-            if n == len && len < CHUNK {
-                big.resize((len * 8).min(CHUNK), 0);
-            }
-            &big[..n]
-        };
-        if let Some(w) = &mut out.ready {
-            w.feed(data);
-        }
-        out.take(data, &mut partial, &mut cut, &mut scratch);
-    }
-    if let Some(w) = &mut out.ready {
-        w.finish();
-    }
-    if !partial.is_empty() {
-        partial.push(b'\n');
-        out.emit(&partial, &mut scratch);
-    }
-}
-
-impl StreamOutput {
-    /// Writes what a read gave: as it is, or its complete lines with the rest kept in
-    /// `partial` for the next read.
-    fn take(&self, data: &[u8], partial: &mut Vec<u8>, cut: &mut Vec<u8>, scratch: &mut Vec<u8>) {
-        if !self.whole_lines {
-            self.emit(data, scratch);
-            return;
-        }
-        match data.iter().rposition(|b| *b == b'\n') {
-            Some(last) => {
-                if partial.is_empty() {
-                    self.emit(split_long(&data[..=last], cut), scratch);
-                } else {
-                    partial.extend_from_slice(&data[..=last]);
-                    self.emit(split_long(partial, cut), scratch);
-                    partial.clear();
-                }
-                partial.extend_from_slice(&data[last + 1..]);
-            }
-            None => partial.extend_from_slice(data),
-        }
-        // A line longer than MAX_LINE is written in pieces, so memory stays bounded.
-        while partial.len() >= MAX_LINE {
-            let mut piece: Vec<u8> = partial.drain(..MAX_LINE).collect();
-            piece.push(b'\n');
-            self.emit(&piece, scratch);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -352,73 +252,6 @@ mod tests {
         )
     }
 
-    #[tokio::test]
-    async fn raw_streams_pass_binary_through_untouched() {
-        let dir = tempfile::tempdir().unwrap();
-        let (out, path) = output(dir.path(), false, LineFormat::Raw);
-        let counters = out.counters.clone();
-        let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
-        capture(pipe::Plain(&data[..]), out).await;
-        assert_eq!(std::fs::read(&path).unwrap(), data);
-        assert_eq!(counters.written.load(Ordering::Relaxed), data.len() as u64);
-    }
-
-    #[tokio::test]
-    async fn line_mode_splits_long_lines_and_ends_the_last_one() {
-        let dir = tempfile::tempdir().unwrap();
-        let (out, path) = output(dir.path(), true, LineFormat::Raw);
-        let mut data = b"short\n".to_vec();
-        data.extend(std::iter::repeat_n(b'x', MAX_LINE * 2 + 10));
-        data.extend(b"\npartial");
-        capture(pipe::Plain(&data[..]), out).await;
-        let text = std::fs::read_to_string(&path).unwrap();
-        let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines[0], "short");
-        assert_eq!(lines[1].len(), MAX_LINE);
-        assert_eq!(lines[2].len(), MAX_LINE);
-        assert_eq!(lines[3].len(), 10);
-        assert_eq!(lines[4], "partial");
-        assert!(text.ends_with("partial\n"));
-    }
-
-    #[tokio::test]
-    async fn timestamps_prefix_every_line() {
-        let dir = tempfile::tempdir().unwrap();
-        let (out, path) = output(
-            dir.path(),
-            true,
-            LineFormat::Timestamped(format::DateFormat::parse("[T]")),
-        );
-        capture(pipe::Plain(&b"a\nb\nc"[..]), out).await;
-        assert_eq!(
-            std::fs::read_to_string(&path).unwrap(),
-            "T: a\nT: b\nT: c\n"
-        );
-    }
-
-    /// Writes `total` bytes into a pipe captured by [`capture_pipe`], waits for them in the
-    /// file, and returns the pipe's size then.
-    async fn pipe_size_after(total: usize) -> usize {
-        let dir = tempfile::tempdir().unwrap();
-        let (out, path) = output(dir.path(), false, LineFormat::Raw);
-        let (r, w) = nix::unistd::pipe().unwrap();
-        let task = tokio::spawn(capture_pipe(r, out));
-        let writer = std::thread::spawn(move || {
-            let mut f = std::fs::File::from(w);
-            std::io::Write::write_all(&mut f, &vec![b'x'; total]).unwrap();
-            f
-        });
-        let w = tokio::task::spawn_blocking(move || writer.join().unwrap())
-            .await
-            .unwrap();
-        wait_for_len(&path, total).await;
-        // SAFETY: F_GETPIPE_SZ on the write end this test holds.
-        let size = unsafe { libc::fcntl(std::os::fd::AsRawFd::as_raw_fd(&w), libc::F_GETPIPE_SZ) };
-        drop(w);
-        task.await.unwrap();
-        size as usize
-    }
-
     /// Waits (60 s at most) until the file at `path` holds `len` bytes.
     pub(super) async fn wait_for_len(path: &Path, len: usize) {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
@@ -429,13 +262,6 @@ mod tests {
             );
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_pipe_the_app_fills_is_widened_and_a_quiet_one_is_not() {
-        // 64 MiB written at once fills the default pipe many times over.
-        assert_eq!(pipe_size_after(64 << 20).await, BUSY_PIPE);
-        assert_eq!(pipe_size_after(1000).await, CHUNK);
     }
 
     #[test]

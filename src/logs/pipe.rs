@@ -28,10 +28,15 @@ pub const FLOOD_GAP: Duration = Duration::from_millis(1);
 /// `cat`) is the 1 MiB a [`BUSY_PIPE`] holds.
 pub const FLOOD_PAUSE: Duration = Duration::from_millis(1);
 
-/// What a capture reads from.
+/// What a capture reads from. A capture waits with [`Input::ready`], then reads with
+/// [`Input::try_read`] until it says the input is empty: the reads happen while the capture
+/// holds its thread, so they can all go into one buffer per thread.
 pub trait Input {
-    /// Reads into `buf`; `Ok(0)` at end of file.
-    fn read(&mut self, buf: &mut [u8]) -> impl Future<Output = io::Result<usize>> + Send;
+    /// Waits until a read may give something (data, or end of file).
+    fn ready(&mut self) -> impl Future<Output = io::Result<()>> + Send;
+    /// Reads what is there now into `buf`: `Ok(Some(0))` at end of file, `Ok(None)` when
+    /// there is nothing yet.
+    fn try_read(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>>;
 }
 
 /// Bytes in memory, for the tests of what a capture does with them.
@@ -39,9 +44,13 @@ pub trait Input {
 pub struct Plain<R>(pub R);
 
 #[cfg(test)]
-impl<R: tokio::io::AsyncRead + Unpin + Send> Input for Plain<R> {
-    async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        tokio::io::AsyncReadExt::read(&mut self.0, buf).await
+impl<R: io::Read + Send> Input for Plain<R> {
+    async fn ready(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn try_read(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        self.0.read(buf).map(Some)
     }
 }
 
@@ -138,7 +147,7 @@ impl Pipe {
 
     /// Back into the reactor, to be woken by the next write; should the reactor refuse the
     /// pipe, it stays on the timer.
-    fn move_to_reactor(&mut self) -> bool {
+    fn move_to_reactor(&mut self) {
         self.state = match std::mem::replace(&mut self.state, State::Gone) {
             State::Timed(fd) => match poll(fd) {
                 Ok(afd) => State::Polled(afd),
@@ -150,44 +159,51 @@ impl Pipe {
             },
             other => other,
         };
-        matches!(self.state, State::Polled(_))
     }
 }
 
 impl Input for Pipe {
-    async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        loop {
-            let timed = matches!(self.state, State::Timed(_));
-            let result = match &mut self.state {
-                State::Polled(afd) => {
-                    let mut ready = afd.readable_mut().await?;
-                    match ready.try_io(|fd| read(fd.get_ref(), buf)) {
-                        Ok(result) => result,
-                        Err(_would_block) => Err(io::ErrorKind::WouldBlock.into()),
-                    }
-                }
-                State::Timed(fd) => read(fd, buf),
-                State::Gone => return Ok(0),
-            };
-            match result {
-                Ok(n) => {
-                    self.drains.read(n, Instant::now());
-                    // The app filled the pipe (a read took a whole default pipe).
-                    if n >= CHUNK && n == buf.len() {
-                        self.widen();
-                    }
-                    return Ok(n);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if self.drains.drained(Instant::now(), timed) && self.widen() {
-                        self.move_to_timer();
-                        tokio::time::sleep(FLOOD_PAUSE).await;
-                    } else if timed && !self.move_to_reactor() {
-                        tokio::time::sleep(FLOOD_PAUSE).await;
-                    }
-                }
-                Err(e) => return Err(e),
+    async fn ready(&mut self) -> io::Result<()> {
+        match &self.state {
+            // The guard is dropped without clearing: the readiness stays until a read finds the
+            // pipe empty (`try_io` clears it then).
+            State::Polled(afd) => afd.readable().await.map(drop),
+            State::Timed(_) => {
+                tokio::time::sleep(FLOOD_PAUSE).await;
+                Ok(())
             }
+            State::Gone => Ok(()),
+        }
+    }
+
+    fn try_read(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        let timed = matches!(self.state, State::Timed(_));
+        let result = match &self.state {
+            State::Polled(afd) => afd.try_io(tokio::io::Interest::READABLE, |fd| read(fd, buf)),
+            State::Timed(fd) => read(fd, buf),
+            State::Gone => return Ok(Some(0)),
+        };
+        match result {
+            Ok(n) => {
+                self.drains.read(n, Instant::now());
+                // The app filled the pipe (a read took a whole default pipe).
+                if n >= CHUNK && n == buf.len() {
+                    self.widen();
+                }
+                Ok(Some(n))
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                // A flood goes on (or starts) on the timer; a pipe on the timer whose app
+                // paused goes back to the reactor, or stays on the timer if the reactor
+                // refuses it.
+                if self.drains.drained(Instant::now(), timed) && self.widen() {
+                    self.move_to_timer();
+                } else if timed {
+                    self.move_to_reactor();
+                }
+                Ok(None)
+            }
+            Err(e) => Err(e),
         }
     }
 }
@@ -256,13 +272,20 @@ mod tests {
         assert!(!d.drained(at(9_320), true));
     }
 
-    /// Counts the reads of the input it wraps.
+    /// Counts the reads of the input it wraps that gave data.
     struct Counted(Pipe, Arc<AtomicUsize>);
 
     impl Input for Counted {
-        async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            self.1.fetch_add(1, Ordering::Relaxed);
-            self.0.read(buf).await
+        async fn ready(&mut self) -> io::Result<()> {
+            self.0.ready().await
+        }
+
+        fn try_read(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+            let got = self.0.try_read(buf);
+            if matches!(got, Ok(Some(n)) if n > 0) {
+                self.1.fetch_add(1, Ordering::Relaxed);
+            }
+            got
         }
     }
 
