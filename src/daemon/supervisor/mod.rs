@@ -139,6 +139,8 @@ enum Internal {
     },
     /// What a sampling round read.
     Samples(sample::Samples, sample::Round),
+    /// A view has waited [`sample::VIEW_WAIT_MS`] for a round, which may be still out.
+    ViewsOverdue,
     /// A run's output matched its `ready_log_line`.
     Ready { app: String, index: u32, run: u64 },
     /// A readiness or health check of a run passed (`error: None`) or failed.
@@ -202,9 +204,9 @@ pub struct Supervisor {
     /// The round in flight, if one is.
     sampling: Option<sample::Round>,
     /// When the last round for views started (supervisor clock), and the views waiting for
-    /// the next one.
+    /// the next one, with when each began to wait.
     view_sampled_at: Option<u64>,
-    view_waiting: Vec<sample::Viewer>,
+    view_waiting: Vec<(u64, sample::Viewer)>,
     trim: timers::TrimClock,
     logs: crate::logs::registry::Registry,
     /// The kernel's OOM-kill counters as last read, and when (supervisor clock).
@@ -407,7 +409,7 @@ impl Supervisor {
                 },
                 Some(ev) = internal.recv() => {
                     // The memory checks and the minute's round are the daemon at rest.
-                    busy = !matches!(ev, Internal::Samples(_, sample::Round::Due));
+                    busy = !matches!(ev, Internal::Samples(_, sample::Round::Due) | Internal::ViewsOverdue);
                     self.reap_owed |= sigchld.is_none() && matches!(ev, Internal::Samples(..));
                     self.internal(ev);
                 }
@@ -490,15 +492,8 @@ impl Supervisor {
                 run,
                 error,
             } => self.cgroup_failed(&app, index, run, &error),
-            Internal::Samples(samples, round) => {
-                self.sampling = None;
-                self.apply_samples(samples);
-                if round == sample::Round::View {
-                    self.answer_views();
-                }
-                // Views that asked during a round of due apps get their own now.
-                self.start_view_sample();
-            }
+            Internal::Samples(samples, round) => self.round_done(samples, round),
+            Internal::ViewsOverdue => self.views_overdue(),
             Internal::WatchChange { app, generation } => self.watch_changed(app, generation),
             Internal::Ready { app, index, run } => {
                 self.dispatch(&app, index, Event::Ready { run });

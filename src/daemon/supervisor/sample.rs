@@ -7,7 +7,8 @@
 //! the minute, for the per-minute memory history (`describe`, `why`). The figures a view shows
 //! (`list`, `describe`) are sampled when a view asks: a view finds figures older than
 //! [`VIEW_FRESH_MS`] stale, waits for one round of every live process, and every view asking
-//! meanwhile shares that round.
+//! meanwhile shares that round; a view waits [`VIEW_WAIT_MS`] at most, then gets the figures
+//! as they are.
 //!
 //! What: a view's round reads whole trees (memory, CPU time, processes); a round of due apps
 //! reads, for a run in a cgroup, its memory alone: the history and the guard need no more, and
@@ -33,6 +34,11 @@ pub const DEFAULT_MEMORY_CHECK_MS: u64 = 1000;
 /// Figures sampled for a view this recently are shown as they are; older ones are sampled again
 /// first.
 pub const VIEW_FRESH_MS: u64 = 1000;
+/// A view waits at most this long for its round, then gets the figures as they are (those of
+/// the round before). On a saturated host a round can take seconds: in a soak at a load average
+/// of 209, one `list` waited 5.8 s for a round of due apps and then for its own, while `ping`
+/// answered in 6 ms.
+pub const VIEW_WAIT_MS: u64 = 2000;
 
 /// A run to sample through its cgroup: (app, instance, run), main pid, cgroup.
 type GroupedRun = ((String, u32, u64), i32, std::sync::Arc<cgroup::Group>);
@@ -255,7 +261,36 @@ impl Supervisor {
             self.answer_viewer(viewer);
             return;
         }
-        self.view_waiting.push(viewer);
+        self.view_waiting.push((now, viewer));
+        let tx = self.internal_tx.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(VIEW_WAIT_MS)).await;
+            let _ = tx.send(Internal::ViewsOverdue);
+        });
+        self.start_view_sample();
+    }
+
+    /// The views that have waited [`VIEW_WAIT_MS`] get the figures as they are; the round
+    /// goes on, for the views after them.
+    pub(super) fn views_overdue(&mut self) {
+        let now = self.now_ms();
+        let (overdue, waiting) = std::mem::take(&mut self.view_waiting)
+            .into_iter()
+            .partition(|(since, _)| now.saturating_sub(*since) >= VIEW_WAIT_MS);
+        self.view_waiting = waiting;
+        for (_, viewer) in overdue {
+            self.answer_viewer(viewer);
+        }
+    }
+
+    /// A round is in: its figures are applied, and the views it was for answered.
+    pub(super) fn round_done(&mut self, samples: Samples, round: Round) {
+        self.sampling = None;
+        self.apply_samples(samples);
+        if round == Round::View {
+            self.answer_views();
+        }
+        // Views that asked during a round of due apps get their own now.
         self.start_view_sample();
     }
 
@@ -287,7 +322,7 @@ impl Supervisor {
 
     /// Every view waiting for the round that just ended is answered.
     pub(super) fn answer_views(&mut self) {
-        for viewer in std::mem::take(&mut self.view_waiting) {
+        for (_, viewer) in std::mem::take(&mut self.view_waiting) {
             self.answer_viewer(viewer);
         }
     }

@@ -103,6 +103,8 @@ impl Spawner for Fake {
 struct Daemon {
     tx: mpsc::Sender<Command>,
     fake: Fake,
+    /// The sampler's state: a round waits while a test holds it, as on a saturated host.
+    sampler: Arc<Mutex<(TreeSampler, CpuMeter)>>,
     cwd: PathBuf,
     _home: tempfile::TempDir,
 }
@@ -119,11 +121,13 @@ impl Daemon {
         let fake = Fake::default();
         let sup = Supervisor::new(paths, store, Vec::new(), Defaults::default())
             .with_spawner(Box::new(fake.clone()));
+        let sampler = sup.sampler.clone();
         let (tx, rx) = mpsc::channel(16);
         tokio::spawn(sup.run(rx));
         Daemon {
             tx,
             fake,
+            sampler,
             cwd: home.path().to_path_buf(),
             _home: home,
         }
@@ -351,4 +355,39 @@ async fn out_of_file_descriptors_is_retried_with_backoff_until_the_spawn_works()
     let p = d.only().await;
     assert_eq!(p.status, Status::Online);
     assert!(p.run > 5, "each try is a run of its own: {}", p.run);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_view_waits_for_a_slow_round_at_most_view_wait_ms() {
+    let d = Daemon::new();
+    d.start(d.spec("api")).await;
+    // Another thread holds the sampler until told: the round waits for it.
+    let (release, hold) = std::sync::mpsc::channel::<()>();
+    let (locked, is_locked) = std::sync::mpsc::channel();
+    let sampler = d.sampler.clone();
+    let holder = std::thread::spawn(move || {
+        let _held = sampler.lock();
+        let _ = locked.send(());
+        let _ = hold.recv();
+    });
+    is_locked.recv().expect("the sampler held");
+    let (reply, mut answer) = oneshot::channel();
+    d.tx.send(Command::Request(Request::List, reply))
+        .await
+        .expect("the actor runs");
+    let turns = || async {
+        for _ in 0..20 {
+            tokio::task::yield_now().await;
+        }
+    };
+    turns().await;
+    assert!(answer.try_recv().is_err(), "answered before its round");
+    tokio::time::advance(Duration::from_millis(super::sample::VIEW_WAIT_MS)).await;
+    turns().await;
+    match answer.try_recv() {
+        Ok(Ok(Response::List { processes, .. })) => assert_eq!(processes.len(), 1),
+        other => panic!("no answer while the round is out: {other:?}"),
+    }
+    let _ = release.send(());
+    holder.join().expect("the holder thread");
 }
