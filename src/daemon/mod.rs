@@ -143,37 +143,6 @@ fn log_defaults() -> anyhow::Result<(u64, u32)> {
     Ok((max, retain))
 }
 
-/// The daemon's own log rotates too: when stderr is `daemon.log` and it passes `max`, it moves
-/// to `daemon.log.1` and stdout and stderr are pointed at a fresh file.
-async fn rotate_own_log(path: std::path::PathBuf, max: u64, retain: u32) {
-    use std::os::unix::fs::MetadataExt;
-    let mut tick = tokio::time::interval(std::time::Duration::from_secs(30));
-    loop {
-        tick.tick().await;
-        let Ok(meta) = std::fs::metadata(&path) else {
-            continue;
-        };
-        if meta.len() <= max {
-            continue;
-        }
-        // Only when fd 2 really is that file (not a terminal or the journal).
-        let Ok(stderr) = nix::sys::stat::fstat(std::io::stderr()) else {
-            continue;
-        };
-        if stderr.st_ino != meta.ino() || stderr.st_dev != meta.dev() {
-            continue;
-        }
-        // A write that does not fit makes the file rotate; the marker starts the new file.
-        let mut f = crate::logs::LogFile::new(path.clone(), Some(max), retain);
-        f.write(format!("[svctl] {} rotated\n", path.display()).as_bytes());
-        let Ok(fresh) = OpenOptions::new().append(true).open(&path) else {
-            continue;
-        };
-        let _ = nix::unistd::dup2_stdout(&fresh);
-        let _ = nix::unistd::dup2_stderr(&fresh);
-    }
-}
-
 /// Each app holds a few descriptors (pipes, log files, pidfds): a thousand apps need more than
 /// the usual soft limit of 1024, so the daemon takes the hard limit.
 fn raise_fd_limit() {
@@ -308,11 +277,7 @@ async fn serve(
             paths.notify.display()
         ),
     }
-    let rotation = tokio::spawn(rotate_own_log(
-        paths.daemon_log.clone(),
-        log_max,
-        log_retain,
-    ));
+    ownlog::rotate_at(paths.daemon_log.clone(), log_max, log_retain);
     // Subscribed before the first event (the restore's) is published.
     let hook_dir = paths.home.join("hooks");
     std::fs::DirBuilder::new()
@@ -356,7 +321,6 @@ async fn serve(
         h.abort();
     }
     hooks.abort();
-    rotation.abort();
     // Let connections deliver their last answers (`kill` waits for its reply).
     connections.close();
     let _ = tokio::time::timeout(std::time::Duration::from_secs(2), connections.wait()).await;

@@ -296,3 +296,36 @@ fn a_full_disk_never_stops_the_app_and_losses_are_marked() {
     });
     h.ok(&["stop", "big"]);
 }
+
+#[test]
+fn the_daemon_log_rotates_as_the_daemon_writes_it() {
+    let mut h = Home::empty();
+    h.start_daemon_env(&[("SVCTL_LOG_MAX_SIZE", "4096"), ("SVCTL_LOG_RETAIN", "2")]);
+    // Each exit writes a "run ended" line to the daemon's log.
+    let file = h.ecosystem(
+        "eco.yaml",
+        "apps:\n  - name: flap\n    script: /bin/false\n    restart_delay: 20\n    max_restarts: 100000\n",
+    );
+    h.ok(&["start", &file]);
+    let (log, one, two) = (
+        h.file("daemon.log"),
+        h.file("daemon.log.1"),
+        h.file("daemon.log.2"),
+    );
+    h.wait_until("the daemon log rotated twice", || two.exists());
+    h.wait_until("lines after the rotation go to the new file", || {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        text.starts_with("[svctl] ") && text.contains("run ended")
+    });
+    h.ok(&["stop", "flap"]);
+    assert!(!h.file("daemon.log.3").exists(), "retain 2 keeps two");
+    // The size is looked at every `max` bytes here: a file passes it by less than that and a line.
+    for p in [&one, &two] {
+        let len = std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+        assert!(
+            len > 4096 && len < 2 * 4096 + 1024,
+            "{}: {len} bytes",
+            p.display()
+        );
+    }
+}

@@ -204,9 +204,9 @@ pub struct Supervisor {
     /// The round in flight, if one is.
     sampling: Option<sample::Round>,
     /// When the last round for views started (supervisor clock), and the views waiting for
-    /// the next one, with when each began to wait.
+    /// the next one.
     view_sampled_at: Option<u64>,
-    view_waiting: Vec<(u64, sample::Viewer)>,
+    view_waiting: sample::Waiting,
     trim: timers::TrimClock,
     logs: crate::logs::registry::Registry,
     /// The kernel's OOM-kill counters as last read, and when (supervisor clock).
@@ -274,7 +274,7 @@ impl Supervisor {
             sampler: Arc::default(),
             sampling: None,
             view_sampled_at: None,
-            view_waiting: Vec::new(),
+            view_waiting: Default::default(),
             trim: Default::default(),
             oom_seen: OomCounters::default(),
             oom_read_at: None,

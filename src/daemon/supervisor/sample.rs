@@ -124,6 +124,14 @@ pub(super) enum Viewer {
     Metrics(MetricsTx),
 }
 
+/// The views waiting for a round, with when each began to wait, and the timer that answers
+/// them at [`VIEW_WAIT_MS`] if the round is not in by then.
+#[derive(Default)]
+pub(super) struct Waiting {
+    views: Vec<(u64, Viewer)>,
+    overdue: Option<tokio::task::AbortHandle>,
+}
+
 /// What a round was started for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Round {
@@ -261,26 +269,44 @@ impl Supervisor {
             self.answer_viewer(viewer);
             return;
         }
-        self.view_waiting.push((now, viewer));
+        self.view_waiting.views.push((now, viewer));
+        self.start_view_sample();
+        self.arm_views_overdue(now);
+    }
+
+    /// One deadline for the views still waiting: the oldest one's. It is armed only while a
+    /// view waits and cancelled when the round answers them all: a timer left to fire for
+    /// nothing would wake an idle daemon and map back the code its last trim gave back.
+    fn arm_views_overdue(&mut self, now: u64) {
+        let w = &mut self.view_waiting;
+        let Some(oldest) = w.views.iter().map(|(since, _)| *since).min() else {
+            return;
+        };
+        if w.overdue.is_some() {
+            return;
+        }
+        let wait = (oldest + VIEW_WAIT_MS).saturating_sub(now);
         let tx = self.internal_tx.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(std::time::Duration::from_millis(VIEW_WAIT_MS)).await;
+        let timer = tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
             let _ = tx.send(Internal::ViewsOverdue);
         });
-        self.start_view_sample();
+        w.overdue = Some(timer.abort_handle());
     }
 
     /// The views that have waited [`VIEW_WAIT_MS`] get the figures as they are; the round
     /// goes on, for the views after them.
     pub(super) fn views_overdue(&mut self) {
         let now = self.now_ms();
-        let (overdue, waiting) = std::mem::take(&mut self.view_waiting)
+        self.view_waiting.overdue = None;
+        let (overdue, waiting) = std::mem::take(&mut self.view_waiting.views)
             .into_iter()
             .partition(|(since, _)| now.saturating_sub(*since) >= VIEW_WAIT_MS);
-        self.view_waiting = waiting;
+        self.view_waiting.views = waiting;
         for (_, viewer) in overdue {
             self.answer_viewer(viewer);
         }
+        self.arm_views_overdue(now);
     }
 
     /// A round is in: its figures are applied, and the views it was for answered.
@@ -305,7 +331,7 @@ impl Supervisor {
 
     /// Starts the round the waiting views need, unless one runs (its end starts it).
     pub(super) fn start_view_sample(&mut self) {
-        if self.view_waiting.is_empty() || self.sampling.is_some() {
+        if self.view_waiting.views.is_empty() || self.sampling.is_some() {
             return;
         }
         let (mut pids, mut grouped) = (Vec::new(), Vec::new());
@@ -322,7 +348,10 @@ impl Supervisor {
 
     /// Every view waiting for the round that just ended is answered.
     pub(super) fn answer_views(&mut self) {
-        for (_, viewer) in std::mem::take(&mut self.view_waiting) {
+        if let Some(timer) = self.view_waiting.overdue.take() {
+            timer.abort();
+        }
+        for (_, viewer) in std::mem::take(&mut self.view_waiting.views) {
             self.answer_viewer(viewer);
         }
     }

@@ -391,3 +391,32 @@ async fn a_view_waits_for_a_slow_round_at_most_view_wait_ms() {
     let _ = release.send(());
     holder.join().expect("the holder thread");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_view_its_round_answered_leaves_no_timer_to_wake_the_daemon() {
+    let d = Daemon::new();
+    d.start(d.spec("api")).await;
+    let turns = || async {
+        for _ in 0..20 {
+            tokio::task::yield_now().await;
+        }
+    };
+    turns().await;
+    let alive = || {
+        tokio::runtime::Handle::current()
+            .metrics()
+            .num_alive_tasks()
+    };
+    let before = alive();
+    let (reply, answer) = oneshot::channel();
+    d.tx.send(Command::Request(Request::List, reply))
+        .await
+        .expect("the actor runs");
+    match answer.await {
+        Ok(Ok(Response::List { processes, .. })) => assert_eq!(processes.len(), 1),
+        other => panic!("no list: {other:?}"),
+    }
+    turns().await;
+    // The view's deadline went with its answer: nothing is left to fire VIEW_WAIT_MS later.
+    assert_eq!(alive(), before, "a task outlives the answered view");
+}
