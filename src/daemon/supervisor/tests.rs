@@ -170,11 +170,16 @@ impl Daemon {
 
     /// The one instance of the only app, once the actor has handled what is queued.
     async fn only(&self) -> crate::ipc::ProcessInfo {
-        // A few turns of the scheduler let exits queued behind requests be handled.
-        for _ in 0..10 {
-            tokio::task::yield_now().await;
-        }
+        turns().await;
         self.list().await.pop().expect("one instance")
+    }
+}
+
+/// A few turns of the scheduler, so that what is queued (exits behind requests, a round's
+/// result, a timer's message) is handled.
+async fn turns() {
+    for _ in 0..20 {
+        tokio::task::yield_now().await;
     }
 }
 
@@ -375,11 +380,6 @@ async fn a_view_waits_for_a_slow_round_at_most_view_wait_ms() {
     d.tx.send(Command::Request(Request::List, reply))
         .await
         .expect("the actor runs");
-    let turns = || async {
-        for _ in 0..20 {
-            tokio::task::yield_now().await;
-        }
-    };
     turns().await;
     assert!(answer.try_recv().is_err(), "answered before its round");
     tokio::time::advance(Duration::from_millis(super::sample::VIEW_WAIT_MS)).await;
@@ -396,11 +396,6 @@ async fn a_view_waits_for_a_slow_round_at_most_view_wait_ms() {
 async fn a_view_its_round_answered_leaves_no_timer_to_wake_the_daemon() {
     let d = Daemon::new();
     d.start(d.spec("api")).await;
-    let turns = || async {
-        for _ in 0..20 {
-            tokio::task::yield_now().await;
-        }
-    };
     turns().await;
     let alive = || {
         tokio::runtime::Handle::current()
@@ -408,14 +403,7 @@ async fn a_view_its_round_answered_leaves_no_timer_to_wake_the_daemon() {
             .num_alive_tasks()
     };
     let before = alive();
-    let (reply, answer) = oneshot::channel();
-    d.tx.send(Command::Request(Request::List, reply))
-        .await
-        .expect("the actor runs");
-    match answer.await {
-        Ok(Ok(Response::List { processes, .. })) => assert_eq!(processes.len(), 1),
-        other => panic!("no list: {other:?}"),
-    }
+    assert_eq!(d.list().await.len(), 1);
     turns().await;
     // The view's deadline went with its answer: nothing is left to fire VIEW_WAIT_MS later.
     assert_eq!(alive(), before, "a task outlives the answered view");
