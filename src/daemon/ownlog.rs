@@ -9,8 +9,8 @@
 use std::io::{self, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, TryLockError};
 use tracing_subscriber::fmt::MakeWriter;
 
 /// The log's size is looked at (one `fstat`) after this many bytes of lines, or after a
@@ -46,7 +46,14 @@ pub fn rotate_at(path: PathBuf, max: u64, retain: u32) {
 /// Counts `n` bytes just written to stderr, and rotates the log if they were the bytes that
 /// made it due for a look and it is full.
 fn written(n: usize) {
-    let mut guard = ROTATION.lock().unwrap_or_else(|e| e.into_inner());
+    // Every caller holds stderr's lock, so another thread holds this one at most while
+    // `rotate_at` stores the rotation. A line logged from within a rotation finds it held by
+    // its own thread: counted out, as a wait would deadlock.
+    let mut guard = match ROTATION.try_lock() {
+        Ok(guard) => guard,
+        Err(TryLockError::Poisoned(e)) => e.into_inner(),
+        Err(TryLockError::WouldBlock) => return,
+    };
     let Some(r) = guard.as_mut() else {
         return;
     };
