@@ -265,7 +265,7 @@ mod tests {
     async fn pipe_size_after(total: usize) -> usize {
         let dir = tempfile::tempdir().unwrap();
         let (out, path) = output(dir.path(), false, LineFormat::Raw);
-        let (r, w) = nix::unistd::pipe().unwrap();
+        let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
         let task = tokio::spawn(capture_pipe(r, out));
         let writer = std::thread::spawn(move || {
             let mut f = std::fs::File::from(w);

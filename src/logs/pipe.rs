@@ -300,7 +300,7 @@ mod tests {
     async fn a_flood_in_small_writes_is_read_in_chunks_and_a_later_line_still_comes_at_once() {
         let dir = tempfile::tempdir().unwrap();
         let (out, path) = output(dir.path(), true, LineFormat::Raw);
-        let (r, w) = nix::unistd::pipe().unwrap();
+        let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
         let reads = Arc::new(AtomicUsize::new(0));
         let input = Counted(Pipe::new(r).unwrap(), reads.clone());
         let task = tokio::spawn(capture(input, out));

@@ -52,7 +52,8 @@ fn into_closed_pipe(cmd: &mut Command, reader: Reader, what: &str) -> (String, E
             (first, status, err)
         }
         Reader::Gone => {
-            let (read_end, write_end) = nix::unistd::pipe().expect("pipe");
+            let (read_end, write_end) =
+                nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).expect("pipe");
             drop(read_end);
             let child = cmd.stdout(write_end).spawn().expect("spawn svctl");
             // The Command keeps the write end; svctl holds the only other one.
